@@ -1,0 +1,52 @@
+// Byte order helpers and the tick clock.
+#include <linerate/base/byteorder.hpp>
+#include <linerate/base/ticks.hpp>
+
+#include <catch2/catch.hpp>
+
+#include <array>
+
+using namespace linerate;
+
+TEST_CASE("byteorder: big-endian loads and stores at odd addresses", "[base][byteorder]") {
+    std::array<std::uint8_t, 8> buf{};
+    store_be16(buf.data() + 1, 0x1234);
+    CHECK(buf[1] == 0x12);
+    CHECK(buf[2] == 0x34);
+    CHECK(load_be16(buf.data() + 1) == 0x1234);
+    store_be32(buf.data() + 3, 0xdeadbeef);
+    CHECK(buf[3] == 0xde);
+    CHECK(buf[6] == 0xef);
+    CHECK(load_be32(buf.data() + 3) == 0xdeadbeefu);
+}
+
+TEST_CASE("byteorder: hton and ntoh are inverse", "[base][byteorder]") {
+    CHECK(ntoh16(hton16(0xabcd)) == 0xabcd);
+    CHECK(ntoh32(hton32(0x01020304u)) == 0x01020304u);
+    CHECK(bswap16(0x1122) == 0x2211);
+    CHECK(bswap32(0x11223344u) == 0x44332211u);
+}
+
+TEST_CASE("ticks: counter to milliseconds", "[base][ticks]") {
+    const tick_clock clock(2'000'000'000ull); // a 2 GHz TSC
+    CHECK(clock.to_ticks(0).value == 0);
+    CHECK(clock.to_ticks(2'000'000ull).value == 1);
+    CHECK(clock.to_ticks(2'000'000'000ull * 3600).value == 3'600'000);
+    // Large counters do not overflow: 100 years of a 4 GHz TSC.
+    const tick_clock fast(4'000'000'000ull);
+    const std::uint64_t century = 4'000'000'000ull * 3600 * 24 * 365 * 100;
+    CHECK(fast.to_ticks(century).value == 1000ull * 3600 * 24 * 365 * 100);
+}
+
+TEST_CASE("ticks: durations round up so timers never fire early", "[base][ticks]") {
+    const tick_clock coarse(1000, 100); // 10 ms ticks
+    CHECK(coarse.ms_to_ticks(10) == 1);
+    CHECK(coarse.ms_to_ticks(11) == 2);
+    CHECK(coarse.ms_to_ticks(0) == 0);
+}
+
+TEST_CASE("ticks: elapsed time never goes negative", "[base][ticks]") {
+    CHECK(tick{10} - tick{4} == 6);
+    CHECK(tick{4} - tick{10} == 0);
+    CHECK(tick{4} + 3 == tick{7});
+}
