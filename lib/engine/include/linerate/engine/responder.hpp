@@ -1,0 +1,54 @@
+// The link- and network-level responder: what an lcore does with a received frame
+// before TCP exists for it. It answers ARP requests for our address (RFC 826), learns
+// senders into the ARP cache, answers ICMP echo requests (RFC 792, RFC 1122 §3.2.2.6),
+// and sorts everything else into a drop reason.
+//
+// Replies are written over the request in place: an ARP reply and an echo reply are
+// never longer than what they answer, so no mbuf is allocated and no byte is copied
+// except the fields that change (checksums are updated incrementally, RFC 1624).
+// It works on plain bytes and holds no DPDK type, so the unit tests drive it directly.
+#pragma once
+
+#include <linerate/base/addr.hpp>
+#include <linerate/base/ticks.hpp>
+#include <linerate/engine/arp_cache.hpp>
+#include <linerate/engine/counters.hpp>
+
+#include <cstdint>
+#include <span>
+
+namespace linerate::engine {
+
+struct interface_address {
+    mac_addr mac;
+    ipv4_prefix ip; // our address and its subnet
+};
+
+// What to do with the frame after on_frame() has looked at it.
+struct verdict {
+    // consumed: absorbed without reply (an ARP reply we learned from); not a drop.
+    enum class kind : std::uint8_t { drop, consumed, transmit, deliver_tcp } what = kind::drop;
+    std::uint16_t length = 0; // transmit: the frame's new length (bytes from the start)
+};
+
+class responder {
+public:
+    responder(interface_address self, arp_cache &arp, counters &c) noexcept
+        : self_(self), arp_(arp), c_(c) {}
+
+    // frame: the received Ethernet frame, writable. ip_checksum_good: the NIC verified
+    // the IPv4 header checksum (so software need not). Everything dropped is counted.
+    verdict on_frame(std::span<std::uint8_t> frame, bool ip_checksum_good, tick now) noexcept;
+
+    [[nodiscard]] const interface_address &self() const noexcept { return self_; }
+
+private:
+    verdict on_arp(std::span<std::uint8_t> frame, std::size_t l3_offset, tick now) noexcept;
+    verdict on_ipv4(std::span<std::uint8_t> frame, std::size_t l3_offset, bool ip_checksum_good) noexcept;
+
+    interface_address self_;
+    arp_cache &arp_;
+    counters &c_;
+};
+
+} // namespace linerate::engine

@@ -1,0 +1,113 @@
+"""linerate-server on net_tap with the Linux kernel as its peer.
+
+The server runs inside a namespace the test creates; DPDK's net_tap makes the tap
+`lr0` there, the kernel side gets 198.18.0.1/24 and the stack is 198.18.0.2/24.
+"""
+import re
+import shutil
+import tempfile
+import pathlib
+
+from conftest import SOURCE_ROOT, SERVER, run
+
+NET_TAP = SOURCE_ROOT / "drivers-config" / "net_tap.toml"
+STACK = "198.18.0.2"
+KERNEL = "198.18.0.1/24"
+
+
+def bring_up_kernel_side(ns):
+    run("ip", "-n", ns, "addr", "add", KERNEL, "dev", "lr0")
+    run("ip", "-n", ns, "link", "set", "lr0", "up")
+
+
+def test_kernel_pings_the_stack_20_times(netns, server_in):
+    srv = server_in(netns, NET_TAP)
+    srv.wait_running()
+    bring_up_kernel_side(netns)
+
+    ping = run("ip", "netns", "exec", netns, "ping", "-c", "20", "-i", "0.05", "-W", "2", STACK, check=False,
+               timeout=60)
+    assert " 20 received" in ping.stdout, ping.stdout + ping.stderr
+
+    # The kernel learned the stack's MAC through our ARP reply.
+    neigh = run("ip", "-n", netns, "neigh", "show", STACK, "dev", "lr0").stdout
+    assert f"lladdr {srv.mac()}" in neigh, neigh
+
+    assert srv.stop() == 0, srv.stderr()
+    c = srv.counters()
+    assert c["IcmpInEchos"] == 20, c
+    assert c["IcmpOutEchoReps"] == 20, c
+    assert c["ArpOutReplies"] >= 1, c
+    assert c["TxFrames"] == c["IcmpOutEchoReps"] + c["ArpOutReplies"], c
+
+
+def test_sigint_also_stops_with_status_0(netns, server_in):
+    import signal
+    srv = server_in(netns, NET_TAP)
+    srv.wait_running()
+    assert srv.stop(signal.SIGINT) == 0, srv.stderr()
+    assert "IcmpInEchos" in srv.stdout()
+
+
+def test_stops_by_itself_after_duration(netns, server_in):
+    srv = server_in(netns, NET_TAP, duration=1)
+    srv.wait_running()
+    assert srv.proc.wait(timeout=30) == 0, srv.stderr()
+    srv.close()
+    assert "counters:" in srv.stdout()
+
+
+def test_frames_the_stack_does_not_handle_are_counted_by_reason(netns, server_in):
+    """Traffic other than ARP and echo is dropped and counted, never lost silently:
+    UDP to the stack (unknown protocol) and ICMP timestamp requests (unsupported
+    type) are sent with scapy from the kernel side."""
+    srv = server_in(netns, NET_TAP)
+    srv.wait_running()
+    bring_up_kernel_side(netns)
+    run("ip", "netns", "exec", netns, "ping", "-c", "1", "-W", "2", STACK, check=False, timeout=30)
+    script = (
+        "from scapy.all import *\n"
+        "conf.verb = 0\n"
+        f"sendp([Ether(dst='{srv.mac()}')/IP(src='198.18.0.1', dst='{STACK}')/UDP(dport=9)/b'x'] * 3, iface='lr0')\n"
+        f"sendp([Ether(dst='{srv.mac()}')/IP(src='198.18.0.1', dst='{STACK}')/ICMP(type=13)] * 2, iface='lr0')\n"
+        f"sendp([Ether(dst='{srv.mac()}')/IP(src='198.18.0.1', dst='198.18.0.77')/ICMP()] * 4, iface='lr0')\n"
+    )
+    run("ip", "netns", "exec", netns, "/usr/bin/python3", "-c", script, timeout=60)
+    # Give the loop a moment to see the last frames before it is stopped.
+    run("sleep", "0.5")
+    assert srv.stop() == 0, srv.stderr()
+    c = srv.counters()
+    assert c.get("ipv4_unknown_protocol") == 3, c
+    assert c.get("icmp_unsupported_type") == 2, c
+    assert c.get("ipv4_not_for_us") == 4, c
+    assert c["IpInUnknownProtos"] == 3, c
+    assert c["IpInAddrErrors"] == 4, c
+
+
+def test_broken_config_names_file_and_line_and_touches_no_device(netns):
+    text = NET_TAP.read_text().splitlines()
+    line = next(i for i, l in enumerate(text, 1) if re.match(r"\s*mtu\s*=", l))
+    text[line - 1] = "mtu = 99999"
+    with tempfile.TemporaryDirectory() as d:
+        bad = pathlib.Path(d) / "broken.toml"
+        bad.write_text("\n".join(text) + "\n")
+        r = run("ip", "netns", "exec", netns, str(SERVER), "--", "--config", str(bad), check=False, timeout=30)
+    assert r.returncode != 0
+    assert r.stderr.startswith(f"{bad}:{line}: "), r.stderr
+    assert "mtu" in r.stderr
+    # No device was touched: the tap was never created.
+    links = run("ip", "-n", netns, "-o", "link").stdout
+    assert "lr0" not in links, links
+
+
+def test_help_documents_every_option():
+    r = run(str(SERVER), "--help")
+    assert r.returncode == 0
+    for opt in ("--config", "--duration", "--log-level", "--check-config", "--all-counters", "EAL"):
+        assert opt in r.stdout, r.stdout
+
+
+def test_every_shipped_config_is_valid():
+    for cfg in sorted((SOURCE_ROOT / "drivers-config").glob("*.toml")):
+        r = run(str(SERVER), "--config", str(cfg), "--check-config", check=False)
+        assert r.returncode == 0, f"{cfg}: {r.stdout}{r.stderr}"
