@@ -1,0 +1,146 @@
+// Configuration: loading and validating drivers-config/*.toml.
+//
+// A configuration file describes what the EAL is given (extra arguments, lcores), the
+// mbuf pool, the ports (which device, queues, descriptors, MTU, offloads, addresses) and,
+// in later issues, TCP tunables. The program reads it once at start, before it touches a
+// device: every check that can be made without DPDK is made here, so a bad file stops the
+// program with one line that names the file, the line and what is wrong:
+//
+//     drivers-config/x.toml:14: port.rx_descriptors: 1000 is not a power of two in [64, 32768]
+//
+// Design choices a reader would otherwise have to reverse-engineer:
+//   - The schema is closed: an unknown key is an error (with a did-you-mean suggestion),
+//     never silently ignored, because a misspelt key that falls back to a default is the
+//     hardest configuration bug to find.
+//   - Integers are range-checked on TOML's 64-bit value before they are narrowed, so
+//     `rx_queues = 99999999999` is refused, not truncated.
+//   - Line numbers: a bad value is reported at the line of its key; a missing required key
+//     at the line of the table header that lacks it; a missing required top-level table at
+//     line 1. A file that cannot be read has no line: its error reads
+//     "FILE: cannot read: REASON" and line() is 0.
+//   - The first error found stops loading (tables are checked in source order, so it is
+//     normally the first error in the file).
+//
+// Not on the fast path: exceptions and allocation are fine here. Depends on base and
+// toml++ only (toml++ stays inside src/, this header does not include it).
+#pragma once
+
+#include <linerate/base/addr.hpp>
+
+#include <array>
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace linerate::config {
+
+// Limits taken from Debian's DPDK build (rte_build_config.h) so that a value accepted here
+// is accepted by the EAL and ethdev too.
+inline constexpr unsigned max_lcores = 128;     // RTE_MAX_LCORE
+inline constexpr std::size_t max_ports = 32;    // RTE_MAX_ETHPORTS
+inline constexpr std::uint16_t max_queues = 64; // per direction, per port (our own limit)
+inline constexpr std::uint16_t min_descriptors = 64;
+inline constexpr std::uint16_t max_descriptors = 32768;
+inline constexpr std::uint16_t min_mtu = 68;   // RFC 791: every host must accept 68 octets
+inline constexpr std::uint16_t max_mtu = 9600; // the largest jumbo frame common NICs take
+inline constexpr std::uint32_t min_mbufs = 1023;
+inline constexpr std::uint32_t max_mbufs = 16777215;    // 2^24 - 1
+inline constexpr std::uint32_t max_mempool_cache = 512; // RTE_MEMPOOL_CACHE_MAX_SIZE
+inline constexpr std::size_t max_port_name = 32;
+
+// Offloads a port may ask its device for. Values are bits so that a port's set is one
+// integer; new offloads take the next bit and a name in offload_names.
+enum class offload : std::uint32_t {
+    ipv4_cksum = 1u << 0,
+    tcp_cksum = 1u << 1,
+    rss = 1u << 2,
+    tso = 1u << 3,
+};
+
+struct offload_name {
+    offload bit;
+    std::string_view name; // as written in TOML
+};
+// Every known offload, in bit order.
+inline constexpr std::array<offload_name, 4> offload_names{{
+    {offload::ipv4_cksum, "ipv4_cksum"},
+    {offload::tcp_cksum, "tcp_cksum"},
+    {offload::rss, "rss"},
+    {offload::tso, "tso"},
+}};
+
+[[nodiscard]] constexpr std::uint32_t bit(offload o) noexcept { return static_cast<std::uint32_t>(o); }
+[[nodiscard]] constexpr bool has(std::uint32_t set, offload o) noexcept { return (set & bit(o)) != 0; }
+// "ipv4_cksum", ...; "" for a value that is not exactly one known bit.
+[[nodiscard]] constexpr std::string_view to_string(offload o) noexcept {
+    for (const auto &n : offload_names)
+        if (n.bit == o) return n.name;
+    return {};
+}
+
+struct port_config {
+    std::string name;                           // key 'name', required, unique, [A-Za-z0-9_-]{1,32}
+    std::string vdev;                           // e.g. "net_tap0,iface=lr0"; exactly one of vdev / pci is set
+    std::string pci;                            // e.g. "0000:3b:00.0" (domain:bus:device.function)
+    std::uint16_t rx_queues = 1, tx_queues = 1; // 1..64
+    std::uint16_t rx_descriptors = 1024, tx_descriptors = 1024; // power of two in [64, 32768]
+    std::uint16_t mtu = 1500;                                   // 68..9600
+    std::uint32_t offloads = 0;                                 // OR of offload bits
+    ipv4_prefix address;                                        // required, "198.18.0.2/24"
+    std::optional<ipv4_addr> gateway;                           // inside address' prefix, not the address itself
+    std::optional<mac_addr> mac;                                // override of the device's address; unicast, non-zero
+    std::uint32_t line = 0;                                     // line of its [[port]] header, for later error messages
+
+    [[nodiscard]] bool has_offload(offload o) const noexcept { return has(offloads, o); }
+};
+
+struct mempool_config {
+    // Number of mbufs. DPDK's mempool is most memory-efficient at 2^n - 1 (the ring under
+    // it holds 2^n - 1 entries), so the default is 8191; any value in range is accepted.
+    std::uint32_t mbufs = 8191; // 1023..16777215
+    // Per-lcore cache. DPDK refuses a cache above 512 or above mbufs / 1.5.
+    std::uint32_t cache = 256;
+};
+
+// TCP tunables. Empty for now: later issues fill it. The [tcp] table is accepted and
+// checked (any key in it is an unknown key for now).
+struct tcp_config {};
+
+struct app_config {
+    std::string source;                // the file name as given
+    std::vector<std::string> eal_args; // [eal] args
+    std::vector<unsigned> lcores;      // [eal] lcores: non-empty, unique, each < max_lcores
+    mempool_config mempool;            // [mempool]
+    std::vector<port_config> ports;    // [[port]]: 1..max_ports
+    tcp_config tcp;                    // [tcp]
+};
+
+// A configuration error. what() is "FILE:LINE: message", or "FILE: message" when line() is
+// 0 (a file that cannot be read).
+class error : public std::runtime_error {
+  public:
+    error(std::string file, std::uint32_t line, std::string message);
+
+    [[nodiscard]] const std::string &file() const noexcept { return file_; }
+    [[nodiscard]] std::uint32_t line() const noexcept { return line_; }
+    [[nodiscard]] const std::string &message() const noexcept { return message_; }
+
+  private:
+    std::string file_;
+    std::uint32_t line_;
+    std::string message_;
+};
+
+// Reads and validates the file at `path`; errors name the file as `path` was given.
+// Throws config::error.
+[[nodiscard]] app_config load_file(const std::string &path);
+
+// The same checks on text already in memory; errors name the file `source_name`.
+// Throws config::error.
+[[nodiscard]] app_config load_string(std::string_view toml_text, const std::string &source_name);
+
+} // namespace linerate::config
