@@ -16,16 +16,8 @@ namespace {
 
 constexpr std::uint8_t reply_ttl = 64;
 
-// Ethernet header offsets: destination at 0, source at 6.
-void write_mac(std::uint8_t *p, const mac_addr &m) noexcept { std::copy(m.bytes.begin(), m.bytes.end(), p); }
-
 verdict drop() noexcept { return verdict{verdict::kind::drop, 0}; }
 
-mac_addr eth_source(std::span<const std::uint8_t> frame) noexcept {
-    mac_addr m;
-    std::copy(frame.begin() + 6, frame.begin() + 12, m.bytes.begin());
-    return m;
-}
 
 } // namespace
 
@@ -96,8 +88,8 @@ verdict responder::on_arp(std::span<std::uint8_t> frame, std::size_t l3, tick no
     const mac_addr requester = arp->sha;
     const ipv4_addr requester_ip = arp->spa;
     wire::write_arp(frame.subspan(l3), wire::arp_op::reply, self_.mac, self_.ip.addr, requester, requester_ip);
-    write_mac(frame.data(), requester);
-    write_mac(frame.data() + 6, self_.mac);
+    wire::store_mac(frame.data(), requester);
+    wire::store_mac(frame.data() + 6, self_.mac);
     ++c_.arp_out_replies;
     return verdict{verdict::kind::transmit, static_cast<std::uint16_t>(l3 + wire::arp_len)};
 }
@@ -158,9 +150,10 @@ verdict responder::on_ipv4(std::span<std::uint8_t> frame, std::size_t l3, bool i
     store_be16(iph + 10, wire::csum_update16(load_be16(iph + 10), old_ttl_proto, new_ttl_proto));
 
     // Back to whoever handed us the request: the sender itself or its router.
-    const mac_addr back_to = eth_source(frame);
-    write_mac(frame.data(), back_to);
-    write_mac(frame.data() + 6, self_.mac);
+    // Ethernet: destination at 0, source at 6.
+    const mac_addr back_to = wire::load_mac(frame.data() + 6);
+    wire::store_mac(frame.data(), back_to);
+    wire::store_mac(frame.data() + 6, self_.mac);
 
     ++c_.ip_out_requests;
     ++c_.icmp_out_msgs;

@@ -180,8 +180,11 @@ void runtime::run(const std::atomic<bool> &stop, const run_options &opts) {
         lc->stop = &stop;
         lc->deadline_tsc = deadline;
     }
+    // A worker with no queue to poll (more lcores than any port has queues) is not
+    // launched: it would only spin on a core that something else could use.
     for (std::size_t i = 1; i < d.lcores.size(); ++i)
-        rte_eal_remote_launch(lcore_main, d.lcores[i].get(), d.lcores[i]->lcore_id);
+        if (!d.lcores[i]->queues.empty())
+            rte_eal_remote_launch(lcore_main, d.lcores[i].get(), d.lcores[i]->lcore_id);
     lcore_main(d.lcores[0].get());
     rte_eal_mp_wait_lcore();
 }

@@ -1,20 +1,11 @@
 // ARP packet parse and build, RFC 826 "Packet format", Ethernet and IPv4 only.
 #include <linerate/wire/arp.hpp>
 
-#include <cstring>
 
 #include <linerate/base/byteorder.hpp>
 #include <linerate/wire/ethernet.hpp>
 
 namespace linerate::wire {
-
-namespace {
-mac_addr load_mac(const std::uint8_t *p) noexcept {
-    mac_addr m;
-    std::memcpy(m.bytes.data(), p, m.bytes.size());
-    return m;
-}
-} // namespace
 
 parse_result<arp_view> parse_arp(std::span<const std::uint8_t> payload) noexcept {
     if (payload.size() < arp_len) return drop_reason::arp_truncated;
@@ -44,9 +35,9 @@ std::size_t write_arp(std::span<std::uint8_t> out, arp_op op, mac_addr sha, ipv4
     p[4] = 6;
     p[5] = 4;
     store_be16(p + 6, static_cast<std::uint16_t>(op));
-    std::memcpy(p + 8, sha.bytes.data(), 6);
+    store_mac(p + 8, sha);
     store_be32(p + 14, spa.value);
-    std::memcpy(p + 18, tha.bytes.data(), 6);
+    store_mac(p + 18, tha);
     store_be32(p + 24, tpa.value);
     return arp_len;
 }

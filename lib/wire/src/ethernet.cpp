@@ -1,19 +1,10 @@
 // Ethernet II header split and build.
 #include <linerate/wire/ethernet.hpp>
 
-#include <cstring>
 
 #include <linerate/base/byteorder.hpp>
 
 namespace linerate::wire {
-
-namespace {
-mac_addr load_mac(const std::uint8_t *p) noexcept {
-    mac_addr m;
-    std::memcpy(m.bytes.data(), p, m.bytes.size());
-    return m;
-}
-} // namespace
 
 parse_result<ethernet_view> parse_ethernet(std::span<const std::uint8_t> frame) noexcept {
     if (frame.size() < ethernet_header_len) return drop_reason::eth_truncated;
@@ -29,8 +20,8 @@ parse_result<ethernet_view> parse_ethernet(std::span<const std::uint8_t> frame) 
 std::size_t write_ethernet(std::span<std::uint8_t> out, mac_addr dst, mac_addr src, std::uint16_t ethertype) noexcept {
     if (out.size() < ethernet_header_len) return 0;
     std::uint8_t *p = out.data();
-    std::memcpy(p, dst.bytes.data(), 6);
-    std::memcpy(p + 6, src.bytes.data(), 6);
+    store_mac(p, dst);
+    store_mac(p + 6, src);
     store_be16(p + 12, ethertype);
     return ethernet_header_len;
 }

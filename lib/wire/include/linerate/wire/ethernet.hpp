@@ -8,6 +8,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <span>
 
 #include <linerate/base/addr.hpp>
@@ -35,6 +36,14 @@ struct ethernet_view {
 [[nodiscard]] parse_result<ethernet_view> parse_ethernet(std::span<const std::uint8_t> frame) noexcept;
 
 // Writes the 14-byte header; returns 14, or 0 if out is too small.
+// A MAC address at any alignment in a packet (arp.cpp and the engine read them too).
+[[nodiscard]] inline mac_addr load_mac(const std::uint8_t *p) noexcept {
+    mac_addr m;
+    std::memcpy(m.bytes.data(), p, m.bytes.size());
+    return m;
+}
+inline void store_mac(std::uint8_t *p, const mac_addr &m) noexcept { std::memcpy(p, m.bytes.data(), m.bytes.size()); }
+
 std::size_t write_ethernet(std::span<std::uint8_t> out, mac_addr dst, mac_addr src, std::uint16_t ethertype) noexcept;
 
 // An IEEE 802.1Q tag, for an engine that accepts tagged frames: the payload of an
