@@ -1,0 +1,240 @@
+// A TCP connection: its TCB and the state machine that drives it (RFC 9293 §3.10).
+//
+// The core never transmits, never allocates and never reads a clock. Every entry point
+// takes a `context`: the current time, the shard's timer wheel, its counters, its
+// settings, and a `sink` through which the connection hands out segments to send and
+// events for the application. The owner (the engine's shard, or the simulation) turns
+// segments into packets and events into callbacks. That is what lets the simulation
+// drive two endpoints through loss and reordering on a virtual clock.
+//
+// Data is counted, not held: the application's bytes live with the owner. A segment
+// to send names how many bytes of the send stream it carries from its sequence number
+// on; `acked` events tell the owner how much it may release. Received bytes are handed
+// to the application straight from the segment, in order. A connection that carries no
+// data therefore holds no buffer memory at all.
+//
+// Timers are data in the TCB (one deadline per kind) behind one intrusive hook on the
+// wheel, armed for the earliest deadline; arming and cancelling never allocate.
+#pragma once
+
+#include <linerate/base/seq32.hpp>
+#include <linerate/base/ticks.hpp>
+#include <linerate/tcp/counters.hpp>
+#include <linerate/tcp/isn.hpp>
+#include <linerate/tcp/rto.hpp>
+#include <linerate/tcp/segment.hpp>
+#include <linerate/tcp/settings.hpp>
+#include <linerate/tcp/state.hpp>
+#include <linerate/timer/wheel.hpp>
+
+#include <cstdint>
+#include <span>
+
+namespace linerate::tcp {
+
+class connection;
+class reassembly_queue;
+
+enum class close_reason : std::uint8_t {
+    normal,  // both FINs exchanged (or TIME-WAIT handed over)
+    reset,   // the peer reset a synchronized connection (RFC 9293 MUST-12: told apart)
+    refused, // the peer reset our SYN (active open refused)
+    timeout, // retransmissions ran out (SYN, SYN-ACK, data, FIN, keepalive)
+    aborted, // the application aborted
+};
+[[nodiscard]] std::string_view to_string(close_reason r) noexcept;
+
+enum class event_type : std::uint8_t {
+    accepted,    // passive open reached ESTABLISHED
+    connected,   // active open reached ESTABLISHED
+    data,        // in-order bytes from the peer (event::data)
+    acked,       // the peer acknowledged event::bytes more bytes of the send stream
+    writable,    // send() had refused bytes and there is room again
+    peer_closed, // the peer's FIN arrived: no more data will come
+    time_wait,   // entered TIME-WAIT: the owner should move it to a TIME-WAIT entry
+    closed,      // the connection is gone (event::reason); the owner may release it
+};
+
+struct event {
+    event_type type{};
+    close_reason reason = close_reason::normal;
+    std::uint32_t bytes = 0;
+    std::span<const std::uint8_t> data{};
+};
+
+// What the owner provides.
+class sink {
+public:
+    // `c` is null for a reset answering a segment of no connection.
+    virtual void transmit(const connection *c, const four_tuple &t, const out_segment &s) = 0;
+    virtual void notify(connection &c, const event &e) = 0;
+    // A reassembly queue for a connection that received data out of order; null when
+    // none is free (the segment is then dropped and counted).
+    virtual reassembly_queue *acquire_ooo_queue() = 0;
+    virtual void release_ooo_queue(reassembly_queue *q) = 0;
+
+protected:
+    ~sink() = default;
+};
+
+// Per-shard state the core reads and writes, passed to every call.
+struct context {
+    tick now{};
+    std::uint64_t now_us = 0; // for RFC 6528's 4 µs ISN clock
+    const settings &cfg;
+    timer::wheel &wheel;
+    const isn_generator &isn;
+    counters &stats;
+    sink &out;
+    // RFC 5961 §7 challenge-ACK budget of this shard: refilled once per second.
+    std::uint32_t &challenge_budget;
+    tick &challenge_window_start;
+};
+
+class connection {
+public:
+    // A timer deadline that is not set.
+    static constexpr tick never{~std::uint64_t{0}};
+
+    connection() noexcept = default;
+    connection(const connection &) = delete;
+    connection &operator=(const connection &) = delete;
+
+    // OPEN, active (RFC 9293 §3.10.1): send a SYN, go to SYN-SENT.
+    void open_active(const four_tuple &t, context &ctx) noexcept;
+    // LISTEN receiving a SYN (RFC 9293 §3.10.7.2 third): send a SYN-ACK, go to
+    // SYN-RECEIVED. `listener` is an owner's cookie, kept for MUST-11.
+    void open_passive(const four_tuple &t, const segment &syn, std::uint32_t listener, context &ctx) noexcept;
+
+    // SEGMENT ARRIVES (RFC 9293 §3.10.7.3 and §3.10.7.4).
+    void input(const segment &seg, context &ctx) noexcept;
+    // The wheel fired this connection's hook.
+    void on_timer(context &ctx) noexcept;
+
+    // SEND (§3.10.2): appends up to `bytes` to the send stream; returns how many were
+    // taken (the rest waits for a `writable` event).
+    std::uint32_t send(std::uint32_t bytes, context &ctx) noexcept;
+    // Half-close: no more data from us; a FIN follows the queued bytes, and we keep
+    // receiving (FIN-WAIT-2 lasts as long as the peer keeps its side open).
+    void shutdown(context &ctx) noexcept;
+    // CLOSE (§3.10.4): shutdown, and the application reads no more: FIN-WAIT-2 times
+    // out, and data arriving afterwards is answered with RST (RFC 1122 §4.2.2.13).
+    void close(context &ctx) noexcept;
+    // ABORT (§3.10.5): RST if synchronized, then CLOSED at once.
+    void abort(context &ctx) noexcept;
+
+    [[nodiscard]] state current() const noexcept { return state_; }
+    [[nodiscard]] bool in(state_set s) const noexcept { return s.contains(state_); }
+    [[nodiscard]] const four_tuple &tuple() const noexcept { return tuple_; }
+    [[nodiscard]] std::uint32_t listener() const noexcept { return listener_; }
+    [[nodiscard]] bool passive() const noexcept { return passive_; }
+    [[nodiscard]] timer::hook &hook() noexcept { return hook_; }
+
+    // Read-only views of the RFC variables, for tests and telemetry.
+    [[nodiscard]] seq32 snd_una() const noexcept { return snd_una_; }
+    [[nodiscard]] seq32 snd_nxt() const noexcept { return snd_nxt_; }
+    [[nodiscard]] std::uint32_t snd_wnd() const noexcept { return snd_wnd_; }
+    [[nodiscard]] seq32 iss() const noexcept { return iss_; }
+    [[nodiscard]] seq32 rcv_nxt() const noexcept { return rcv_nxt_; }
+    [[nodiscard]] std::uint32_t rcv_wnd() const noexcept { return rcv_wnd_; }
+    [[nodiscard]] seq32 irs() const noexcept { return irs_; }
+    [[nodiscard]] std::uint16_t mss() const noexcept { return snd_mss_; }
+    [[nodiscard]] std::uint8_t snd_wscale() const noexcept { return snd_wscale_; }
+    [[nodiscard]] std::uint8_t rcv_wscale() const noexcept { return rcv_wscale_; }
+    [[nodiscard]] bool timestamps() const noexcept { return ts_ok_; }
+    [[nodiscard]] bool sack_permitted() const noexcept { return sack_ok_; }
+    [[nodiscard]] std::uint32_t ts_recent() const noexcept { return ts_recent_; }
+    [[nodiscard]] std::uint32_t unsent() const noexcept { return static_cast<std::uint32_t>(snd_end_ - snd_nxt_); }
+    [[nodiscard]] const rto_estimator &rto() const noexcept { return rto_; }
+    [[nodiscard]] tick deadline_retransmit() const noexcept { return rexmit_at_; }
+    [[nodiscard]] tick deadline_delayed_ack() const noexcept { return delack_at_; }
+    [[nodiscard]] tick deadline_close() const noexcept { return close_at_; }
+
+    // The one place a TCB's state changes (smoltcp's set_state is the model).
+    void set_state(state s, context &ctx) noexcept;
+
+    // Owner's slot: an index or pointer it associates with this connection.
+    std::uint64_t user = 0;
+
+private:
+    friend struct connection_test_access;
+
+    // Segment arrival, one function per RFC 9293 §3.10.7 step group.
+    void input_syn_sent(const segment &seg, context &ctx) noexcept;
+    bool check_sequence(const segment &seg, context &ctx) noexcept;           // first
+    bool check_rst(const segment &seg, context &ctx) noexcept;                // second
+    bool check_syn(const segment &seg, context &ctx) noexcept;                // fourth
+    bool check_ack(const segment &seg, context &ctx) noexcept;                // fifth
+    void process_text(const segment &seg, context &ctx) noexcept;             // seventh
+    void process_fin(const segment &seg, context &ctx) noexcept;              // eighth
+
+    void negotiate_options(const tcp_options &peer, context &ctx) noexcept;
+    void update_ts_recent(const segment &seg) noexcept;
+    void send_syn(bool with_ack, context &ctx) noexcept;
+    void send_ack(context &ctx) noexcept;
+    void send_rst(seq32 seq, context &ctx) noexcept;
+    void challenge_ack(context &ctx) noexcept;
+    void emit(out_segment s, context &ctx) noexcept;
+    void push(context &ctx) noexcept; // send what window and stream allow, then FIN
+    void on_new_ack(seq32 ack, std::uint32_t peer_window, const segment &seg, context &ctx) noexcept;
+    void retransmit(context &ctx) noexcept;
+    void enter_time_wait(context &ctx) noexcept;
+    void finish(close_reason why, context &ctx) noexcept; // -> CLOSED, event closed
+    [[nodiscard]] bool fin_acked() const noexcept { return fin_queued_ && snd_una_ == snd_end_ + 1; }
+    [[nodiscard]] std::uint32_t in_flight() const noexcept { return static_cast<std::uint32_t>(snd_max_ - snd_una_); }
+    void rearm(context &ctx) noexcept;
+    [[nodiscard]] std::uint16_t advertised_window() const noexcept;
+    [[nodiscard]] std::uint32_t ts_now(const context &ctx) const noexcept;
+
+    // Row 1: what every segment reads (RFC 9293 §3.3.1 names).
+    seq32 snd_una_{};
+    seq32 snd_nxt_{};
+    seq32 snd_max_{}; // highest sequence number sent; SND.NXT goes back on retransmit
+    seq32 snd_end_{}; // end of the send stream the application has given us
+    seq32 snd_wl1_{};
+    seq32 snd_wl2_{};
+    seq32 iss_{};
+    std::uint32_t snd_wnd_ = 0;     // scaled
+    std::uint32_t max_snd_wnd_ = 0; // RFC 5961 §5 MAX.SND.WND
+    std::uint32_t cwnd_ = 0;        // bytes; RFC 5681 slow start only, for now
+    seq32 rcv_nxt_{};
+    seq32 irs_{};
+    std::uint32_t rcv_wnd_ = 0;
+    seq32 last_ack_sent_{}; // RFC 7323 §4.3 Last.ACK.sent
+    state state_ = state::closed;
+    std::uint8_t snd_wscale_ = 0;
+    std::uint8_t rcv_wscale_ = 0;
+    bool passive_ = false;
+    bool ts_ok_ = false;
+    bool sack_ok_ = false;
+    bool fin_queued_ = false;  // shutdown or close: FIN after snd_end_
+    bool app_closed_ = false;  // close: the application reads no more
+    bool ws_ok_ = false;       // RFC 7323 §2.2: both SYNs carried a window scale
+    bool fin_received_ = false;
+    bool want_writable_ = false;
+    std::uint8_t retries_ = 0;
+    std::uint8_t unacked_segments_ = 0; // full segments received since our last ACK
+    std::uint8_t keepalive_sent_ = 0;
+    std::uint16_t snd_mss_ = 536;
+
+    // Row 2: timers.
+    timer::hook hook_{};
+    tick rexmit_at_ = never; // SYN, SYN-ACK, data and FIN retransmit; persist
+    tick delack_at_ = never; // delayed ACK (MUST-40)
+    tick close_at_ = never;  // FIN-WAIT-2 timeout, TIME-WAIT expiry
+    tick idle_at_ = never;   // keepalive
+
+    // Row 3: colder.
+    rto_estimator rto_{};
+    std::uint32_t ts_recent_ = 0;
+    std::uint32_t ts_offset_ = 0; // RFC 7323 §5.4: a per-connection random TSval offset
+    seq32 rtt_seq_{};             // timed segment when timestamps are off (Karn)
+    std::uint32_t rtt_start_ = 0; // tick of rtt_seq_'s first transmission
+    bool rtt_timing_ = false;
+    bool persist_ = false;        // rexmit_at_ is a zero-window probe, not a retransmit
+    four_tuple tuple_{};
+    std::uint32_t listener_ = 0;
+    reassembly_queue *ooo_ = nullptr;
+};
+
+} // namespace linerate::tcp

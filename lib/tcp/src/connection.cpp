@@ -1,0 +1,841 @@
+// The TCP connection state machine: RFC 9293 §3.10 event processing, with RFC 5961
+// (blind in-window attacks), RFC 7323 (window scale, timestamps, PAWS), RFC 6298
+// (retransmission timer), RFC 6928 (initial window) and RFC 5681 (slow start after a
+// timeout). See connection.hpp for the shape: nothing here transmits, allocates or
+// reads a clock; it tells the context's sink what to send and what happened.
+//
+// Segment arrival reads as the RFC does, step by step ("first, check sequence number",
+// "second, check the RST bit", ...). Where it departs from the RFC the comment says
+// so and why.
+//
+// Time: the core counts in ticks and takes a tick to be one millisecond, the wheel's
+// finest granularity; every duration in `settings` is in milliseconds.
+#include <linerate/tcp/connection.hpp>
+
+#include <linerate/tcp/reassembly.hpp>
+
+#include <algorithm>
+
+namespace linerate::tcp {
+namespace {
+
+using f = tcp_flags;
+
+constexpr std::uint16_t default_mss = 536; // RFC 9293 §3.7.1 MUST-15
+constexpr std::uint32_t ts_option_len = 12; // RFC 7323 Appendix A: NOP, NOP, TS(10)
+
+tick after(const context &ctx, std::uint64_t ms) noexcept { return ctx.now + ms; }
+
+// RFC 7323 §5.2: timestamps compare in serial-number arithmetic, like sequence numbers.
+bool ts_before(std::uint32_t a, std::uint32_t b) noexcept { return static_cast<std::int32_t>(a - b) < 0; }
+
+// RFC 7323 §2.3: the shift that lets the receive buffer be advertised, at most 14.
+std::uint8_t wscale_for(std::uint32_t buffer) noexcept {
+    std::uint8_t s = 0;
+    while (s < wire::tcp_max_window_scale && (buffer >> s) > 0xffff) ++s;
+    return s;
+}
+
+} // namespace
+
+std::string_view to_string(close_reason r) noexcept {
+    switch (r) {
+    case close_reason::normal: return "normal";
+    case close_reason::reset: return "reset";
+    case close_reason::refused: return "refused";
+    case close_reason::timeout: return "timeout";
+    case close_reason::aborted: return "aborted";
+    }
+    return "?";
+}
+
+// ---------------------------------------------------------------------------------
+// State and timers
+
+void connection::set_state(state s, context &ctx) noexcept {
+    // CurrEstab counts ESTABLISHED and CLOSE-WAIT, as RFC 4022 tcpCurrEstab does.
+    constexpr state_set counted = state::established | state::close_wait;
+    const bool was = counted.contains(state_);
+    const bool is = counted.contains(s);
+    if (!was && is) ++ctx.stats.curr_estab;
+    if (was && !is && ctx.stats.curr_estab > 0) --ctx.stats.curr_estab;
+    state_ = s;
+}
+
+void connection::rearm(context &ctx) noexcept {
+    const tick first = std::min({rexmit_at_, delack_at_, close_at_, idle_at_});
+    if (first == never)
+        ctx.wheel.cancel(hook_);
+    else
+        ctx.wheel.arm(hook_, first);
+}
+
+void connection::finish(close_reason why, context &ctx) noexcept {
+    rexmit_at_ = delack_at_ = close_at_ = idle_at_ = never;
+    ctx.wheel.cancel(hook_);
+    if (ooo_ != nullptr) {
+        ctx.out.release_ooo_queue(ooo_);
+        ooo_ = nullptr;
+    }
+    set_state(state::closed, ctx);
+    ctx.out.notify(*this, event{.type = event_type::closed, .reason = why});
+}
+
+void connection::enter_time_wait(context &ctx) noexcept {
+    set_state(state::time_wait, ctx);
+    ++ctx.stats.time_waits;
+    rexmit_at_ = delack_at_ = idle_at_ = never;
+    // RFC 9293 §3.10.7.4 eighth: "Start the time-wait timer" for 2 MSL.
+    close_at_ = after(ctx, 2ull * ctx.cfg.msl_ms);
+    rearm(ctx);
+    ctx.out.notify(*this, event{.type = event_type::time_wait});
+}
+
+// ---------------------------------------------------------------------------------
+// Sending
+
+std::uint32_t connection::ts_now(const context &ctx) const noexcept {
+    return static_cast<std::uint32_t>(ctx.now.value) + ts_offset_;
+}
+
+std::uint16_t connection::advertised_window() const noexcept {
+    // RFC 7323 §2.2: the window field of a SYN or SYN-ACK is never scaled.
+    const std::uint32_t w = rcv_wnd_ >> rcv_wscale_;
+    return static_cast<std::uint16_t>(std::min<std::uint32_t>(w, 0xffff));
+}
+
+void connection::emit(out_segment s, context &ctx) noexcept {
+    if (s.flags.has(f::ack)) {
+        s.ack = rcv_nxt_;
+        last_ack_sent_ = rcv_nxt_;
+        // Any ACK we send carries everything received so far: no delayed ACK is owed.
+        delack_at_ = never;
+        unacked_segments_ = 0;
+    }
+    if (!s.flags.has(f::syn)) s.window = advertised_window();
+    // RFC 7323 §3.2: once negotiated, every segment but a RST carries a timestamp.
+    if (ts_ok_ && !s.flags.has(f::rst) && !s.flags.has(f::syn)) {
+        s.options.has_timestamp = true;
+        s.options.ts_val = ts_now(ctx);
+        s.options.ts_ecr = ts_recent_;
+    }
+    ++ctx.stats.out_segs;
+    if (s.flags.has(f::rst)) ++ctx.stats.out_rsts;
+    ctx.out.transmit(this, tuple_, s);
+}
+
+void connection::send_syn(bool with_ack, context &ctx) noexcept {
+    out_segment s{.seq = iss_, .flags = tcp_flags{with_ack ? std::uint8_t(f::syn | f::ack) : f::syn}};
+    // RFC 9293 §3.7.1 MUST-14: send our MSS in every SYN (RFC 6691: from the MTU).
+    s.options.mss = ctx.cfg.our_mss();
+    // A SYN offers what we support; a SYN-ACK may only answer what the SYN offered
+    // (RFC 7323 §2.2 and §3.2, RFC 2018 §2).
+    const bool offer_ws = with_ack ? ws_ok_ : ctx.cfg.window_scaling;
+    const bool offer_ts = with_ack ? ts_ok_ : ctx.cfg.timestamps;
+    const bool offer_sack = with_ack ? sack_ok_ : ctx.cfg.sack;
+    if (offer_ws) s.options.window_scale = rcv_wscale_;
+    s.options.sack_permitted = offer_sack;
+    if (offer_ts) {
+        s.options.has_timestamp = true;
+        s.options.ts_val = ts_now(ctx);
+        s.options.ts_ecr = with_ack ? ts_recent_ : 0;
+    }
+    s.window = static_cast<std::uint16_t>(std::min<std::uint32_t>(rcv_wnd_, 0xffff));
+    emit(s, ctx);
+}
+
+void connection::send_ack(context &ctx) noexcept {
+    emit(out_segment{.seq = snd_nxt_, .flags = tcp_flags{f::ack}}, ctx);
+}
+
+void connection::send_rst(seq32 seq, context &ctx) noexcept {
+    emit(out_segment{.seq = seq, .flags = tcp_flags{f::rst}}, ctx);
+}
+
+void connection::challenge_ack(context &ctx) noexcept {
+    // RFC 5961 §7: challenge ACKs are rate-limited per shard, the budget refilled
+    // once a second, so an attacker cannot turn us into an ACK amplifier.
+    if (ctx.now - ctx.challenge_window_start >= 1000) {
+        ctx.challenge_window_start = ctx.now;
+        ctx.challenge_budget = ctx.cfg.challenge_ack_limit;
+    }
+    if (ctx.challenge_budget == 0) {
+        ctx.stats.count(drop::challenge_ack_limited);
+        return;
+    }
+    --ctx.challenge_budget;
+    ++ctx.stats.challenge_acks;
+    send_ack(ctx);
+}
+
+void connection::push(context &ctx) noexcept {
+    if (!in(state::established | state::close_wait | state::fin_wait_1 | state::closing | state::last_ack)) return;
+    const std::uint32_t window = std::min(snd_wnd_, cwnd_);
+    std::uint32_t flight = static_cast<std::uint32_t>(snd_nxt_ - snd_una_);
+    const std::uint16_t mss = snd_mss_;
+    bool sent = false;
+    // Data first. No Nagle (RFC 9293 §3.7.4 allows turning it off): request/response
+    // traffic is what linerate measures, and Nagle would add a delayed-ACK stall.
+    while (snd_nxt_ < snd_end_ && window > flight) {
+        const std::uint32_t len = std::min<std::uint32_t>(
+            {static_cast<std::uint32_t>(snd_end_ - snd_nxt_), window - flight, mss});
+        out_segment s{.seq = snd_nxt_, .flags = tcp_flags{f::ack}, .payload_len = len};
+        const bool last = snd_nxt_ + len == snd_end_;
+        if (last) s.flags.set(f::psh);
+        if (last && fin_queued_) s.flags.set(f::fin); // FIN rides on the last data segment
+        if (snd_nxt_ < snd_max_) {
+            ++ctx.stats.retrans_segs;
+        } else if (!rtt_timing_ && !ts_ok_) {
+            // Karn: time only segments sent for the first time.
+            rtt_timing_ = true;
+            rtt_seq_ = snd_nxt_;
+            rtt_start_ = static_cast<std::uint32_t>(ctx.now.value);
+        }
+        emit(s, ctx);
+        snd_nxt_ += s.len();
+        flight += s.len();
+        sent = true;
+    }
+    // A FIN alone when all data is out. It takes no window: a zero window must not
+    // keep a connection from closing.
+    if (fin_queued_ && snd_nxt_ == snd_end_) {
+        if (snd_nxt_ < snd_max_) ++ctx.stats.retrans_segs;
+        emit(out_segment{.seq = snd_nxt_, .flags = tcp_flags{f::fin | f::ack}}, ctx);
+        snd_nxt_ += 1;
+        sent = true;
+    }
+    if (snd_max_ < snd_nxt_) snd_max_ = snd_nxt_;
+    if (fin_queued_ && snd_max_ == snd_end_ + 1) {
+        // Our FIN is out: CLOSE's state change happens when the FIN is sent (§3.10.4).
+        if (state_ == state::established) set_state(state::fin_wait_1, ctx);
+        else if (state_ == state::close_wait) set_state(state::last_ack, ctx);
+    }
+    if (sent && (rexmit_at_ == never || persist_)) {
+        // RFC 6298 §5.1: start the timer when data is sent and it is not running.
+        persist_ = false;
+        rexmit_at_ = after(ctx, rto_.rto_ms());
+    } else if (!sent && snd_max_ == snd_una_ && snd_nxt_ < snd_end_ && snd_wnd_ == 0 && rexmit_at_ == never) {
+        // RFC 9293 §3.8.6.1: a zero window with data waiting: probe it (persist timer,
+        // backed off like the retransmission timer).
+        persist_ = true;
+        rexmit_at_ = after(ctx, rto_.rto_ms());
+    }
+    rearm(ctx);
+}
+
+void connection::retransmit(context &ctx) noexcept {
+    const bool synchronizing = in(state::syn_sent | state::syn_received);
+    const std::uint8_t limit = state_ == state::syn_sent       ? ctx.cfg.syn_retries
+                               : state_ == state::syn_received ? ctx.cfg.synack_retries
+                                                               : ctx.cfg.data_retries;
+    if (retries_ >= limit) {
+        // RFC 9293 §3.8.3: past R2 the connection is closed; no RST is sent, the peer
+        // is presumed gone (Linux does the same).
+        if (synchronizing)
+            ++ctx.stats.attempt_fails;
+        else
+            ++ctx.stats.abort_on_timeout;
+        finish(close_reason::timeout, ctx);
+        return;
+    }
+    ++retries_;
+    rto_.backoff(); // RFC 6298 §5.5
+    rtt_timing_ = false; // Karn's algorithm: no sample from a retransmitted segment
+    rexmit_at_ = after(ctx, rto_.rto_ms());
+    if (state_ == state::syn_sent) {
+        ++ctx.stats.syn_retrans;
+        ++ctx.stats.retrans_segs;
+        send_syn(false, ctx);
+    } else if (state_ == state::syn_received) {
+        // The same ISN every time: the SYN-ACK is a retransmission, not a new offer.
+        ++ctx.stats.retrans_segs;
+        send_syn(true, ctx);
+    } else {
+        // Go back to the first unacknowledged byte with a loss window of one segment
+        // (RFC 5681 §3.1); ACKs then open the window again by slow start.
+        snd_nxt_ = snd_una_;
+        cwnd_ = snd_mss_;
+        const tick keep = rexmit_at_;
+        push(ctx);
+        rexmit_at_ = keep;
+    }
+    rearm(ctx);
+}
+
+// ---------------------------------------------------------------------------------
+// Opening
+
+void connection::negotiate_options(const tcp_options &peer, context &ctx) noexcept {
+    // RFC 9293 §3.7.1 MUST-15: without an MSS option the peer takes 536.
+    const std::uint16_t peer_mss = peer.mss.value_or(default_mss);
+    snd_mss_ = std::min(peer_mss, ctx.cfg.our_mss());
+    // RFC 7323 §2.2: scaling is in effect only when both SYNs carried the option.
+    ws_ok_ = ctx.cfg.window_scaling && peer.window_scale.has_value();
+    snd_wscale_ = ws_ok_ ? *peer.effective_window_scale() : 0;
+    rcv_wscale_ = ws_ok_ ? wscale_for(ctx.cfg.receive_buffer) : 0;
+    rcv_wnd_ = ws_ok_ ? ctx.cfg.receive_buffer : std::min<std::uint32_t>(ctx.cfg.receive_buffer, 0xffff);
+    // RFC 2018 §2: SACK only when both sides sent SACK-permitted.
+    sack_ok_ = ctx.cfg.sack && peer.sack_permitted;
+    // RFC 7323 §3.2: timestamps only when both SYNs carried them.
+    ts_ok_ = ctx.cfg.timestamps && peer.has_timestamp;
+    if (ts_ok_) {
+        ts_recent_ = peer.ts_val;
+        // RFC 6691: the MSS excludes options; what each segment's options take comes
+        // off the data it can carry.
+        snd_mss_ = static_cast<std::uint16_t>(snd_mss_ > ts_option_len ? snd_mss_ - ts_option_len : 1);
+    }
+}
+
+void connection::open_active(const four_tuple &t, context &ctx) noexcept {
+    tuple_ = t;
+    passive_ = false;
+    // RFC 9293 §3.4.1 MUST-8/MUST-9, RFC 6528: clock-driven, keyed per 4-tuple.
+    iss_ = ctx.isn.generate(t.local_ip, t.local_port, t.remote_ip, t.remote_port, ctx.now_us);
+    snd_una_ = iss_;
+    snd_nxt_ = iss_ + 1;
+    snd_max_ = snd_nxt_;
+    snd_end_ = iss_ + 1;
+    cwnd_ = ctx.cfg.initial_window_segments * ctx.cfg.our_mss();
+    rto_ = rto_estimator(ctx.cfg.rto);
+    ts_offset_ = static_cast<std::uint32_t>(iss_.raw() * 0x9E3779B1u); // RFC 7323 §5.4
+    // Offer scaling for our whole buffer; if the SYN-ACK does not scale, we fall back.
+    rcv_wscale_ = ctx.cfg.window_scaling ? wscale_for(ctx.cfg.receive_buffer) : 0;
+    rcv_wnd_ = ctx.cfg.window_scaling ? ctx.cfg.receive_buffer
+                                      : std::min<std::uint32_t>(ctx.cfg.receive_buffer, 0xffff);
+    set_state(state::syn_sent, ctx);
+    ++ctx.stats.active_opens;
+    rtt_start_ = static_cast<std::uint32_t>(ctx.now.value);
+    send_syn(false, ctx);
+    rexmit_at_ = after(ctx, rto_.rto_ms()); // RFC 6298 §2.1: 1 s before any sample
+    rearm(ctx);
+}
+
+void connection::open_passive(const four_tuple &t, const segment &syn, std::uint32_t listener, context &ctx) noexcept {
+    // RFC 9293 §3.10.7.2 third: "Set RCV.NXT to SEG.SEQ+1, IRS is set to SEG.SEQ ...
+    // ISS should be selected and a SYN segment sent of the form
+    // <SEQ=ISS><ACK=RCV.NXT><CTL=SYN,ACK>. SND.NXT is set to ISS+1 and SND.UNA to ISS.
+    // The connection state should be changed to SYN-RECEIVED."
+    // Data or a FIN in the SYN is not kept: we acknowledge only the SYN, so the peer
+    // sends them again once the connection is established (what Linux does too).
+    tuple_ = t;
+    passive_ = true;
+    listener_ = listener;
+    irs_ = syn.seq;
+    rcv_nxt_ = syn.seq + 1;
+    iss_ = ctx.isn.generate(t.local_ip, t.local_port, t.remote_ip, t.remote_port, ctx.now_us);
+    snd_una_ = iss_;
+    snd_nxt_ = iss_ + 1;
+    snd_max_ = snd_nxt_;
+    snd_end_ = iss_ + 1;
+    cwnd_ = ctx.cfg.initial_window_segments * ctx.cfg.our_mss();
+    rto_ = rto_estimator(ctx.cfg.rto);
+    ts_offset_ = static_cast<std::uint32_t>(iss_.raw() * 0x9E3779B1u);
+    negotiate_options(syn.options, ctx);
+    // RFC 7323 §2.2: the window field of a SYN is not scaled.
+    snd_wnd_ = syn.window;
+    max_snd_wnd_ = snd_wnd_;
+    snd_wl1_ = syn.seq;
+    set_state(state::syn_received, ctx);
+    rtt_start_ = static_cast<std::uint32_t>(ctx.now.value);
+    send_syn(true, ctx);
+    rexmit_at_ = after(ctx, rto_.rto_ms());
+    rearm(ctx);
+}
+
+// ---------------------------------------------------------------------------------
+// Segment arrival
+
+void connection::input(const segment &seg, context &ctx) noexcept {
+    ++ctx.stats.in_segs;
+    if (state_ == state::closed || state_ == state::listen) {
+        // A TCB that is gone (or never opened) answers as CLOSED does (§3.10.7.1).
+        ctx.stats.count(drop::no_connection);
+        if (auto r = reset_for_unknown(seg)) {
+            ++ctx.stats.out_segs;
+            ++ctx.stats.out_rsts;
+            ctx.out.transmit(this, tuple_, *r);
+        }
+        return;
+    }
+    if (state_ == state::syn_sent) {
+        input_syn_sent(seg, ctx);
+        return;
+    }
+    // Departure from the RFC, as Linux does (tcp_check_req): in SYN-RECEIVED the
+    // peer's SYN again, unchanged, means our SYN-ACK was lost; answer it with the
+    // SYN-ACK rather than the bare ACK the sequence check would send, which the peer
+    // in SYN-SENT would drop ("fifth, if neither SYN nor RST").
+    if (state_ == state::syn_received && seg.flags.only(f::syn) && seg.seq == irs_) {
+        ++ctx.stats.retrans_segs;
+        send_syn(true, ctx);
+        return;
+    }
+    if (!check_sequence(seg, ctx)) return; // first
+    if (!check_rst(seg, ctx)) return;      // second
+    // third, check security: linerate does not use IP security/compartment options
+    // (RFC 9293 §3.10.7.4 leaves them to implementations that do).
+    if (!check_syn(seg, ctx)) return;      // fourth
+    update_ts_recent(seg);
+    if (ctx.cfg.keepalive && in(synchronized_states)) {
+        keepalive_sent_ = 0;
+        idle_at_ = after(ctx, ctx.cfg.keepalive_idle_ms);
+    }
+    if (!check_ack(seg, ctx)) return; // fifth
+    // sixth, check the URG bit: urgent data is not supported (RFC 6093 recommends new
+    // applications not use it); the bytes are delivered as ordinary data.
+    process_text(seg, ctx); // seventh
+    if (state_ == state::closed) return;
+    process_fin(seg, ctx); // eighth
+    if (state_ == state::closed) return;
+    push(ctx);
+}
+
+void connection::input_syn_sent(const segment &seg, context &ctx) noexcept {
+    // RFC 9293 §3.10.7.3. First, check the ACK bit.
+    bool ack_ok = false;
+    if (seg.has(f::ack)) {
+        // "If SEG.ACK =< ISS or SEG.ACK > SND.NXT, send a reset (unless the RST bit is
+        // set, if so drop the segment and return)".
+        if (seg.ack <= iss_ || seg.ack > snd_max_) {
+            ctx.stats.count(drop::syn_sent_bad_ack);
+            if (!seg.has(f::rst)) send_rst(seg.ack, ctx);
+            return;
+        }
+        ack_ok = snd_una_ < seg.ack; // "SND.UNA < SEG.ACK =< SND.NXT"
+    }
+    // Second, check the RST bit: with an acceptable ACK it refuses the connection
+    // (RFC 5961 §3 keeps this rule for SYN-SENT); without, it is dropped.
+    if (seg.has(f::rst)) {
+        if (ack_ok) {
+            ++ctx.stats.attempt_fails;
+            finish(close_reason::refused, ctx);
+        } else {
+            ctx.stats.count(drop::syn_sent_rst_no_ack);
+        }
+        return;
+    }
+    // Third, security: not used. Fourth, check the SYN bit.
+    if (!seg.has(f::syn)) {
+        ctx.stats.count(drop::syn_sent_no_syn);
+        return;
+    }
+    irs_ = seg.seq;
+    rcv_nxt_ = seg.seq + 1;
+    negotiate_options(seg.options, ctx);
+    if (ts_ok_ && seg.options.ts_ecr != 0 && retries_ == 0)
+        rto_.sample(ts_now(ctx) - seg.options.ts_ecr - 0u);
+    else if (retries_ == 0)
+        rto_.sample(static_cast<std::uint32_t>(ctx.now.value) - rtt_start_); // Karn: SYN not retransmitted
+    // RFC 7323 §2.2: the SYN-ACK's window is not scaled.
+    snd_wnd_ = seg.window;
+    max_snd_wnd_ = snd_wnd_;
+    snd_wl1_ = seg.seq;
+    snd_wl2_ = seg.ack;
+    if (ack_ok) snd_una_ = seg.ack;
+    if (snd_una_ > iss_) {
+        // "our SYN has been ACKed": ESTABLISHED, <SEQ=SND.NXT><ACK=RCV.NXT><CTL=ACK>.
+        // Data in the SYN-ACK is not kept (as in open_passive); the peer resends it.
+        set_state(state::established, ctx);
+        retries_ = 0;
+        rto_.reset_backoff();
+        rexmit_at_ = never;
+        send_ack(ctx);
+        ctx.out.notify(*this, event{.type = event_type::connected});
+        if (state_ == state::established) push(ctx);
+        rearm(ctx);
+    } else {
+        // Simultaneous open (MUST-10): SYN-RECEIVED, <SEQ=ISS><ACK=RCV.NXT><CTL=SYN,ACK>.
+        set_state(state::syn_received, ctx);
+        send_syn(true, ctx);
+        rearm(ctx);
+    }
+}
+
+bool connection::check_sequence(const segment &seg, context &ctx) noexcept {
+    // RFC 7323 §5.3 R1 (PAWS), before the window test: a timestamp older than
+    // TS.Recent marks an old duplicate. A RST is exempt (§5.3 R1, last paragraph).
+    if (ts_ok_ && seg.options.has_timestamp && !seg.has(f::rst) && ts_before(seg.options.ts_val, ts_recent_)) {
+        ++ctx.stats.paws_rejected;
+        ctx.stats.count(drop::paws);
+        send_ack(ctx);
+        return false;
+    }
+    // RFC 9293 §3.10.7.4 first: the four cases of the acceptability test.
+    const std::uint32_t len = seg.len();
+    const seq32 end = rcv_nxt_ + rcv_wnd_;
+    bool ok;
+    if (len == 0)
+        ok = rcv_wnd_ == 0 ? seg.seq == rcv_nxt_ : seq_in_window(seg.seq, rcv_nxt_, end);
+    else
+        ok = rcv_wnd_ != 0 &&
+             (seq_in_window(seg.seq, rcv_nxt_, end) || seq_in_window(seg.seq + (len - 1), rcv_nxt_, end));
+    if (ok) return true;
+    // "If an incoming segment is not acceptable, an acknowledgment should be sent in
+    // reply (unless the RST bit is set, if so drop the segment and return)".
+    ctx.stats.count(drop::out_of_window);
+    if (!seg.has(f::rst)) {
+        send_ack(ctx);
+        // §3.10.7.4 eighth, TIME-WAIT: a retransmitted FIN restarts the 2 MSL timeout.
+        if (state_ == state::time_wait && seg.has(f::fin)) {
+            close_at_ = after(ctx, 2ull * ctx.cfg.msl_ms);
+            rearm(ctx);
+        }
+    }
+    return false;
+}
+
+bool connection::check_rst(const segment &seg, context &ctx) noexcept {
+    if (!seg.has(f::rst)) return true;
+    if (state_ == state::time_wait) {
+        // RFC 1337: a RST must not end TIME-WAIT early ("TIME-WAIT assassination").
+        ctx.stats.count(drop::rst_in_window);
+        return false;
+    }
+    // RFC 5961 §3.2: only a RST exactly at RCV.NXT resets; one elsewhere in the window
+    // gets a challenge ACK, so a blind attacker must guess the exact number.
+    if (seg.seq != rcv_nxt_) {
+        ctx.stats.count(drop::rst_in_window);
+        challenge_ack(ctx);
+        return false;
+    }
+    if (state_ == state::syn_received) {
+        // MUST-11: a passive open goes back to LISTEN (the listener keeps listening;
+        // this half-open connection is released); an active one is refused.
+        ++ctx.stats.attempt_fails;
+        finish(passive_ ? close_reason::reset : close_reason::refused, ctx);
+        return false;
+    }
+    if (in(state::established | state::fin_wait_1 | state::fin_wait_2 | state::close_wait))
+        ++ctx.stats.estab_resets;
+    finish(close_reason::reset, ctx);
+    return false;
+}
+
+bool connection::check_syn(const segment &seg, context &ctx) noexcept {
+    if (!seg.has(f::syn)) return true;
+    if (state_ == state::syn_received && passive_) {
+        // RFC 9293 §3.10.7.4 fourth: "If the connection was initiated with a passive
+        // OPEN, then return this connection to the LISTEN state and return."
+        ++ctx.stats.attempt_fails;
+        finish(close_reason::reset, ctx);
+        return false;
+    }
+    // RFC 5961 §4 (RFC 9293 §3.10.7.4 fourth): a SYN in a synchronized state, whatever
+    // its sequence number, gets a challenge ACK; the peer that really restarted answers
+    // it with a RST at exactly the right number, an attacker cannot.
+    ctx.stats.count(drop::syn_in_window);
+    challenge_ack(ctx);
+    return false;
+}
+
+void connection::update_ts_recent(const segment &seg) noexcept {
+    // RFC 7323 §4.3: "If SEG.TSval >= TS.Recent and SEG.SEQ =< Last.ACK.sent, then
+    // TS.Recent = SEG.TSval" (PAWS has already refused older values).
+    if (ts_ok_ && seg.options.has_timestamp && seg.seq <= last_ack_sent_ &&
+        !ts_before(seg.options.ts_val, ts_recent_))
+        ts_recent_ = seg.options.ts_val;
+}
+
+bool connection::check_ack(const segment &seg, context &ctx) noexcept {
+    // RFC 9293 §3.10.7.4 fifth: "if the ACK bit is off, drop the segment and return".
+    if (!seg.has(f::ack)) {
+        ctx.stats.count(drop::no_ack);
+        return false;
+    }
+    if (state_ == state::syn_received) {
+        // "If SND.UNA < SEG.ACK =< SND.NXT, then enter ESTABLISHED state and continue
+        // processing with the variables ... SND.WND <- SEG.WND, SND.WL1 <- SEG.SEQ,
+        // SND.WL2 <- SEG.ACK. If the segment acknowledgment is not acceptable, form a
+        // reset segment <SEQ=SEG.ACK><CTL=RST> and send it."
+        if (!(snd_una_ < seg.ack && seg.ack <= snd_max_)) {
+            ctx.stats.count(drop::syn_received_bad_ack);
+            send_rst(seg.ack, ctx);
+            return false;
+        }
+        if (ts_ok_ && seg.options.has_timestamp && seg.options.ts_ecr != 0 && retries_ == 0)
+            rto_.sample(ts_now(ctx) - seg.options.ts_ecr);
+        else if (retries_ == 0)
+            rto_.sample(static_cast<std::uint32_t>(ctx.now.value) - rtt_start_);
+        snd_una_ = seg.ack;
+        snd_wnd_ = static_cast<std::uint32_t>(seg.window) << snd_wscale_;
+        max_snd_wnd_ = std::max(max_snd_wnd_, snd_wnd_);
+        snd_wl1_ = seg.seq;
+        snd_wl2_ = seg.ack;
+        retries_ = 0;
+        rto_.reset_backoff();
+        rexmit_at_ = never;
+        set_state(state::established, ctx);
+        if (passive_) ++ctx.stats.passive_opens;
+        ctx.out.notify(*this, event{.type = passive_ ? event_type::accepted : event_type::connected});
+        rearm(ctx);
+        if (state_ != state::established) return false; // the application closed or aborted
+        return true;
+    }
+
+    // RFC 5961 §5.2: acceptable only in [SND.UNA - MAX.SND.WND, SND.NXT]; anything
+    // else is discarded with an ACK. (SND.NXT here is the highest number sent.)
+    if (seg.ack > snd_max_ || seg.ack < snd_una_ - max_snd_wnd_) {
+        ctx.stats.count(drop::ack_unacceptable);
+        send_ack(ctx);
+        return false;
+    }
+    if (snd_una_ < seg.ack) on_new_ack(seg.ack, seg.window, seg, ctx);
+    // Window update: "If SND.UNA =< SEG.ACK =< SND.NXT ... If SND.WL1 < SEG.SEQ or
+    // (SND.WL1 = SEG.SEQ and SND.WL2 =< SEG.ACK), set SND.WND <- SEG.WND, SND.WL1 <-
+    // SEG.SEQ, and set SND.WL2 <- SEG.ACK." (RFC 7323 §2.3: scaled by the peer's shift.)
+    if (snd_wl1_ < seg.seq || (snd_wl1_ == seg.seq && snd_wl2_ <= seg.ack)) {
+        snd_wnd_ = static_cast<std::uint32_t>(seg.window) << snd_wscale_;
+        max_snd_wnd_ = std::max(max_snd_wnd_, snd_wnd_);
+        snd_wl1_ = seg.seq;
+        snd_wl2_ = seg.ack;
+        if (persist_ && snd_wnd_ > 0) {
+            persist_ = false;
+            rexmit_at_ = never;
+        }
+    }
+    switch (state_) {
+    case state::fin_wait_1:
+        // "if the FIN segment is now acknowledged, then enter FIN-WAIT-2".
+        if (fin_acked()) {
+            set_state(state::fin_wait_2, ctx);
+            // Only a connection nobody will read from again times out here (as Linux's
+            // tcp_fin_timeout); after shutdown() the application still reads.
+            if (app_closed_) close_at_ = after(ctx, ctx.cfg.fin_wait_2_timeout_ms);
+            rearm(ctx);
+        }
+        break;
+    case state::closing:
+        // "if the ACK acknowledges our FIN, then enter the TIME-WAIT state".
+        if (fin_acked()) enter_time_wait(ctx);
+        return false;
+    case state::last_ack:
+        // "If our FIN is now acknowledged, delete the TCB, enter the CLOSED state".
+        if (fin_acked()) finish(close_reason::normal, ctx);
+        return false;
+    default: break;
+    }
+    return true;
+}
+
+void connection::on_new_ack(seq32 ack, std::uint32_t, const segment &seg, context &ctx) noexcept {
+    // Bytes of the application's stream newly acknowledged: the FIN's sequence number
+    // is not a byte of it.
+    const seq32 data_end = seq_min(ack, snd_end_);
+    const std::uint32_t bytes = snd_una_ < data_end ? static_cast<std::uint32_t>(data_end - snd_una_) : 0;
+    const std::uint32_t acked = static_cast<std::uint32_t>(ack - snd_una_);
+    snd_una_ = ack;
+    if (snd_nxt_ < snd_una_) snd_nxt_ = snd_una_; // after a go-back-N retransmit
+
+    // RFC 6298 §2 samples: from the echoed timestamp (RFC 7323 §4.1) or the timed
+    // segment (Karn: never one that was retransmitted).
+    if (ts_ok_ && seg.options.has_timestamp && seg.options.ts_ecr != 0 && retries_ == 0) {
+        rto_.sample(ts_now(ctx) - seg.options.ts_ecr);
+    } else if (rtt_timing_ && rtt_seq_ < ack) {
+        rto_.sample(static_cast<std::uint32_t>(ctx.now.value) - rtt_start_);
+        rtt_timing_ = false;
+    }
+    retries_ = 0;
+    rto_.reset_backoff();
+    // RFC 5681 §3.1 slow start: one MSS per ACK of new data, at most what was acked.
+    cwnd_ = std::min(cwnd_ + std::min<std::uint32_t>(acked, snd_mss_), ctx.cfg.send_buffer + snd_mss_);
+    // RFC 6298 §5.2 and §5.3: stop the timer when all is acknowledged, else restart it.
+    rexmit_at_ = (snd_una_ == snd_max_) ? never : after(ctx, rto_.rto_ms());
+    persist_ = false;
+    rearm(ctx);
+    if (bytes > 0) ctx.out.notify(*this, event{.type = event_type::acked, .bytes = bytes});
+    if (want_writable_ && state_ != state::closed) {
+        want_writable_ = false;
+        ctx.out.notify(*this, event{.type = event_type::writable});
+    }
+}
+
+void connection::process_text(const segment &seg, context &ctx) noexcept {
+    if (seg.payload.empty()) return;
+    if (!in(state::established | state::fin_wait_1 | state::fin_wait_2)) {
+        // "This should not occur since a FIN has been received from the remote side.
+        // Ignore the segment text."
+        ctx.stats.count(drop::ack_after_close);
+        return;
+    }
+    if (app_closed_) {
+        // RFC 1122 §4.2.2.13 (RFC 9293 §3.6): data for an application that closed is
+        // answered with RST, so the peer learns it was not read (Linux: TCPAbortOnData).
+        ++ctx.stats.abort_on_data;
+        send_rst(snd_nxt_, ctx);
+        finish(close_reason::aborted, ctx);
+        return;
+    }
+    seq32 seq = seg.seq;
+    std::span<const std::uint8_t> data = seg.payload;
+    if (seq < rcv_nxt_) {
+        // The front was received before: keep only what is new.
+        const auto old = static_cast<std::uint32_t>(rcv_nxt_ - seq);
+        if (old >= data.size()) {
+            send_ack(ctx); // a duplicate: tell the peer where we are, at once
+            return;
+        }
+        data = data.subspan(old);
+        seq = rcv_nxt_;
+    }
+    const auto room = static_cast<std::uint32_t>((rcv_nxt_ + rcv_wnd_) - seq);
+    if (data.size() > room) data = data.first(room); // beyond the window: not ours yet
+    if (seq != rcv_nxt_) {
+        // Out of order. Until reassembly is wired in, the segment is dropped and the
+        // peer told at once where the hole is (RFC 5681 §4.2: an immediate duplicate
+        // ACK), so it retransmits from there.
+        ctx.stats.count(drop::ooo_queue_full);
+        send_ack(ctx);
+        return;
+    }
+    rcv_nxt_ += static_cast<std::uint32_t>(data.size());
+    ctx.out.notify(*this, event{.type = event_type::data, .bytes = static_cast<std::uint32_t>(data.size()), .data = data});
+    if (state_ == state::closed) return; // the application aborted in its callback
+    // RFC 9293 §3.8.6.3 (RFC 1122 §4.2.3.2): ACK at least every second full-sized
+    // segment at once; otherwise delay, never more than 500 ms (MUST-40).
+    if (data.size() >= snd_mss_) ++unacked_segments_;
+    if (unacked_segments_ >= 2 || ctx.cfg.delayed_ack_ms == 0) {
+        send_ack(ctx);
+    } else if (delack_at_ == never) {
+        delack_at_ = after(ctx, std::min<std::uint32_t>(ctx.cfg.delayed_ack_ms, 500));
+        rearm(ctx);
+    }
+}
+
+void connection::process_fin(const segment &seg, context &ctx) noexcept {
+    if (!seg.has(f::fin)) return;
+    // The FIN counts only in order, right after the segment's data.
+    const seq32 fin_seq = seg.seq + static_cast<std::uint32_t>(seg.payload.size());
+    if (fin_received_ || fin_seq != rcv_nxt_) return;
+    // RFC 9293 §3.10.7.4 eighth: "advance RCV.NXT over the FIN, and send an
+    // acknowledgment for the FIN", "signal the user 'connection closing'".
+    fin_received_ = true;
+    rcv_nxt_ += 1;
+    send_ack(ctx);
+    ctx.out.notify(*this, event{.type = event_type::peer_closed});
+    if (state_ == state::closed) return;
+    switch (state_) {
+    case state::syn_received:
+    case state::established: set_state(state::close_wait, ctx); break;
+    case state::fin_wait_1:
+        // "If our FIN has been ACKed (perhaps in this segment), then enter TIME-WAIT
+        // ... otherwise, enter the CLOSING state."
+        if (fin_acked())
+            enter_time_wait(ctx);
+        else
+            set_state(state::closing, ctx);
+        break;
+    case state::fin_wait_2: enter_time_wait(ctx); break;
+    default: break;
+    }
+}
+
+// ---------------------------------------------------------------------------------
+// Timers
+
+void connection::on_timer(context &ctx) noexcept {
+    const tick now = ctx.now;
+    if (close_at_ <= now) {
+        close_at_ = never;
+        if (state_ == state::time_wait) {
+            finish(close_reason::normal, ctx); // 2 MSL have passed
+        } else {
+            ++ctx.stats.abort_on_timeout; // FIN-WAIT-2 timeout
+            finish(close_reason::timeout, ctx);
+        }
+        return;
+    }
+    if (delack_at_ <= now) {
+        delack_at_ = never;
+        ++ctx.stats.delayed_acks;
+        send_ack(ctx);
+    }
+    if (rexmit_at_ <= now) {
+        rexmit_at_ = never;
+        if (persist_) {
+            // Zero-window probe: one byte past the window, so the peer's ACK carries
+            // its current window (RFC 9293 §3.8.6.1, RFC 1122 §4.2.2.17).
+            persist_ = false;
+            ++ctx.stats.zero_window_probes;
+            rto_.backoff();
+            emit(out_segment{.seq = snd_nxt_, .flags = tcp_flags{f::ack}, .payload_len = 1}, ctx);
+            persist_ = true;
+            rexmit_at_ = after(ctx, rto_.rto_ms());
+        } else {
+            retransmit(ctx);
+            if (state_ == state::closed) return;
+        }
+    }
+    if (idle_at_ <= now) {
+        idle_at_ = never;
+        // RFC 9293 §3.8.4 (RFC 1122 §4.2.3.6): a keepalive is <SEQ=SND.NXT-1> with no
+        // data, so the peer must answer with an ACK.
+        if (keepalive_sent_ >= ctx.cfg.keepalive_probes) {
+            ++ctx.stats.abort_on_timeout;
+            finish(close_reason::timeout, ctx);
+            return;
+        }
+        ++keepalive_sent_;
+        ++ctx.stats.keepalive_probes;
+        emit(out_segment{.seq = snd_nxt_ - 1, .flags = tcp_flags{f::ack}}, ctx);
+        idle_at_ = after(ctx, ctx.cfg.keepalive_interval_ms);
+    }
+    rearm(ctx);
+}
+
+// ---------------------------------------------------------------------------------
+// Application calls
+
+std::uint32_t connection::send(std::uint32_t bytes, context &ctx) noexcept {
+    // RFC 9293 §3.10.2: SEND is allowed until CLOSE; before ESTABLISHED the data is
+    // queued and goes out once the handshake completes.
+    if (fin_queued_ || !in(state::syn_sent | state::syn_received | state::established | state::close_wait)) return 0;
+    const auto held = static_cast<std::uint32_t>(snd_end_ - snd_una_);
+    const std::uint32_t room = ctx.cfg.send_buffer > held ? ctx.cfg.send_buffer - held : 0;
+    const std::uint32_t take = std::min(bytes, room);
+    if (take < bytes) want_writable_ = true;
+    snd_end_ += take;
+    if (take > 0) push(ctx);
+    return take;
+}
+
+void connection::shutdown(context &ctx) noexcept {
+    // RFC 9293 §3.10.4 CLOSE, for the sending side.
+    switch (state_) {
+    case state::closed:
+    case state::listen: return;
+    case state::syn_sent:
+        // "Delete the TCB and return 'error: closing' responses to any queued SENDs".
+        finish(close_reason::aborted, ctx);
+        return;
+    case state::syn_received:
+    case state::established:
+    case state::close_wait:
+        // SYN-RECEIVED: "queue for processing after entering ESTABLISHED state";
+        // otherwise the FIN follows the queued data (push sends it).
+        fin_queued_ = true;
+        push(ctx);
+        return;
+    default: return; // "error: connection closing"
+    }
+}
+
+void connection::close(context &ctx) noexcept {
+    app_closed_ = true;
+    shutdown(ctx);
+    if (state_ == state::fin_wait_2 && close_at_ == never) {
+        close_at_ = after(ctx, ctx.cfg.fin_wait_2_timeout_ms);
+        rearm(ctx);
+    }
+}
+
+void connection::abort(context &ctx) noexcept {
+    // RFC 9293 §3.10.5: in SYN-RECEIVED, ESTABLISHED, FIN-WAIT-1, FIN-WAIT-2 and
+    // CLOSE-WAIT "a reset segment should be sent: <SEQ=SND.NXT><CTL=RST>".
+    if (in(state::syn_received | state::established | state::fin_wait_1 | state::fin_wait_2 | state::close_wait)) {
+        if (in(state::established | state::close_wait)) ++ctx.stats.estab_resets;
+        send_rst(snd_nxt_, ctx);
+    }
+    if (state_ != state::closed) finish(close_reason::aborted, ctx);
+}
+
+} // namespace linerate::tcp
