@@ -98,6 +98,16 @@ std::uint32_t connection::ts_now(const context &ctx) const noexcept {
     return static_cast<std::uint32_t>(ctx.now.value) + ts_offset_;
 }
 
+bool connection::sample_rtt_from_timestamp(const segment &seg, const context &ctx) noexcept {
+    // RFC 7323 §4.1: RTT = now - TSecr. An echo of zero carries no timestamp, and one
+    // from the future (a broken or hostile peer) is no sample: skipped, as Linux does.
+    if (!ts_ok_ || !seg.options.has_timestamp || seg.options.ts_ecr == 0) return false;
+    const auto rtt = static_cast<std::int32_t>(ts_now(ctx) - seg.options.ts_ecr);
+    if (rtt < 0) return false;
+    rto_.sample(static_cast<std::uint32_t>(rtt));
+    return true;
+}
+
 std::uint16_t connection::advertised_window() const noexcept {
     // RFC 7323 §2.2: the window field of a SYN or SYN-ACK is never scaled.
     const std::uint32_t w = rcv_wnd_ >> rcv_wscale_;
@@ -155,8 +165,8 @@ void connection::send_rst(seq32 seq, context &ctx) noexcept {
 void connection::challenge_ack(context &ctx) noexcept {
     // RFC 5961 §7: challenge ACKs are rate-limited per shard, the budget refilled
     // once a second, so an attacker cannot turn us into an ACK amplifier.
-    if (ctx.now - ctx.challenge_window_start >= 1000) {
-        ctx.challenge_window_start = ctx.now;
+    if (ctx.now >= ctx.challenge_window_end) {
+        ctx.challenge_window_end = ctx.now + 1000;
         ctx.challenge_budget = ctx.cfg.challenge_ack_limit;
     }
     if (ctx.challenge_budget == 0) {
@@ -422,10 +432,9 @@ void connection::input_syn_sent(const segment &seg, context &ctx) noexcept {
     irs_ = seg.seq;
     rcv_nxt_ = seg.seq + 1;
     negotiate_options(seg.options, ctx);
-    if (ts_ok_ && seg.options.ts_ecr != 0 && retries_ == 0)
-        rto_.sample(ts_now(ctx) - seg.options.ts_ecr - 0u);
-    else if (retries_ == 0)
-        rto_.sample(static_cast<std::uint32_t>(ctx.now.value) - rtt_start_); // Karn: SYN not retransmitted
+    // Karn: a SYN that was retransmitted gives no sample.
+    if (retries_ == 0 && !sample_rtt_from_timestamp(seg, ctx))
+        rto_.sample(static_cast<std::uint32_t>(ctx.now.value) - rtt_start_);
     // RFC 7323 §2.2: the SYN-ACK's window is not scaled.
     snd_wnd_ = seg.window;
     max_snd_wnd_ = snd_wnd_;
@@ -552,9 +561,7 @@ bool connection::check_ack(const segment &seg, context &ctx) noexcept {
             send_rst(seg.ack, ctx);
             return false;
         }
-        if (ts_ok_ && seg.options.has_timestamp && seg.options.ts_ecr != 0 && retries_ == 0)
-            rto_.sample(ts_now(ctx) - seg.options.ts_ecr);
-        else if (retries_ == 0)
+        if (retries_ == 0 && !sample_rtt_from_timestamp(seg, ctx))
             rto_.sample(static_cast<std::uint32_t>(ctx.now.value) - rtt_start_);
         snd_una_ = seg.ack;
         snd_wnd_ = static_cast<std::uint32_t>(seg.window) << snd_wscale_;
@@ -628,8 +635,8 @@ void connection::on_new_ack(seq32 ack, std::uint32_t, const segment &seg, contex
 
     // RFC 6298 §2 samples: from the echoed timestamp (RFC 7323 §4.1) or the timed
     // segment (Karn: never one that was retransmitted).
-    if (ts_ok_ && seg.options.has_timestamp && seg.options.ts_ecr != 0 && retries_ == 0) {
-        rto_.sample(ts_now(ctx) - seg.options.ts_ecr);
+    if (retries_ == 0 && sample_rtt_from_timestamp(seg, ctx)) {
+        rtt_timing_ = false;
     } else if (rtt_timing_ && rtt_seq_ < ack) {
         rto_.sample(static_cast<std::uint32_t>(ctx.now.value) - rtt_start_);
         rtt_timing_ = false;

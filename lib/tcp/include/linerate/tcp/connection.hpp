@@ -86,9 +86,10 @@ struct context {
     const isn_generator &isn;
     counters &stats;
     sink &out;
-    // RFC 5961 §7 challenge-ACK budget of this shard: refilled once per second.
+    // RFC 5961 §7 challenge-ACK budget of this shard: refilled to the configured limit
+    // when the one-second window ending at challenge_window_end has passed.
     std::uint32_t &challenge_budget;
-    tick &challenge_window_start;
+    tick &challenge_window_end;
 };
 
 class connection {
@@ -170,6 +171,7 @@ private:
 
     void negotiate_options(const tcp_options &peer, context &ctx) noexcept;
     void update_ts_recent(const segment &seg) noexcept;
+    bool sample_rtt_from_timestamp(const segment &seg, const context &ctx) noexcept;
     void send_syn(bool with_ack, context &ctx) noexcept;
     void send_ack(context &ctx) noexcept;
     void send_rst(seq32 seq, context &ctx) noexcept;

@@ -1,0 +1,178 @@
+// A connection under test: a recording sink, a real timer wheel, a fixed-key ISN, a
+// virtual clock, and fixtures that reach each state through a real exchange (so a
+// fixture cannot be an impossible state: smoltcp's `sanity!` idea, made structural).
+#pragma once
+
+#include <linerate/tcp/connection.hpp>
+
+#include <catch2/catch.hpp>
+
+#include <array>
+#include <deque>
+#include <vector>
+
+namespace linerate::tcp::test {
+
+using f = tcp_flags;
+
+inline const four_tuple local_view{ipv4_addr::from_octets(198, 18, 0, 2), ipv4_addr::from_octets(198, 18, 0, 1),
+                                   80, 40000};
+inline constexpr std::uint32_t peer_iss = 1000;
+
+struct recorded_event {
+    event_type type;
+    close_reason reason;
+    std::uint32_t bytes;
+    std::vector<std::uint8_t> data;
+};
+
+struct recording_sink final : sink {
+    std::deque<out_segment> sent;
+    std::deque<recorded_event> events;
+
+    void transmit(const connection *, const four_tuple &, const out_segment &s) override { sent.push_back(s); }
+    void notify(connection &, const event &e) override {
+        events.push_back({e.type, e.reason, e.bytes, {e.data.begin(), e.data.end()}});
+    }
+    reassembly_queue *acquire_ooo_queue() override { return nullptr; }
+    void release_ooo_queue(reassembly_queue *) override {}
+};
+
+inline constexpr std::array<std::uint8_t, 16> test_key{1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16};
+
+struct harness {
+    settings cfg{};
+    timer::wheel wheel{tick{0}};
+    isn_generator isn{std::span<const std::uint8_t, 16>(test_key)};
+    counters stats{};
+    recording_sink out{};
+    std::uint32_t challenge_budget = 0;
+    tick challenge_end{0};
+    tick now{0};
+    connection c;
+
+    harness() { cfg.receive_buffer = 65535; }
+
+    context ctx() {
+        return context{now, now.value * 1000, cfg, wheel, isn, stats, out, challenge_budget, challenge_end};
+    }
+
+    void deliver(const segment &s) {
+        auto x = ctx();
+        c.input(s, x);
+    }
+    std::uint64_t fired = 0;
+
+    // Moves the virtual clock on, firing what is due.
+    void advance(std::uint64_t ms) {
+        now = now + ms;
+        fired += wheel.advance(now, [this](timer::hook &) {
+            auto x = ctx();
+            c.on_timer(x);
+        });
+    }
+    // Advances by `ms` and then on, a tick at a time, until the wheel fires: a timer
+    // fires at its deadline or up to one granule of its wheel level later (at most an
+    // eighth of its delay), never earlier. `delay` is the timer's whole delay when the
+    // clock has already been moved most of the way. Returns the ticks past `ms` it took.
+    std::uint64_t fire(std::uint64_t ms, std::uint64_t delay = 0) {
+        const std::uint64_t before = fired;
+        advance(ms);
+        std::uint64_t late = 0;
+        while (fired == before && late <= std::max(ms, delay) / 8 + 1) {
+            advance(1);
+            ++late;
+        }
+        REQUIRE(fired > before);
+        return late;
+    }
+
+    out_segment expect_emitted() {
+        INFO("segments sent: " << out.sent.size());
+        REQUIRE(out.sent.size() == 1);
+        out_segment s = out.sent.front();
+        out.sent.pop_front();
+        return s;
+    }
+    void expect_nothing() {
+        INFO("segments sent: " << out.sent.size());
+        CHECK(out.sent.empty());
+    }
+    recorded_event expect_event(event_type t) {
+        REQUIRE_FALSE(out.events.empty());
+        recorded_event e = out.events.front();
+        out.events.pop_front();
+        CHECK(e.type == t);
+        return e;
+    }
+    void clear() {
+        out.sent.clear();
+        out.events.clear();
+    }
+
+    // --- segments from the peer -------------------------------------------------
+    segment peer(std::uint8_t flags, std::uint32_t seq_offset = 1, std::span<const std::uint8_t> data = {}) const {
+        segment s{.seq = seq32{peer_iss} + seq_offset, .ack = c.snd_nxt(), .flags = tcp_flags{flags}, .window = 65535};
+        s.payload = data;
+        return s;
+    }
+    segment peer_syn() const {
+        segment s{.seq = seq32{peer_iss}, .flags = tcp_flags{f::syn}, .window = 65535};
+        s.options.mss = 1460;
+        return s;
+    }
+
+    // --- fixtures: each state reached by a real exchange --------------------------
+    void to_syn_received() {
+        auto x = ctx();
+        c.open_passive(local_view, peer_syn(), 7, x);
+        clear();
+    }
+    void to_established() {
+        to_syn_received();
+        deliver(peer(f::ack));
+        clear();
+    }
+    void to_syn_sent() {
+        auto x = ctx();
+        c.open_active(local_view, x);
+        clear();
+    }
+    void to_fin_wait_1() {
+        to_established();
+        auto x = ctx();
+        c.close(x);
+        clear();
+    }
+    void to_fin_wait_2() {
+        to_fin_wait_1();
+        deliver(peer(f::ack));
+        clear();
+    }
+    void to_close_wait() {
+        to_established();
+        deliver(peer(f::fin | f::ack));
+        clear();
+    }
+    void to_last_ack() {
+        to_close_wait();
+        auto x = ctx();
+        c.close(x);
+        clear();
+    }
+    void to_closing() {
+        to_fin_wait_1();
+        // The peer's FIN crosses ours: it does not acknowledge our FIN yet.
+        segment s = peer(f::fin | f::ack);
+        s.ack = c.snd_nxt() - 1;
+        deliver(s);
+        clear();
+    }
+    void to_time_wait() {
+        to_fin_wait_2();
+        deliver(peer(f::fin | f::ack));
+        clear();
+    }
+};
+
+} // namespace linerate::tcp::test

@@ -1,0 +1,712 @@
+// The connection state machine, state by state (RFC 9293 §3.10.7 and the RFCs it
+// points to). Every fixture is reached through a real exchange; the first test checks
+// that each lands in the state it is named after.
+#include "harness.hpp"
+
+using namespace linerate;
+using namespace linerate::tcp;
+using namespace linerate::tcp::test;
+
+namespace {
+const std::array<std::uint8_t, 100> hundred{};
+}
+
+TEST_CASE("fixtures: every fixture is the state a real exchange reaches", "[tcp][fixture]") {
+    struct {
+        void (harness::*to)();
+        state want;
+    } const cases[] = {
+        {&harness::to_syn_sent, state::syn_sent},     {&harness::to_syn_received, state::syn_received},
+        {&harness::to_established, state::established}, {&harness::to_fin_wait_1, state::fin_wait_1},
+        {&harness::to_fin_wait_2, state::fin_wait_2}, {&harness::to_close_wait, state::close_wait},
+        {&harness::to_last_ack, state::last_ack},     {&harness::to_closing, state::closing},
+        {&harness::to_time_wait, state::time_wait},
+    };
+    for (const auto &k : cases) {
+        harness h;
+        (h.*k.to)();
+        INFO(to_string(k.want));
+        CHECK(h.c.current() == k.want);
+    }
+}
+
+// --- SYN-SENT ----------------------------------------------------------------------
+
+TEST_CASE("SYN-SENT: OPEN sends a SYN with our options from the ISN", "[tcp][syn_sent]") {
+    harness h;
+    auto x = h.ctx();
+    h.c.open_active(local_view, x);
+    const auto syn = h.expect_emitted();
+    CHECK(syn.flags == tcp_flags{f::syn});
+    CHECK(syn.seq == h.c.iss());
+    CHECK(h.c.snd_nxt() == h.c.iss() + 1);
+    CHECK(syn.options.mss == std::optional<std::uint16_t>{1460}); // RFC 9293 MUST-14, from the MTU
+    CHECK(syn.options.window_scale.has_value());
+    CHECK(syn.options.sack_permitted);
+    CHECK(syn.options.has_timestamp);
+    CHECK(h.stats.active_opens == 1);
+}
+
+TEST_CASE("SYN-SENT: a SYN-ACK for our SYN establishes and is ACKed", "[tcp][syn_sent]") {
+    harness h;
+    h.to_syn_sent();
+    segment sa{.seq = seq32{peer_iss}, .ack = h.c.iss() + 1, .flags = tcp_flags{f::syn | f::ack}, .window = 5000};
+    sa.options.mss = 1000;
+    h.deliver(sa);
+    CHECK(h.c.current() == state::established);
+    const auto ack = h.expect_emitted();
+    CHECK(ack.flags == tcp_flags{f::ack});
+    CHECK(ack.seq == h.c.iss() + 1);
+    CHECK(ack.ack == seq32{peer_iss + 1});
+    CHECK(h.c.snd_wnd() == 5000); // RFC 7323 §2.2: a SYN's window is never scaled
+    CHECK(h.c.mss() == 1000);
+    h.expect_event(event_type::connected);
+}
+
+TEST_CASE("RFC 9293 §3.10.7.3: SYN-SENT answers an unacceptable ACK with RST at SEG.ACK", "[tcp][syn_sent]") {
+    harness h;
+    h.to_syn_sent();
+    h.deliver(segment{.seq = seq32{5}, .ack = h.c.iss() + 7, .flags = tcp_flags{f::ack}});
+    const auto rst = h.expect_emitted();
+    CHECK(rst.flags == tcp_flags{f::rst});
+    CHECK(rst.seq == h.c.iss() + 7);
+    CHECK(h.c.current() == state::syn_sent);
+    // ...and drops one that is itself a RST, silently.
+    h.deliver(segment{.seq = seq32{5}, .ack = h.c.iss(), .flags = tcp_flags{f::ack | f::rst}});
+    h.expect_nothing();
+}
+
+TEST_CASE("RFC 9293 §3.10.7.3: SYN-SENT refused by a RST acknowledging our SYN (MUST-12)", "[tcp][syn_sent]") {
+    harness h;
+    h.to_syn_sent();
+    h.deliver(segment{.seq = seq32{0}, .ack = h.c.iss() + 1, .flags = tcp_flags{f::rst | f::ack}});
+    CHECK(h.c.current() == state::closed);
+    CHECK(h.expect_event(event_type::closed).reason == close_reason::refused);
+    CHECK(h.stats.attempt_fails == 1);
+}
+
+TEST_CASE("SYN-SENT: a RST without an ACK is ignored", "[tcp][syn_sent]") {
+    harness h;
+    h.to_syn_sent();
+    h.deliver(segment{.seq = seq32{0}, .flags = tcp_flags{f::rst}});
+    CHECK(h.c.current() == state::syn_sent);
+    h.expect_nothing();
+}
+
+TEST_CASE("RFC 9293 §3.10.7.3 MUST-10: a bare SYN in SYN-SENT is a simultaneous open", "[tcp][syn_sent]") {
+    harness h;
+    h.to_syn_sent();
+    h.deliver(h.peer_syn());
+    CHECK(h.c.current() == state::syn_received);
+    const auto sa = h.expect_emitted();
+    CHECK(sa.flags == tcp_flags{f::syn | f::ack});
+    CHECK(sa.seq == h.c.iss());
+    CHECK(sa.ack == seq32{peer_iss + 1});
+    // The peer's SYN-ACK completes it, as an active open.
+    h.deliver(segment{.seq = seq32{peer_iss + 1}, .ack = h.c.iss() + 1, .flags = tcp_flags{f::ack}, .window = 100});
+    CHECK(h.c.current() == state::established);
+    h.expect_event(event_type::connected);
+}
+
+TEST_CASE("SYN-SENT: the SYN is retransmitted with backoff and the attempt ends after syn_retries",
+          "[tcp][syn_sent][timer]") {
+    harness h;
+    h.cfg.syn_retries = 3;
+    h.to_syn_sent();
+    for (int i = 0; i < 3; ++i) {
+        const std::uint64_t rto = 1000ull << i; // 1 s, 2 s, 4 s (RFC 6298 §5.5)
+        h.advance(rto - 1);
+        h.expect_nothing();
+        h.fire(1, rto);
+        CHECK(h.expect_emitted().flags == tcp_flags{f::syn});
+    }
+    h.fire(8000);
+    REQUIRE(h.c.current() == state::closed);
+    CHECK(h.expect_event(event_type::closed).reason == close_reason::timeout);
+    CHECK(h.stats.syn_retrans == 3);
+    CHECK(h.wheel.size() == 0);
+}
+
+// --- SYN-RECEIVED --------------------------------------------------------------------
+
+TEST_CASE("RFC 9293 §3.10.7.2: a SYN opens SYN-RECEIVED with a SYN-ACK", "[tcp][syn_received][listen]") {
+    harness h;
+    auto x = h.ctx();
+    h.c.open_passive(local_view, h.peer_syn(), 7, x);
+    CHECK(h.c.current() == state::syn_received);
+    const auto sa = h.expect_emitted();
+    CHECK(sa.flags == tcp_flags{f::syn | f::ack});
+    CHECK(sa.seq == h.c.iss());
+    CHECK(sa.ack == seq32{peer_iss + 1});
+    CHECK(h.c.rcv_nxt() == seq32{peer_iss + 1});
+    CHECK(h.c.irs() == seq32{peer_iss});
+    // The SYN offered no window scale, SACK or timestamps: the SYN-ACK answers none.
+    CHECK_FALSE(sa.options.window_scale);
+    CHECK_FALSE(sa.options.sack_permitted);
+    CHECK_FALSE(sa.options.has_timestamp);
+}
+
+TEST_CASE("SYN-RECEIVED: the ACK of our SYN moves to ESTABLISHED", "[tcp][syn_received]") {
+    harness h;
+    h.to_syn_received();
+    h.deliver(h.peer(f::ack));
+    CHECK(h.c.current() == state::established);
+    h.expect_event(event_type::accepted);
+    h.expect_nothing();
+    CHECK(h.stats.passive_opens == 1);
+    CHECK(h.stats.curr_estab == 1);
+    CHECK(h.wheel.size() == 0); // nothing to retransmit, nothing delayed
+}
+
+TEST_CASE("RFC 9293 §3.10.7.4: SYN-RECEIVED answers an ACK not for our SYN with RST", "[tcp][syn_received]") {
+    harness h;
+    h.to_syn_received();
+    segment bad = h.peer(f::ack);
+    bad.ack = h.c.iss() + 50;
+    h.deliver(bad);
+    const auto rst = h.expect_emitted();
+    CHECK(rst.flags == tcp_flags{f::rst});
+    CHECK(rst.seq == h.c.iss() + 50);
+    CHECK(h.c.current() == state::syn_received);
+}
+
+TEST_CASE("RFC 9293 MUST-11: a RST returns a passive SYN-RECEIVED to LISTEN", "[tcp][syn_received]") {
+    harness h;
+    h.to_syn_received();
+    h.deliver(h.peer(f::rst));
+    CHECK(h.c.current() == state::closed);
+    CHECK(h.expect_event(event_type::closed).reason == close_reason::reset);
+    h.expect_nothing();
+}
+
+TEST_CASE("SYN-RECEIVED: a lost SYN-ACK is resent with the same ISN, on timeout and on the SYN again",
+          "[tcp][syn_received][timer]") {
+    harness h;
+    h.to_syn_received();
+    h.fire(1000);
+    auto sa = h.expect_emitted();
+    CHECK(sa.flags == tcp_flags{f::syn | f::ack});
+    CHECK(sa.seq == h.c.iss());
+    h.deliver(h.peer_syn()); // as Linux: the SYN again is answered with the SYN-ACK
+    sa = h.expect_emitted();
+    CHECK(sa.flags == tcp_flags{f::syn | f::ack});
+    CHECK(sa.seq == h.c.iss());
+}
+
+TEST_CASE("SYN-RECEIVED: a half-open connection lives only until its SYN-ACK retries run out",
+          "[tcp][syn_received][timer]") {
+    harness h;
+    h.cfg.synack_retries = 2;
+    h.to_syn_received();
+    h.fire(1000);
+    h.fire(2000);
+    CHECK(h.out.sent.size() == 2);
+    h.fire(4000);
+    REQUIRE(h.c.current() == state::closed);
+    CHECK(h.out.events.back().reason == close_reason::timeout);
+    CHECK(h.wheel.size() == 0);
+}
+
+// --- ESTABLISHED ---------------------------------------------------------------------
+
+TEST_CASE("ESTABLISHED: in-order data is delivered and ACKed after the delayed-ACK timeout",
+          "[tcp][established][timer]") {
+    harness h;
+    h.to_established();
+    h.deliver(h.peer(f::ack | f::psh, 1, hundred));
+    const auto e = h.expect_event(event_type::data);
+    CHECK(e.bytes == 100);
+    CHECK(h.c.rcv_nxt() == seq32{peer_iss + 101});
+    h.expect_nothing();
+    h.advance(39);
+    h.expect_nothing();
+    h.advance(1);
+    const auto ack = h.expect_emitted();
+    CHECK(ack.ack == seq32{peer_iss + 101});
+    CHECK(h.stats.delayed_acks == 1);
+}
+
+TEST_CASE("RFC 1122 §4.2.3.2: every second full-sized segment is ACKed at once", "[tcp][established]") {
+    harness h;
+    h.to_established();
+    std::vector<std::uint8_t> full(h.c.mss());
+    h.deliver(h.peer(f::ack, 1, full));
+    h.expect_nothing();
+    h.deliver(h.peer(f::ack, 1 + h.c.mss(), full));
+    CHECK(h.expect_emitted().ack == seq32{peer_iss + 1 + 2u * h.c.mss()});
+}
+
+TEST_CASE("RFC 9293 §3.10.7.4 first: an unacceptable segment is answered with an ACK", "[tcp][established]") {
+    harness h;
+    h.to_established();
+    h.deliver(h.peer(f::ack, 1 + 70000, hundred)); // beyond the window
+    const auto ack = h.expect_emitted();
+    CHECK(ack.flags == tcp_flags{f::ack});
+    CHECK(ack.ack == seq32{peer_iss + 1});
+    h.deliver(h.peer(f::ack, 0xffff0000u, {})); // far behind
+    h.expect_emitted();
+    CHECK(h.stats.dropped[static_cast<std::size_t>(drop::out_of_window)] == 2);
+    CHECK(h.out.events.empty());
+}
+
+TEST_CASE("RFC 5961 §3.2: a RST exactly at RCV.NXT resets ESTABLISHED (MUST-12)", "[tcp][established]") {
+    harness h;
+    h.to_established();
+    h.deliver(h.peer(f::rst));
+    CHECK(h.c.current() == state::closed);
+    CHECK(h.expect_event(event_type::closed).reason == close_reason::reset);
+    CHECK(h.stats.estab_resets == 1);
+    CHECK(h.stats.curr_estab == 0);
+}
+
+TEST_CASE("RFC 5961 §3.2: a RST in the window but not at RCV.NXT gets a challenge ACK", "[tcp][established]") {
+    harness h;
+    h.cfg.challenge_ack_limit = 5;
+    h.to_established();
+    h.deliver(h.peer(f::rst, 10));
+    CHECK(h.c.current() == state::established);
+    const auto ack = h.expect_emitted();
+    CHECK(ack.flags == tcp_flags{f::ack});
+    CHECK(ack.ack == seq32{peer_iss + 1});
+    CHECK(h.stats.challenge_acks == 1);
+}
+
+TEST_CASE("RFC 5961 §4.2: a SYN in ESTABLISHED gets a challenge ACK", "[tcp][established]") {
+    harness h;
+    h.cfg.challenge_ack_limit = 5;
+    h.to_established();
+    h.deliver(h.peer(f::syn, 1));
+    CHECK(h.c.current() == state::established);
+    CHECK(h.expect_emitted().flags == tcp_flags{f::ack});
+}
+
+TEST_CASE("RFC 5961 §7: challenge ACKs are limited per second", "[tcp][established]") {
+    harness h;
+    h.cfg.challenge_ack_limit = 3;
+    h.to_established();
+    for (int i = 0; i < 10; ++i) h.deliver(h.peer(f::rst, 10));
+    CHECK(h.out.sent.size() == 3);
+    CHECK(h.stats.dropped[static_cast<std::size_t>(drop::challenge_ack_limited)] == 7);
+    h.advance(1000);
+    h.clear();
+    h.deliver(h.peer(f::rst, 10));
+    CHECK(h.out.sent.size() == 1);
+}
+
+TEST_CASE("RFC 5961 §5.2: an ACK beyond SND.NXT is dropped and answered with an ACK", "[tcp][established]") {
+    harness h;
+    h.to_established();
+    segment s = h.peer(f::ack, 1, hundred);
+    s.ack = h.c.snd_nxt() + 1000;
+    h.deliver(s);
+    CHECK(h.expect_emitted().flags == tcp_flags{f::ack});
+    CHECK(h.out.events.empty()); // the data was not taken
+    CHECK(h.c.rcv_nxt() == seq32{peer_iss + 1});
+}
+
+TEST_CASE("RFC 9293 §3.10.7.4 fifth: a segment without ACK is dropped", "[tcp][established]") {
+    harness h;
+    h.to_established();
+    h.deliver(h.peer(f::psh, 1, hundred));
+    h.expect_nothing();
+    CHECK(h.out.events.empty());
+}
+
+TEST_CASE("ESTABLISHED: sent data goes out in MSS-sized segments and is released when ACKed",
+          "[tcp][established]") {
+    harness h;
+    h.to_established();
+    auto x = h.ctx();
+    CHECK(h.c.send(3000, x) == 3000);
+    REQUIRE(h.out.sent.size() == 3);
+    CHECK(h.out.sent[0].payload_len == 1460);
+    CHECK(h.out.sent[1].payload_len == 1460);
+    CHECK(h.out.sent[2].payload_len == 80);
+    CHECK(h.out.sent[2].flags == tcp_flags{f::ack | f::psh});
+    h.clear();
+    segment ack = h.peer(f::ack);
+    ack.ack = h.c.iss() + 1 + 2920;
+    h.deliver(ack);
+    CHECK(h.expect_event(event_type::acked).bytes == 2920);
+    CHECK(h.c.snd_una() == h.c.iss() + 2921);
+}
+
+TEST_CASE("RFC 6928: the initial window is 10 segments, and the peer's window bounds it too",
+          "[tcp][established]") {
+    harness h;
+    h.to_established();
+    auto x = h.ctx();
+    h.c.send(100000, x);
+    CHECK(h.out.sent.size() == 10);
+    harness small;
+    small.to_syn_received();
+    segment a = small.peer(f::ack);
+    a.window = 2000;
+    small.deliver(a);
+    small.clear();
+    auto y = small.ctx();
+    small.c.send(100000, y);
+    std::uint32_t bytes = 0;
+    for (const auto &s : small.out.sent) bytes += s.payload_len;
+    CHECK(bytes == 2000);
+}
+
+TEST_CASE("RFC 6298 §5: unacknowledged data is retransmitted on RTO with backoff", "[tcp][established][timer]") {
+    harness h;
+    h.to_established();
+    auto x = h.ctx();
+    h.c.send(500, x);
+    h.clear();
+    const std::uint32_t rto = h.c.rto().rto_ms();
+    h.fire(rto);
+    const auto again = h.expect_emitted();
+    CHECK(again.seq == h.c.iss() + 1);
+    CHECK(again.payload_len == 500);
+    CHECK(h.stats.retrans_segs == 1);
+    h.advance(2 * rto - 1);
+    h.expect_nothing();
+    h.fire(1, 2 * rto);
+    h.expect_emitted();
+}
+
+TEST_CASE("RFC 9293 §3.8.3: data retransmissions end in a timeout after data_retries", "[tcp][established][timer]") {
+    harness h;
+    h.cfg.data_retries = 2;
+    h.cfg.rto.max_ms = 1000;
+    h.to_established();
+    auto x = h.ctx();
+    h.c.send(10, x);
+    for (int i = 0; i < 10 && h.c.current() != state::closed; ++i) h.fire(1000);
+    REQUIRE(h.c.current() == state::closed);
+    CHECK(h.out.events.back().reason == close_reason::timeout);
+    CHECK(h.stats.abort_on_timeout == 1);
+}
+
+TEST_CASE("RFC 9293 §3.8.6.1: a zero window is probed by the persist timer", "[tcp][established][timer]") {
+    harness h;
+    h.to_syn_received();
+    segment a = h.peer(f::ack);
+    a.window = 0;
+    h.deliver(a);
+    h.clear();
+    auto x = h.ctx();
+    h.c.send(100, x);
+    h.expect_nothing(); // the window is closed
+    h.fire(h.c.rto().rto_ms());
+    const auto probe = h.expect_emitted();
+    CHECK(probe.payload_len == 1);
+    CHECK(h.stats.zero_window_probes == 1);
+    // The window opens: data flows.
+    segment open = h.peer(f::ack);
+    open.window = 1000;
+    h.deliver(open);
+    CHECK_FALSE(h.out.sent.empty());
+}
+
+TEST_CASE("ESTABLISHED: a peer's FIN moves to CLOSE-WAIT and is ACKed at once", "[tcp][established]") {
+    harness h;
+    h.to_established();
+    h.deliver(h.peer(f::fin | f::ack, 1, hundred));
+    CHECK(h.c.current() == state::close_wait);
+    h.expect_event(event_type::data);
+    h.expect_event(event_type::peer_closed);
+    CHECK(h.expect_emitted().ack == seq32{peer_iss + 102});
+}
+
+TEST_CASE("RFC 9293 §3.10.5: ABORT in ESTABLISHED sends RST at SND.NXT", "[tcp][established]") {
+    harness h;
+    h.to_established();
+    auto x = h.ctx();
+    h.c.abort(x);
+    const auto rst = h.expect_emitted();
+    CHECK(rst.flags == tcp_flags{f::rst});
+    CHECK(rst.seq == h.c.snd_nxt());
+    CHECK(h.c.current() == state::closed);
+    CHECK(h.expect_event(event_type::closed).reason == close_reason::aborted);
+}
+
+// --- FIN-WAIT-1 ----------------------------------------------------------------------
+
+TEST_CASE("FIN-WAIT-1: CLOSE sends a FIN after the queued data", "[tcp][fin_wait_1]") {
+    harness h;
+    h.to_established();
+    auto x = h.ctx();
+    h.c.send(100, x);
+    h.c.close(x);
+    CHECK(h.c.current() == state::fin_wait_1);
+    REQUIRE(h.out.sent.size() == 2);
+    CHECK(h.out.sent[1].flags.has(f::fin));
+    CHECK(h.out.sent[1].seq == h.c.iss() + 101);
+}
+
+TEST_CASE("FIN-WAIT-1: the ACK of our FIN moves to FIN-WAIT-2", "[tcp][fin_wait_1]") {
+    harness h;
+    h.to_fin_wait_1();
+    h.deliver(h.peer(f::ack));
+    CHECK(h.c.current() == state::fin_wait_2);
+}
+
+TEST_CASE("FIN-WAIT-1: FIN and ACK of our FIN in one segment go straight to TIME-WAIT", "[tcp][fin_wait_1]") {
+    harness h;
+    h.to_fin_wait_1();
+    h.deliver(h.peer(f::fin | f::ack));
+    CHECK(h.c.current() == state::time_wait);
+    h.expect_event(event_type::peer_closed);
+    h.expect_event(event_type::time_wait);
+    CHECK(h.expect_emitted().ack == seq32{peer_iss + 2});
+}
+
+TEST_CASE("FIN-WAIT-1: the FIN is retransmitted on RTO", "[tcp][fin_wait_1][timer]") {
+    harness h;
+    h.to_fin_wait_1();
+    h.fire(h.c.rto().rto_ms());
+    CHECK(h.expect_emitted().flags == tcp_flags{f::fin | f::ack});
+}
+
+// --- FIN-WAIT-2 ----------------------------------------------------------------------
+
+TEST_CASE("FIN-WAIT-2: after shutdown the connection keeps receiving (half-close)", "[tcp][fin_wait_2]") {
+    harness h;
+    h.to_established();
+    auto x = h.ctx();
+    h.c.shutdown(x);
+    h.deliver(h.peer(f::ack));
+    REQUIRE(h.c.current() == state::fin_wait_2);
+    h.clear();
+    h.deliver(h.peer(f::ack, 1, hundred));
+    CHECK(h.expect_event(event_type::data).bytes == 100);
+    CHECK(h.c.deadline_close() == connection::never); // no FIN-WAIT-2 timeout after shutdown
+}
+
+TEST_CASE("FIN-WAIT-2: the peer's FIN moves to TIME-WAIT", "[tcp][fin_wait_2]") {
+    harness h;
+    h.to_fin_wait_2();
+    h.deliver(h.peer(f::fin | f::ack));
+    CHECK(h.c.current() == state::time_wait);
+    CHECK(h.stats.time_waits == 1);
+}
+
+TEST_CASE("FIN-WAIT-2: a closed connection times out after fin_wait_2_timeout", "[tcp][fin_wait_2][timer]") {
+    harness h;
+    h.cfg.fin_wait_2_timeout_ms = 5000;
+    h.to_fin_wait_2();
+    h.advance(4999);
+    CHECK(h.c.current() == state::fin_wait_2);
+    h.fire(1, 5000);
+    CHECK(h.c.current() == state::closed);
+    CHECK(h.out.events.back().reason == close_reason::timeout);
+}
+
+TEST_CASE("RFC 1122 §4.2.2.13: data after CLOSE is answered with RST", "[tcp][fin_wait_2]") {
+    harness h;
+    h.to_fin_wait_2();
+    h.deliver(h.peer(f::ack, 1, hundred));
+    CHECK(h.expect_emitted().flags == tcp_flags{f::rst});
+    CHECK(h.c.current() == state::closed);
+    CHECK(h.stats.abort_on_data == 1);
+}
+
+// --- CLOSE-WAIT ----------------------------------------------------------------------
+
+TEST_CASE("CLOSE-WAIT: we keep sending after the peer's FIN", "[tcp][close_wait]") {
+    harness h;
+    h.to_close_wait();
+    auto x = h.ctx();
+    CHECK(h.c.send(200, x) == 200);
+    CHECK(h.expect_emitted().payload_len == 200);
+}
+
+TEST_CASE("CLOSE-WAIT: CLOSE sends our FIN and moves to LAST-ACK", "[tcp][close_wait]") {
+    harness h;
+    h.to_close_wait();
+    auto x = h.ctx();
+    h.c.close(x);
+    CHECK(h.c.current() == state::last_ack);
+    CHECK(h.expect_emitted().flags == tcp_flags{f::fin | f::ack});
+}
+
+TEST_CASE("CLOSE-WAIT: text after the peer's FIN is ignored", "[tcp][close_wait]") {
+    harness h;
+    h.to_close_wait();
+    h.deliver(h.peer(f::ack, 2, hundred));
+    CHECK(h.out.events.empty());
+    CHECK(h.stats.dropped[static_cast<std::size_t>(drop::ack_after_close)] == 1);
+}
+
+TEST_CASE("CLOSE-WAIT: a retransmitted FIN is ACKed again", "[tcp][close_wait]") {
+    harness h;
+    h.to_close_wait();
+    h.deliver(h.peer(f::fin | f::ack));
+    CHECK(h.expect_emitted().ack == seq32{peer_iss + 2});
+    CHECK(h.c.current() == state::close_wait);
+}
+
+// --- CLOSING -------------------------------------------------------------------------
+
+TEST_CASE("CLOSING: the ACK of our FIN moves to TIME-WAIT", "[tcp][closing]") {
+    harness h;
+    h.to_closing();
+    h.deliver(h.peer(f::ack, 2));
+    CHECK(h.c.current() == state::time_wait);
+}
+
+TEST_CASE("CLOSING: an ACK that does not cover our FIN changes nothing", "[tcp][closing]") {
+    harness h;
+    h.to_closing();
+    segment s = h.peer(f::ack, 2);
+    s.ack = h.c.snd_nxt() - 1;
+    h.deliver(s);
+    CHECK(h.c.current() == state::closing);
+}
+
+TEST_CASE("CLOSING: a RST at RCV.NXT closes it", "[tcp][closing]") {
+    harness h;
+    h.to_closing();
+    h.deliver(h.peer(f::rst, 2));
+    CHECK(h.c.current() == state::closed);
+}
+
+// --- LAST-ACK ------------------------------------------------------------------------
+
+TEST_CASE("LAST-ACK: the ACK of our FIN closes the connection normally", "[tcp][last_ack]") {
+    harness h;
+    h.to_last_ack();
+    h.deliver(h.peer(f::ack, 2));
+    CHECK(h.c.current() == state::closed);
+    CHECK(h.expect_event(event_type::closed).reason == close_reason::normal);
+    CHECK(h.wheel.size() == 0);
+}
+
+TEST_CASE("LAST-ACK: the FIN is retransmitted until ACKed", "[tcp][last_ack][timer]") {
+    harness h;
+    h.to_last_ack();
+    h.fire(h.c.rto().rto_ms());
+    CHECK(h.expect_emitted().flags == tcp_flags{f::fin | f::ack});
+}
+
+TEST_CASE("LAST-ACK: an old ACK keeps it waiting", "[tcp][last_ack]") {
+    harness h;
+    h.to_last_ack();
+    segment s = h.peer(f::ack, 2);
+    s.ack = h.c.snd_nxt() - 1;
+    h.deliver(s);
+    CHECK(h.c.current() == state::last_ack);
+}
+
+// --- TIME-WAIT -----------------------------------------------------------------------
+
+TEST_CASE("TIME-WAIT: it ends after 2*MSL", "[tcp][time_wait][timer]") {
+    harness h;
+    h.cfg.msl_ms = 1000;
+    h.to_time_wait();
+    h.advance(1999);
+    CHECK(h.c.current() == state::time_wait);
+    h.fire(1, 2000);
+    CHECK(h.c.current() == state::closed);
+    CHECK(h.out.events.back().reason == close_reason::normal);
+    CHECK(h.wheel.size() == 0);
+}
+
+TEST_CASE("RFC 9293 §3.10.7.4: a retransmitted FIN in TIME-WAIT is ACKed and restarts 2*MSL",
+          "[tcp][time_wait][timer]") {
+    harness h;
+    h.cfg.msl_ms = 1000;
+    h.to_time_wait();
+    h.advance(1500);
+    h.deliver(h.peer(f::fin | f::ack, 1));
+    CHECK(h.expect_emitted().ack == seq32{peer_iss + 2});
+    h.advance(1999);
+    CHECK(h.c.current() == state::time_wait);
+    h.fire(1, 2000);
+    CHECK(h.c.current() == state::closed);
+}
+
+TEST_CASE("RFC 1337: a RST does not end TIME-WAIT", "[tcp][time_wait]") {
+    harness h;
+    h.to_time_wait();
+    h.deliver(h.peer(f::rst, 2));
+    CHECK(h.c.current() == state::time_wait);
+}
+
+// --- options -------------------------------------------------------------------------
+
+TEST_CASE("RFC 9293 §3.7.1 MUST-15: without an MSS option the peer's MSS is 536", "[tcp][options]") {
+    harness h;
+    segment syn = h.peer_syn();
+    syn.options.mss.reset();
+    auto x = h.ctx();
+    h.c.open_passive(local_view, syn, 0, x);
+    CHECK(h.c.mss() == 536);
+}
+
+TEST_CASE("RFC 7323 §2: window scaling applies only when both SYNs carry it", "[tcp][options]") {
+    harness h;
+    h.cfg.receive_buffer = 1 << 20;
+    segment syn = h.peer_syn();
+    syn.options.window_scale = 7;
+    auto x = h.ctx();
+    h.c.open_passive(local_view, syn, 0, x);
+    const auto sa = h.expect_emitted();
+    REQUIRE(sa.options.window_scale);
+    CHECK(*sa.options.window_scale == 5); // 1 MiB >> 5 fits in 16 bits
+    CHECK(h.c.snd_wscale() == 7);
+    h.deliver(segment{.seq = seq32{peer_iss + 1}, .ack = h.c.iss() + 1, .flags = tcp_flags{f::ack}, .window = 10});
+    CHECK(h.c.snd_wnd() == 10u << 7);
+
+    harness no;
+    no.cfg.receive_buffer = 1 << 20;
+    auto y = no.ctx();
+    no.c.open_passive(local_view, no.peer_syn(), 0, y);
+    CHECK(no.c.rcv_wscale() == 0);
+    CHECK(no.c.rcv_wnd() == 65535);
+}
+
+TEST_CASE("RFC 7323 §5.3: PAWS drops a segment whose timestamp is older than TS.Recent", "[tcp][options]") {
+    harness h;
+    segment syn = h.peer_syn();
+    syn.options.has_timestamp = true;
+    syn.options.ts_val = 5000;
+    auto x = h.ctx();
+    h.c.open_passive(local_view, syn, 0, x);
+    CHECK(h.expect_emitted().options.ts_ecr == 5000);
+    segment ack = h.peer(f::ack);
+    ack.options.has_timestamp = true;
+    ack.options.ts_val = 5001;
+    h.deliver(ack);
+    REQUIRE(h.c.current() == state::established);
+    CHECK(h.c.ts_recent() == 5001);
+    h.clear();
+    segment old = h.peer(f::ack, 1, hundred);
+    old.options.has_timestamp = true;
+    old.options.ts_val = 4000;
+    h.deliver(old);
+    CHECK(h.stats.paws_rejected == 1);
+    CHECK(h.out.events.empty());
+    CHECK(h.expect_emitted().flags == tcp_flags{f::ack});
+}
+
+TEST_CASE("RFC 2018 §2: SACK is permitted only when both SYNs say so, and can be turned off", "[tcp][options]") {
+    harness h;
+    segment syn = h.peer_syn();
+    syn.options.sack_permitted = true;
+    auto x = h.ctx();
+    h.c.open_passive(local_view, syn, 0, x);
+    CHECK(h.c.sack_permitted());
+    CHECK(h.expect_emitted().options.sack_permitted);
+
+    harness off;
+    off.cfg.sack = false;
+    auto y = off.ctx();
+    off.c.open_passive(local_view, syn, 0, y);
+    CHECK_FALSE(off.c.sack_permitted());
+    CHECK_FALSE(off.expect_emitted().options.sack_permitted);
+}
+
+TEST_CASE("RFC 9293 MUST-40: the delayed ACK never waits more than 500 ms", "[tcp][options][timer]") {
+    harness h;
+    h.cfg.delayed_ack_ms = 2000;
+    h.to_established();
+    h.deliver(h.peer(f::ack, 1, hundred));
+    h.fire(500);
+    CHECK(h.expect_emitted().ack == seq32{peer_iss + 101});
+}
