@@ -13,6 +13,7 @@
 #include <linerate/tcp/connection.hpp>
 
 #include <linerate/tcp/reassembly.hpp>
+#include <linerate/tcp/time_wait.hpp>
 
 #include <algorithm>
 
@@ -89,6 +90,18 @@ void connection::enter_time_wait(context &ctx) noexcept {
     close_at_ = after(ctx, 2ull * ctx.cfg.msl_ms);
     rearm(ctx);
     ctx.out.notify(*this, event{.type = event_type::time_wait});
+}
+
+void connection::hand_over(time_wait_entry &tw, context &ctx) noexcept {
+    tw.tuple = tuple_;
+    tw.snd_nxt = snd_nxt_;
+    tw.rcv_nxt = rcv_nxt_;
+    tw.ts_recent = ts_recent_;
+    tw.ts_offset = ts_offset_;
+    tw.ts_ok = ts_ok_;
+    tw.window = advertised_window();
+    ctx.wheel.arm(tw.hook, close_at_ == never ? after(ctx, 2ull * ctx.cfg.msl_ms) : close_at_);
+    finish(close_reason::normal, ctx);
 }
 
 // ---------------------------------------------------------------------------------

@@ -23,6 +23,8 @@ std::string_view to_string(drop d) noexcept {
     case drop::syn_received_bad_ack: return "tcp_syn_received_bad_ack";
     case drop::ack_after_close: return "tcp_text_after_fin";
     case drop::ooo_queue_full: return "tcp_ooo_dropped";
+    case drop::time_wait_rst: return "tcp_time_wait_rst";
+    case drop::time_wait_segment: return "tcp_time_wait_segment";
     case drop::count_: break;
     }
     return "unknown";

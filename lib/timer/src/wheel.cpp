@@ -9,13 +9,13 @@ wheel::wheel(tick start) noexcept : clk_(start.value) {
     for (link& head : lists_) head.prev = head.next = &head;
 }
 
-void wheel::splice_to_expiring(std::uint16_t list) noexcept {
-    link& from = lists_[list];
+void wheel::splice(unsigned from_list, unsigned to_list) noexcept {
+    link& from = lists_[from_list];
     if (from.next == &from) return;
-    // Mark every timer first: a callback cancelling one of them must not clear the
-    // bitmap bit of the slot it came from, which may already hold newer timers.
-    for (link* n = from.next; n != &from; n = n->next) as_hook(n).where_ = expiring_list;
-    link& to = lists_[expiring_list];
+    // The timers now hang off `to`'s head: a callback cancelling one of them empties
+    // (at worst) the expiring list, never the slot they came from, whose bit may
+    // already stand for newer timers.
+    link& to = lists_[to_list];
     from.next->prev = to.prev;
     to.prev->next = from.next;
     from.prev->next = &to;
@@ -23,7 +23,7 @@ void wheel::splice_to_expiring(std::uint16_t list) noexcept {
     from.prev = from.next = &from;
 }
 
-void wheel::collect_due() noexcept { splice_to_expiring(due_list); }
+void wheel::collect_due() noexcept { splice(due_list, expiring_list); }
 
 bool wheel::collect_next(std::uint64_t limit) noexcept {
     ++counters_.scans;
@@ -45,21 +45,11 @@ bool wheel::collect_next(std::uint64_t limit) noexcept {
     for (unsigned lvl = 0; lvl < levels; ++lvl) {
         if (busy_[lvl] == 0 || at[lvl] != earliest) continue;
         const unsigned slot = static_cast<unsigned>((earliest >> (level_shift * lvl)) & (slots_per_level - 1));
-        splice_to_expiring(static_cast<std::uint16_t>(lvl * slots_per_level + slot));
+        splice(lvl * slots_per_level + slot, expiring_list);
         busy_[lvl] &= ~(std::uint64_t{1} << slot);
         ++counters_.slots_expired;
     }
     return true;
-}
-
-void wheel::abandon_expiring() noexcept {
-    link& from = lists_[expiring_list];
-    while (from.next != &from) {
-        hook& h = as_hook(from.next);
-        unlink(h);
-        h.where_ = due_list;
-        push_back(lists_[due_list], h);
-    }
 }
 
 std::optional<tick> wheel::next_expiry() const noexcept {
@@ -87,7 +77,6 @@ bool wheel::invariants_hold() const noexcept {
         for (const link* n = head.next; n != &head; n = n->next) {
             if (n->next->prev != n || n->prev->next != n) return false;
             const hook& h = static_cast<const hook&>(*n);
-            if (h.where_ != i) return false;
             ++count;
             if (i == due_list && h.expires_ > clk_) return false;
             if (!is_slot) continue;

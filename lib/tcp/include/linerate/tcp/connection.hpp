@@ -34,6 +34,7 @@ namespace linerate::tcp {
 
 class connection;
 class reassembly_queue;
+struct time_wait_entry;
 
 enum class close_reason : std::uint8_t {
     normal,  // both FINs exchanged (or TIME-WAIT handed over)
@@ -151,6 +152,14 @@ public:
     [[nodiscard]] tick deadline_delayed_ack() const noexcept { return delack_at_; }
     [[nodiscard]] tick deadline_close() const noexcept { return close_at_; }
 
+    // In TIME-WAIT: moves what TIME-WAIT needs into `tw` (its 2*MSL timer armed for
+    // what is left), then closes this connection (event closed, normal) so the owner
+    // can give the TCB back.
+    void hand_over(time_wait_entry &tw, context &ctx) noexcept;
+
+    [[nodiscard]] std::uint32_t ts_offset() const noexcept { return ts_offset_; }
+    [[nodiscard]] std::uint16_t advertised_window() const noexcept;
+
     // The one place a TCB's state changes (smoltcp's set_state is the model).
     void set_state(state s, context &ctx) noexcept;
 
@@ -185,7 +194,6 @@ private:
     [[nodiscard]] bool fin_acked() const noexcept { return fin_queued_ && snd_una_ == snd_end_ + 1; }
     [[nodiscard]] std::uint32_t in_flight() const noexcept { return static_cast<std::uint32_t>(snd_max_ - snd_una_); }
     void rearm(context &ctx) noexcept;
-    [[nodiscard]] std::uint16_t advertised_window() const noexcept;
     [[nodiscard]] std::uint32_t ts_now(const context &ctx) const noexcept;
 
     // Row 1: what every segment reads (RFC 9293 §3.3.1 names).

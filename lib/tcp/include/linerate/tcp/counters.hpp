@@ -29,6 +29,8 @@ enum class drop : std::uint8_t {
     syn_received_bad_ack,  // SYN-RECEIVED: ACK not for our SYN (answered with RST)
     ack_after_close,       // text or FIN after the peer's FIN, ignored (§3.10.7.4 seventh)
     ooo_queue_full,        // out-of-order segment with no room in the reassembly queue
+    time_wait_rst,         // RFC 1337: a RST does not end TIME-WAIT
+    time_wait_segment,     // TIME-WAIT: a bare ACK or an old SYN, nothing to do
     count_
 };
 inline constexpr std::size_t drop_count = static_cast<std::size_t>(drop::count_);

@@ -23,9 +23,11 @@
 //   timer is not due yet it is re-armed (counted in counters().horizon_rearms) and the
 //   callback is not called. So no timer ever fires before its expiry, however far.
 // - The hook is intrusive (it lives in the TCB or TIME-WAIT entry): a doubly linked
-//   list node, the exact expiry and the slot it is in. The wheel owns all list heads
-//   inline, so nothing is allocated after construction, and nothing is locked: a
-//   wheel belongs to one lcore.
+//   list node and the exact expiry, 24 bytes. It does not record its slot: when
+//   unlinking empties a list, the node's neighbours are both that list's head, and the
+//   head's index in the wheel names the slot whose busy bit to clear. The wheel owns
+//   all list heads inline, so nothing is allocated after construction, and nothing is
+//   locked: a wheel belongs to one lcore.
 //
 // Granularity at the default tick of 1 ms (range: the delays placed in that level; the
 // upper edge depends on where `now` sits within a granule, between 63 and 64 granules):
@@ -84,8 +86,7 @@ struct link {
 
 // The intrusive hook. Lives inside the owner; arm/cancel are O(1) and never allocate.
 //
-// An unarmed hook is two null pointers and a marker: it costs nothing and needs no
-// wheel. Copying follows Boost.Intrusive's hooks: a copy is unarmed (the timer belongs
+// An unarmed hook is two null pointers: it costs nothing and needs no wheel. Copying follows Boost.Intrusive's hooks: a copy is unarmed (the timer belongs
 // to the wheel's slot, not to the value), and assigning one hook to another changes
 // neither, so owners stay copyable without a copy ever aliasing a wheel list.
 // Not trivially default-constructible on purpose: a hook must read as unarmed without
@@ -98,19 +99,17 @@ public:
     // Trivially destructible: cancel an armed hook before its owner goes away, unless
     // the wheel goes away with it (shutdown of the lcore).
 
-    [[nodiscard]] bool armed() const noexcept { return where_ != unarmed; }
+    [[nodiscard]] bool armed() const noexcept { return prev != nullptr; }
     // The exact requested expiry. Valid while armed; after firing it still holds the
     // expiry it fired for, so a periodic callback can re-arm at expires() + period.
     [[nodiscard]] tick expires() const noexcept { return tick{expires_}; }
 
 private:
     friend class wheel;
-    static constexpr std::uint16_t unarmed = 0xffff;
 
     std::uint64_t expires_ = 0;
-    std::uint16_t where_ = unarmed; // index into wheel::lists_, or unarmed
 };
-static_assert(sizeof(hook) <= 32, "the hook lives in every TCB and TIME-WAIT entry");
+static_assert(sizeof(hook) <= 24, "the hook lives in every TCB and TIME-WAIT entry");
 
 // Counters of the wheel's own work, for telemetry and for tests that bound the cost of
 // advance() without reading a clock.
@@ -146,7 +145,6 @@ public:
     void cancel(hook& h) noexcept {
         if (!h.armed()) return;
         unlink(h);
-        h.where_ = hook::unarmed;
         --size_;
     }
 
@@ -177,8 +175,8 @@ private:
     using link = detail::link;
 
     // lists_[level * 64 + slot] are the slots; then two lists outside the wheel proper.
-    static constexpr std::uint16_t due_list = levels * slots_per_level; // armed at or before now()
-    static constexpr std::uint16_t expiring_list = due_list + 1;        // being fired by advance()
+    static constexpr unsigned due_list = levels * slots_per_level; // armed at or before now()
+    static constexpr unsigned expiring_list = due_list + 1;        // being fired by advance()
     static constexpr unsigned list_count = expiring_list + 1;
 
     static void push_back(link& head, link& n) noexcept {
@@ -189,12 +187,17 @@ private:
     }
     static hook& as_hook(link* n) noexcept { return static_cast<hook&>(*n); }
 
+    // Leaves h unarmed (but still counted in size_: callers adjust).
     void unlink(hook& h) noexcept {
-        h.prev->next = h.next;
-        h.next->prev = h.prev;
-        if (h.where_ < due_list) {
-            const link& head = lists_[h.where_];
-            if (head.next == &head) busy_[h.where_ >> slot_bits] &= ~(std::uint64_t{1} << (h.where_ & (slots_per_level - 1)));
+        link* const before = h.prev;
+        link* const after = h.next;
+        before->next = after;
+        after->prev = before;
+        if (before == after) {
+            // h was alone: `before` is the head of its list, now empty. Only list heads
+            // are in lists_, so the subtraction is within the array.
+            const auto list = static_cast<unsigned>(before - lists_);
+            if (list < due_list) busy_[list >> slot_bits] &= ~(std::uint64_t{1} << (list & (slots_per_level - 1)));
         }
         h.prev = h.next = nullptr;
     }
@@ -204,7 +207,6 @@ private:
         std::uint64_t e = h.expires_;
         if (e <= clk_) {
             if (!advancing_) {
-                h.where_ = due_list;
                 push_back(lists_[due_list], h);
                 return;
             }
@@ -222,8 +224,7 @@ private:
             if (granule <= limit || lvl == levels - 1) {
                 if (granule > limit) granule = limit; // beyond the horizon: re-armed later
                 const unsigned slot = static_cast<unsigned>(granule & (slots_per_level - 1));
-                h.where_ = static_cast<std::uint16_t>(lvl * slots_per_level + slot);
-                push_back(lists_[h.where_], h);
+                push_back(lists_[lvl * slots_per_level + slot], h);
                 busy_[lvl] |= std::uint64_t{1} << slot;
                 return;
             }
@@ -243,9 +244,10 @@ private:
     // Finds the earliest busy slot time; if it is <= limit, sets clk_ to it, moves every
     // slot with that time to the expiring list and returns true.
     bool collect_next(std::uint64_t limit) noexcept;
-    void splice_to_expiring(std::uint16_t list) noexcept;
+    // Moves all of list `from` to the end of list `to`, in order. O(1).
+    void splice(unsigned from, unsigned to) noexcept;
     // After an exception from a callback: the unfired go back to the due list.
-    void abandon_expiring() noexcept;
+    void abandon_expiring() noexcept { splice(expiring_list, due_list); }
 
     template <class F>
     std::size_t fire_expiring(F& on_expire);
@@ -271,7 +273,6 @@ std::size_t wheel::fire_expiring(F& on_expire) {
             ++counters_.horizon_rearms;
             continue;
         }
-        h.where_ = hook::unarmed;
         --size_;
         ++fired;
         on_expire(h);
