@@ -162,6 +162,7 @@ class loader {
     std::uint16_t power_of_two(const std::string &path, const toml::node &n, line_t line, std::int64_t lo,
                                std::int64_t hi) const;
     std::string string(const std::string &path, const toml::node &n, line_t line) const;
+    bool boolean(const std::string &path, const toml::node &n, line_t line) const;
     const toml::array &array_of(const std::string &path, const toml::node &n, line_t line, std::string_view what) const;
     const toml::table &table(const std::string &path, const toml::node &n, line_t line) const;
 
@@ -210,6 +211,12 @@ std::uint16_t loader::power_of_two(const std::string &path, const toml::node &n,
 std::string loader::string(const std::string &path, const toml::node &n, line_t line) const {
     const auto *v = n.as_string();
     if (v == nullptr) fail(line, path + ": expected a string, got " + std::string(type_name(n)));
+    return v->get();
+}
+
+bool loader::boolean(const std::string &path, const toml::node &n, line_t line) const {
+    const auto *v = n.as_boolean();
+    if (v == nullptr) fail(line, path + ": expected a boolean, got " + std::string(type_name(n)));
     return v->get();
 }
 
@@ -472,8 +479,54 @@ line_t loader::load_port(const toml::table &t, port_config &out) const {
     return name_line;
 }
 
-// [tcp]: TCP tunables, filled by later issues. The table is accepted and takes no keys yet.
-void loader::load_tcp(const toml::table &t, tcp_config &) const { walk(t, "in [tcp]", {}); }
+// [tcp]: the TCP core's tunables. Ranges keep every value meaningful to the core: a
+// delayed ACK beyond 500 ms breaks RFC 9293 MUST-40, retries fit a byte, RTO bounds fit
+// the estimator's fixed-point fields.
+void loader::load_tcp(const toml::table &t, tcp_config &out) const {
+    line_t rto_max_line = line_of(t);
+    const auto flag = [&](std::string_view key, bool &dst) {
+        return field{key, [&, key](const entry &e) { dst = boolean("tcp." + std::string(key), *e.node, e.line); }};
+    };
+    const auto number = [&](std::string_view key, std::uint32_t &dst, std::int64_t lo, std::int64_t hi) {
+        return field{key, [&, key, lo, hi](const entry &e) {
+                         dst = ranged<std::uint32_t>("tcp." + std::string(key), *e.node, e.line, lo, hi);
+                     }};
+    };
+    constexpr std::int64_t day_ms = 86'400'000;
+    walk(t, "in [tcp]",
+         {
+             flag("window_scaling", out.window_scaling),
+             flag("sack", out.sack),
+             flag("timestamps", out.timestamps),
+             number("receive_buffer", out.receive_buffer, 1024, 1 << 30),
+             number("send_buffer", out.send_buffer, 1024, 1 << 30),
+             number("initial_window_segments", out.initial_window_segments, 1, 100),
+             number("max_ooo_segments", out.max_ooo_segments, 0, 16),
+             number("rto_initial_ms", out.rto_initial_ms, 1, 65535),
+             number("rto_min_ms", out.rto_min_ms, 1, 65535),
+             field{"rto_max_ms",
+                   [&](const entry &e) {
+                       rto_max_line = e.line;
+                       out.rto_max_ms = ranged<std::uint32_t>("tcp.rto_max_ms", *e.node, e.line, 1, 16'777'215);
+                   }},
+             number("syn_retries", out.syn_retries, 1, 255),
+             number("synack_retries", out.synack_retries, 1, 255),
+             number("data_retries", out.data_retries, 1, 255),
+             number("delayed_ack_ms", out.delayed_ack_ms, 0, 500),
+             number("fin_wait_2_timeout_ms", out.fin_wait_2_timeout_ms, 1, day_ms),
+             number("msl_ms", out.msl_ms, 1, 3'600'000),
+             flag("keepalive", out.keepalive),
+             number("keepalive_idle_ms", out.keepalive_idle_ms, 1, day_ms),
+             number("keepalive_interval_ms", out.keepalive_interval_ms, 1, day_ms),
+             number("keepalive_probes", out.keepalive_probes, 1, 255),
+             number("challenge_ack_limit", out.challenge_ack_limit, 0, 1'000'000'000),
+             number("syn_backlog", out.syn_backlog, 1, 16'777'216),
+             number("accept_backlog", out.accept_backlog, 1, 16'777'216),
+         });
+    if (out.rto_max_ms < out.rto_min_ms)
+        fail(rto_max_line, "tcp.rto_max_ms: " + std::to_string(out.rto_max_ms) + " is below tcp.rto_min_ms = " +
+                               std::to_string(out.rto_min_ms));
+}
 
 app_config loader::load(const toml::table &root) {
     app_config out;

@@ -246,9 +246,41 @@ TEST_CASE("config: an unknown key in [[port]] is refused with a suggestion", "[c
           "rx_descriptors, tx_descriptors, mtu, offloads, address, gateway, mac)");
 }
 
-TEST_CASE("config: any key in [tcp] is refused for now", "[config][error]") {
-    CHECK(error_of(minimal + "[tcp]\ntime_wait = 10\n") ==
-          "t.toml:9: unknown key 'time_wait' in [tcp] (the table takes no keys yet)");
+TEST_CASE("config: [tcp] keys load with their values", "[config][tcp]") {
+    const app_config c = load_string(minimal + "[tcp]\n"
+                                               "timestamps = false\n"
+                                               "msl_ms = 500\n"
+                                               "delayed_ack_ms = 0\n"
+                                               "syn_backlog = 4096\n"
+                                               "rto_min_ms = 50\n"
+                                               "rto_max_ms = 60000\n"
+                                               "keepalive = true\n",
+                                     "t.toml");
+    CHECK_FALSE(c.tcp.timestamps);
+    CHECK(c.tcp.sack); // untouched keys keep their defaults
+    CHECK(c.tcp.msl_ms == 500);
+    CHECK(c.tcp.delayed_ack_ms == 0);
+    CHECK(c.tcp.syn_backlog == 4096);
+    CHECK(c.tcp.rto_min_ms == 50);
+    CHECK(c.tcp.rto_max_ms == 60000);
+    CHECK(c.tcp.keepalive);
+}
+
+TEST_CASE("config: [tcp] refuses unknown keys, wrong types and values out of range", "[config][tcp][error]") {
+    CHECK(error_of(minimal + "[tcp]\ntimestamp = true\n") ==
+          "t.toml:9: unknown key 'timestamp' in [tcp] (did you mean 'timestamps'?)");
+    CHECK(error_of(minimal + "[tcp]\nmsl_m = 10\n") == "t.toml:9: unknown key 'msl_m' in [tcp] (did you mean 'msl_ms'?)");
+    CHECK_THAT(error_of(minimal + "[tcp]\ntime_wait = 10\n"),
+               Catch::StartsWith("t.toml:9: unknown key 'time_wait' in [tcp] (valid: window_scaling, sack, timestamps,"));
+    CHECK(error_of(minimal + "[tcp]\nsack = 1\n") == "t.toml:9: tcp.sack: expected a boolean, got integer");
+    CHECK(error_of(minimal + "[tcp]\nsyn_retries = true\n") ==
+          "t.toml:9: tcp.syn_retries: expected an integer, got boolean");
+    // RFC 9293 MUST-40: an ACK is never delayed more than 500 ms.
+    CHECK(error_of(minimal + "[tcp]\ndelayed_ack_ms = 501\n") ==
+          "t.toml:9: tcp.delayed_ack_ms: 501 is out of range [0, 500]");
+    CHECK(error_of(minimal + "[tcp]\nsyn_retries = 0\n") == "t.toml:9: tcp.syn_retries: 0 is out of range [1, 255]");
+    CHECK(error_of(minimal + "[tcp]\nrto_min_ms = 300\nrto_max_ms = 200\n") ==
+          "t.toml:10: tcp.rto_max_ms: 200 is below tcp.rto_min_ms = 300");
     CHECK(error_of(minimal + "[tcp]\n") == "no error");
 }
 

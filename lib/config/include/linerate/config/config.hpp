@@ -108,7 +108,34 @@ struct mempool_config {
 
 // TCP tunables. Empty for now: later issues fill it. The [tcp] table is accepted and
 // checked (any key in it is an unknown key for now).
-struct tcp_config {};
+// [tcp]: the TCP core's tunables, in milliseconds where they are durations. The
+// defaults equal tcp::settings' (a unit test holds the two together; config may not
+// depend on the tcp layer, so the engine copies one into the other).
+struct tcp_config {
+    bool window_scaling = true;                   // RFC 7323 §2
+    bool sack = true;                             // RFC 2018
+    bool timestamps = true;                       // RFC 7323 §3, PAWS §5
+    std::uint32_t receive_buffer = 256 * 1024;    // bytes, [1024, 1 GiB]
+    std::uint32_t send_buffer = 256 * 1024;       // bytes, [1024, 1 GiB]
+    std::uint32_t initial_window_segments = 10;   // RFC 6928, [1, 100]
+    std::uint32_t max_ooo_segments = 8;           // [0, 16]
+    std::uint32_t rto_initial_ms = 1000;          // RFC 6298 §2.1, [1, 65535]
+    std::uint32_t rto_min_ms = 200;               // as Linux, [1, 65535]
+    std::uint32_t rto_max_ms = 120'000;           // [rto_min_ms, 16777215]
+    std::uint32_t syn_retries = 6;                // [1, 255]
+    std::uint32_t synack_retries = 5;             // [1, 255]
+    std::uint32_t data_retries = 15;              // [1, 255]
+    std::uint32_t delayed_ack_ms = 40;            // MUST-40: [0, 500]
+    std::uint32_t fin_wait_2_timeout_ms = 60'000; // [1, 86400000]
+    std::uint32_t msl_ms = 30'000;                // TIME-WAIT is 2*MSL, [1, 3600000]
+    bool keepalive = false;                       // MUST-24: off by default
+    std::uint32_t keepalive_idle_ms = 7'200'000;  // MUST-25: two hours by default, [1, 86400000]
+    std::uint32_t keepalive_interval_ms = 75'000; // [1, 86400000]
+    std::uint32_t keepalive_probes = 9;           // [1, 255]
+    std::uint32_t challenge_ack_limit = 1000;     // RFC 5961 §7, per second per lcore, [0, 1000000000]
+    std::uint32_t syn_backlog = 1024;             // [1, 16777216]
+    std::uint32_t accept_backlog = 1024;          // [1, 16777216]
+};
 
 struct app_config {
     std::string source;                // the file name as given
