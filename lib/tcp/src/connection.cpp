@@ -677,14 +677,6 @@ void connection::process_text(const segment &seg, context &ctx) noexcept {
         ctx.stats.count(drop::ack_after_close);
         return;
     }
-    if (app_closed_) {
-        // RFC 1122 §4.2.2.13 (RFC 9293 §3.6): data for an application that closed is
-        // answered with RST, so the peer learns it was not read (Linux: TCPAbortOnData).
-        ++ctx.stats.abort_on_data;
-        send_rst(snd_nxt_, ctx);
-        finish(close_reason::aborted, ctx);
-        return;
-    }
     seq32 seq = seg.seq;
     std::span<const std::uint8_t> data = seg.payload;
     if (seq < rcv_nxt_) {
@@ -696,6 +688,16 @@ void connection::process_text(const segment &seg, context &ctx) noexcept {
         }
         data = data.subspan(old);
         seq = rcv_nxt_;
+    }
+    if (app_closed_) {
+        // RFC 1122 §4.2.2.13 (RFC 9293 §3.6): new data for an application that closed
+        // is answered with RST, so the peer learns it was not read (Linux:
+        // TCPAbortOnData). Only new data: a retransmission of bytes already received,
+        // perhaps carrying the FIN, is the peer closing normally.
+        ++ctx.stats.abort_on_data;
+        send_rst(snd_nxt_, ctx);
+        finish(close_reason::aborted, ctx);
+        return;
     }
     const auto room = static_cast<std::uint32_t>((rcv_nxt_ + rcv_wnd_) - seq);
     if (data.size() > room) data = data.first(room); // beyond the window: not ours yet
@@ -788,7 +790,16 @@ void connection::on_timer(context &ctx) noexcept {
     if (idle_at_ <= now) {
         idle_at_ = never;
         // RFC 9293 §3.8.4 (RFC 1122 §4.2.3.6): a keepalive is <SEQ=SND.NXT-1> with no
-        // data, so the peer must answer with an ACK.
+        // data, so the peer must answer with an ACK. Only an idle connection is probed:
+        // with data or a FIN unacknowledged the retransmission timer is the one that
+        // tells whether the peer lives, and a probe inside a peer's hole would go
+        // unanswered and kill a live connection (as Linux's tcp_keepalive_timer, which
+        // skips probes while packets are out).
+        if (in_flight() > 0 || persist_ || !in(state::established | state::close_wait)) {
+            idle_at_ = after(ctx, ctx.cfg.keepalive_idle_ms);
+            rearm(ctx);
+            return;
+        }
         if (keepalive_sent_ >= ctx.cfg.keepalive_probes) {
             ++ctx.stats.abort_on_timeout;
             finish(close_reason::timeout, ctx);

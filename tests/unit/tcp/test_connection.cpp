@@ -710,3 +710,61 @@ TEST_CASE("RFC 9293 MUST-40: the delayed ACK never waits more than 500 ms", "[tc
     h.fire(500);
     CHECK(h.expect_emitted().ack == seq32{peer_iss + 101});
 }
+
+TEST_CASE("RFC 1122 §4.2.2.13: old data with a new FIN after CLOSE is a normal close, not a reset",
+          "[tcp][fin_wait_1]") {
+    // Found by the simulation (seed 22, 5% loss): the peer's data+FIN retransmitted
+    // after our ACK of the data was lost.
+    harness h;
+    h.to_established();
+    h.deliver(h.peer(f::ack, 1, hundred));
+    auto x = h.ctx();
+    h.c.close(x);
+    REQUIRE(h.c.current() == state::fin_wait_1);
+    h.clear();
+    segment again = h.peer(f::ack | f::fin, 1, hundred);
+    again.ack = h.c.snd_nxt() - 1; // does not cover our FIN yet
+    h.deliver(again);
+    CHECK(h.c.current() == state::closing);
+    CHECK(h.stats.abort_on_data == 0);
+    REQUIRE_FALSE(h.out.sent.empty());
+    for (const auto &s : h.out.sent) CHECK(s.flags == tcp_flags{f::ack}); // no RST
+    CHECK(h.out.sent.back().ack == seq32{peer_iss + 102});
+}
+
+TEST_CASE("RFC 1122 §4.2.3.6: keepalive probes only an idle connection", "[tcp][established][timer]") {
+    // Found by the simulation (seed 269, 20% loss): probes during retransmission
+    // backoff fell in the peer's hole, went unanswered, and killed a live connection.
+    harness h;
+    h.cfg.keepalive = true;
+    h.cfg.keepalive_idle_ms = 1000;
+    h.cfg.keepalive_interval_ms = 100;
+    h.cfg.keepalive_probes = 2;
+    h.cfg.data_retries = 15;
+    h.to_established();
+    h.deliver(h.peer(f::ack)); // arms the idle timer
+    auto x = h.ctx();
+    h.c.send(10, x);
+    h.clear();
+    for (int i = 0; i < 40; ++i) h.advance(100);
+    for (const auto &s : h.out.sent) CHECK(s.payload_len == 10); // retransmissions only, no probes
+    CHECK(h.c.current() == state::established);
+    CHECK(h.stats.keepalive_probes == 0);
+
+    // Idle: probes go out at SND.NXT-1 and, unanswered, end the connection.
+    harness idle;
+    idle.cfg.keepalive = true;
+    idle.cfg.keepalive_idle_ms = 1000;
+    idle.cfg.keepalive_interval_ms = 100;
+    idle.cfg.keepalive_probes = 2;
+    idle.to_established();
+    idle.deliver(idle.peer(f::ack));
+    idle.clear();
+    idle.fire(1000);
+    const auto probe = idle.expect_emitted();
+    CHECK(probe.seq == idle.c.snd_nxt() - 1);
+    CHECK(probe.payload_len == 0);
+    for (int i = 0; i < 10 && idle.c.current() != state::closed; ++i) idle.advance(100);
+    CHECK(idle.c.current() == state::closed);
+    CHECK(idle.out.events.back().reason == close_reason::timeout);
+}
