@@ -309,25 +309,31 @@ void connection::negotiate_options(const tcp_options &peer, context &ctx) noexce
     }
 }
 
-void connection::open_active(const four_tuple &t, context &ctx) noexcept {
+void connection::start_send_side(const four_tuple &t, context &ctx) noexcept {
     tuple_ = t;
-    passive_ = false;
     // RFC 9293 §3.4.1 MUST-8/MUST-9, RFC 6528: clock-driven, keyed per 4-tuple.
     iss_ = ctx.isn.generate(t.local_ip, t.local_port, t.remote_ip, t.remote_port, ctx.now_us);
     snd_una_ = iss_;
     snd_nxt_ = iss_ + 1;
     snd_max_ = snd_nxt_;
-    snd_end_ = iss_ + 1;
-    cwnd_ = ctx.cfg.initial_window_segments * ctx.cfg.our_mss();
+    snd_end_ = iss_ + 1; // the application's stream starts after the SYN
+    cwnd_ = ctx.cfg.initial_window_segments * ctx.cfg.our_mss(); // RFC 6928
     rto_ = rto_estimator(ctx.cfg.rto);
-    ts_offset_ = static_cast<std::uint32_t>(iss_.raw() * 0x9E3779B1u); // RFC 7323 §5.4
+    // RFC 7323 §5.4: a per-connection offset so TSval reveals no host clock; derived
+    // from the ISS, which is already keyed and unpredictable.
+    ts_offset_ = static_cast<std::uint32_t>(iss_.raw() * 0x9E3779B1u);
+    rtt_start_ = static_cast<std::uint32_t>(ctx.now.value);
+}
+
+void connection::open_active(const four_tuple &t, context &ctx) noexcept {
+    passive_ = false;
+    start_send_side(t, ctx);
     // Offer scaling for our whole buffer; if the SYN-ACK does not scale, we fall back.
     rcv_wscale_ = ctx.cfg.window_scaling ? wscale_for(ctx.cfg.receive_buffer) : 0;
     rcv_wnd_ = ctx.cfg.window_scaling ? ctx.cfg.receive_buffer
                                       : std::min<std::uint32_t>(ctx.cfg.receive_buffer, 0xffff);
     set_state(state::syn_sent, ctx);
     ++ctx.stats.active_opens;
-    rtt_start_ = static_cast<std::uint32_t>(ctx.now.value);
     send_syn(false, ctx);
     rexmit_at_ = after(ctx, rto_.rto_ms()); // RFC 6298 §2.1: 1 s before any sample
     rearm(ctx);
@@ -340,26 +346,17 @@ void connection::open_passive(const four_tuple &t, const segment &syn, std::uint
     // The connection state should be changed to SYN-RECEIVED."
     // Data or a FIN in the SYN is not kept: we acknowledge only the SYN, so the peer
     // sends them again once the connection is established (what Linux does too).
-    tuple_ = t;
     passive_ = true;
     listener_ = listener;
     irs_ = syn.seq;
     rcv_nxt_ = syn.seq + 1;
-    iss_ = ctx.isn.generate(t.local_ip, t.local_port, t.remote_ip, t.remote_port, ctx.now_us);
-    snd_una_ = iss_;
-    snd_nxt_ = iss_ + 1;
-    snd_max_ = snd_nxt_;
-    snd_end_ = iss_ + 1;
-    cwnd_ = ctx.cfg.initial_window_segments * ctx.cfg.our_mss();
-    rto_ = rto_estimator(ctx.cfg.rto);
-    ts_offset_ = static_cast<std::uint32_t>(iss_.raw() * 0x9E3779B1u);
+    start_send_side(t, ctx);
     negotiate_options(syn.options, ctx);
     // RFC 7323 §2.2: the window field of a SYN is not scaled.
     snd_wnd_ = syn.window;
     max_snd_wnd_ = snd_wnd_;
     snd_wl1_ = syn.seq;
     set_state(state::syn_received, ctx);
-    rtt_start_ = static_cast<std::uint32_t>(ctx.now.value);
     send_syn(true, ctx);
     rexmit_at_ = after(ctx, rto_.rto_ms());
     rearm(ctx);
