@@ -768,3 +768,41 @@ TEST_CASE("RFC 1122 §4.2.3.6: keepalive probes only an idle connection", "[tcp]
     CHECK(idle.c.current() == state::closed);
     CHECK(idle.out.events.back().reason == close_reason::timeout);
 }
+
+TEST_CASE("RFC 9293 §3.5 Figure 8: an old duplicate SYN is refused and the real one connects",
+          "[tcp][syn_sent][syn_received]") {
+    // A opens actively; an old duplicate SYN of an earlier incarnation reaches B first.
+    harness a; // the client
+    harness b; // the server, LISTEN
+    auto ax = a.ctx();
+    a.c.open_active(local_view.reversed(), ax);
+    const out_segment real_syn = a.expect_emitted();
+
+    segment old_syn{.seq = real_syn.seq - 10, .flags = tcp_flags{f::syn}, .window = 1000};
+    auto bx = b.ctx();
+    b.c.open_passive(local_view, old_syn, 0, bx);
+    const out_segment sa = b.expect_emitted(); // SYN-ACK acknowledging the old SYN
+
+    // A, in SYN-SENT, finds an ACK of something it never sent: <SEQ=SEG.ACK><CTL=RST>.
+    a.deliver(segment{.seq = sa.seq, .ack = sa.ack, .flags = sa.flags, .window = sa.window, .options = sa.options});
+    const out_segment rst = a.expect_emitted();
+    CHECK(rst.flags == tcp_flags{f::rst});
+    CHECK(a.c.current() == state::syn_sent);
+
+    // B takes the RST (at exactly RCV.NXT) and returns to LISTEN (MUST-11).
+    b.deliver(segment{.seq = rst.seq, .flags = rst.flags});
+    CHECK(b.c.current() == state::closed);
+    CHECK(b.expect_event(event_type::closed).reason == close_reason::reset);
+
+    // The real SYN then opens a fresh connection at B, and the handshake completes.
+    harness b2;
+    auto b2x = b2.ctx();
+    segment syn{.seq = real_syn.seq, .flags = real_syn.flags, .window = real_syn.window, .options = real_syn.options};
+    b2.c.open_passive(local_view, syn, 0, b2x);
+    const out_segment sa2 = b2.expect_emitted();
+    a.deliver(segment{.seq = sa2.seq, .ack = sa2.ack, .flags = sa2.flags, .window = sa2.window, .options = sa2.options});
+    CHECK(a.c.current() == state::established);
+    const out_segment ack = a.expect_emitted();
+    b2.deliver(segment{.seq = ack.seq, .ack = ack.ack, .flags = ack.flags, .window = ack.window, .options = ack.options});
+    CHECK(b2.c.current() == state::established);
+}
