@@ -74,10 +74,7 @@ void connection::rearm(context &ctx) noexcept {
 void connection::finish(close_reason why, context &ctx) noexcept {
     rexmit_at_ = delack_at_ = close_at_ = idle_at_ = never;
     ctx.wheel.cancel(hook_);
-    if (ooo_ != nullptr) {
-        ctx.out.release_ooo_queue(ooo_);
-        ooo_ = nullptr;
-    }
+    drop_ooo_queue(ctx);
     set_state(state::closed, ctx);
     ctx.out.notify(*this, event{.type = event_type::closed, .reason = why});
 }
@@ -136,6 +133,13 @@ void connection::emit(out_segment s, context &ctx) noexcept {
         unacked_segments_ = 0;
     }
     if (!s.flags.has(f::syn)) s.window = advertised_window();
+    // RFC 2018 §4: an ACK sent while data is held out of order reports it, most recent
+    // block first. With timestamps only three blocks fit in the 40 option bytes.
+    if (sack_ok_ && ooo_ != nullptr && s.flags.has(f::ack) && !s.flags.has(f::syn | f::rst)) {
+        const std::size_t room = ts_ok_ ? 3 : wire::tcp_max_sack_blocks;
+        s.options.sack_count =
+            static_cast<std::uint8_t>(ooo_->sack_blocks(rcv_nxt_, std::span(s.options.sack).first(room)));
+    }
     // RFC 7323 §3.2: once negotiated, every segment but a RST carries a timestamp.
     if (ts_ok_ && !s.flags.has(f::rst) && !s.flags.has(f::syn)) {
         s.options.has_timestamp = true;
@@ -699,16 +703,19 @@ void connection::process_text(const segment &seg, context &ctx) noexcept {
     const auto room = static_cast<std::uint32_t>((rcv_nxt_ + rcv_wnd_) - seq);
     if (data.size() > room) data = data.first(room); // beyond the window: not ours yet
     if (seq != rcv_nxt_) {
-        // Out of order. Until reassembly is wired in, the segment is dropped and the
-        // peer told at once where the hole is (RFC 5681 §4.2: an immediate duplicate
-        // ACK), so it retransmits from there.
-        ctx.stats.count(drop::ooo_queue_full);
-        send_ack(ctx);
+        queue_out_of_order(seq, data, ctx);
         return;
     }
     rcv_nxt_ += static_cast<std::uint32_t>(data.size());
     ctx.out.notify(*this, event{.type = event_type::data, .bytes = static_cast<std::uint32_t>(data.size()), .data = data});
     if (state_ == state::closed) return; // the application aborted in its callback
+    if (ooo_ != nullptr) {
+        // The hole may be filled: what was held behind it follows in order, and the
+        // peer hears of it at once (RFC 5681 §4.2: ACK immediately when a gap fills).
+        deliver_queued(ctx);
+        if (state_ != state::closed) send_ack(ctx);
+        return;
+    }
     // RFC 9293 §3.8.6.3 (RFC 1122 §4.2.3.2): ACK at least every second full-sized
     // segment at once; otherwise delay, never more than 500 ms (MUST-40).
     if (data.size() >= snd_mss_) ++unacked_segments_;
@@ -718,6 +725,58 @@ void connection::process_text(const segment &seg, context &ctx) noexcept {
         delack_at_ = after(ctx, std::min<std::uint32_t>(ctx.cfg.delayed_ack_ms, 500));
         rearm(ctx);
     }
+}
+
+void connection::queue_out_of_order(seq32 seq, std::span<const std::uint8_t> data, context &ctx) noexcept {
+    // Beyond RCV.NXT, inside the window: kept for later when the owner can hold it.
+    // Either way the peer is told at once where the hole is (RFC 5681 §4.2: an
+    // immediate duplicate ACK, with SACK blocks when permitted).
+    if (ooo_ == nullptr && ctx.cfg.max_ooo_segments > 0) ooo_ = ctx.out.acquire_ooo_queue();
+    const std::uint64_t handle = ooo_ != nullptr ? ctx.out.hold(*this, seq, data) : 0;
+    if (handle == 0) {
+        ctx.stats.count(drop::ooo_queue_full);
+    } else {
+        std::uint32_t trim_front = 0, trim_back = 0;
+        const auto r = ooo_->insert(rcv_nxt_, ooo_segment{seq, static_cast<std::uint32_t>(data.size()), handle},
+                                    trim_front, trim_back, [&ctx](std::uint64_t h) { ctx.out.release(h); });
+        if (r == reassembly_queue::insert_result::stored || r == reassembly_queue::insert_result::trimmed) {
+            ++ctx.stats.ofo_queue;
+        } else {
+            ctx.out.release(handle);
+            if (r == reassembly_queue::insert_result::full) ctx.stats.count(drop::ooo_queue_full);
+        }
+    }
+    send_ack(ctx);
+    if (ooo_ != nullptr && ooo_->empty()) drop_ooo_queue(ctx);
+}
+
+void connection::deliver_queued(context &ctx) noexcept {
+    const auto release = [&ctx](std::uint64_t h) { ctx.out.release(h); };
+    while (ooo_ != nullptr) {
+        const auto r = ooo_->pop_in_order(rcv_nxt_, release);
+        if (!r) break;
+        // The queue stores the range it kept; the owner's bytes start at `first`.
+        const auto kept = ctx.out.held(r->handle);
+        const auto begin = static_cast<std::uint32_t>(rcv_nxt_ - kept.first);
+        const auto end = static_cast<std::uint32_t>((r->seq + r->len) - kept.first);
+        if (end > kept.bytes.size() || begin >= end) {
+            ctx.out.release(r->handle); // the owner lost track of its bytes: not ours to guess
+            continue;
+        }
+        const auto data = kept.bytes.subspan(begin, end - begin);
+        rcv_nxt_ += end - begin;
+        ctx.out.notify(*this, event{.type = event_type::data, .bytes = end - begin, .data = data});
+        ctx.out.release(r->handle);
+        if (state_ == state::closed) return;
+    }
+    if (ooo_ != nullptr && ooo_->empty()) drop_ooo_queue(ctx);
+}
+
+void connection::drop_ooo_queue(context &ctx) noexcept {
+    if (ooo_ == nullptr) return;
+    ooo_->clear([&ctx](std::uint64_t h) { ctx.out.release(h); });
+    ctx.out.release_ooo_queue(ooo_);
+    ooo_ = nullptr;
 }
 
 void connection::process_fin(const segment &seg, context &ctx) noexcept {

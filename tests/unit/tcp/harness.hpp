@@ -4,11 +4,14 @@
 #pragma once
 
 #include <linerate/tcp/connection.hpp>
+#include <linerate/tcp/reassembly.hpp>
 
 #include <catch2/catch.hpp>
 
 #include <array>
 #include <deque>
+#include <map>
+#include <memory>
 #include <vector>
 
 namespace linerate::tcp::test {
@@ -34,8 +37,35 @@ struct recording_sink final : sink {
     void notify(connection &, const event &e) override {
         events.push_back({e.type, e.reason, e.bytes, {e.data.begin(), e.data.end()}});
     }
-    reassembly_queue *acquire_ooo_queue() override { return nullptr; }
-    void release_ooo_queue(reassembly_queue *) override {}
+    // Out-of-order data: a real queue and the bytes kept by handle, so the tests see
+    // every handle given back (`holding` returns to zero).
+    bool can_hold = true;
+    std::unique_ptr<reassembly_queue> queue;
+    bool queue_taken = false;
+    std::map<std::uint64_t, std::pair<seq32, std::vector<std::uint8_t>>> kept;
+    std::uint64_t next_handle = 1;
+
+    reassembly_queue *acquire_ooo_queue() override {
+        if (!can_hold || queue_taken) return nullptr;
+        if (!queue) queue = std::make_unique<reassembly_queue>(4);
+        queue_taken = true;
+        return queue.get();
+    }
+    void release_ooo_queue(reassembly_queue *q) override {
+        CHECK(q == queue.get());
+        CHECK(q->empty());
+        queue_taken = false;
+    }
+    std::uint64_t hold(connection &, seq32 first, std::span<const std::uint8_t> bytes) override {
+        kept[next_handle] = {first, {bytes.begin(), bytes.end()}};
+        return next_handle++;
+    }
+    held_bytes held(std::uint64_t h) override {
+        const auto &k = kept.at(h);
+        return {k.first, k.second};
+    }
+    void release(std::uint64_t h) override { CHECK(kept.erase(h) == 1); }
+    [[nodiscard]] std::size_t holding() const { return kept.size(); }
 };
 
 inline constexpr std::array<std::uint8_t, 16> test_key{1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16};

@@ -806,3 +806,78 @@ TEST_CASE("RFC 9293 §3.5 Figure 8: an old duplicate SYN is refused and the real
     b2.deliver(segment{.seq = ack.seq, .ack = ack.ack, .flags = ack.flags, .window = ack.window, .options = ack.options});
     CHECK(b2.c.current() == state::established);
 }
+
+// --- out-of-order data ---------------------------------------------------------------
+
+namespace {
+std::vector<std::uint8_t> bytes_from(std::uint8_t start, std::size_t n) {
+    std::vector<std::uint8_t> v(n);
+    for (std::size_t i = 0; i < n; ++i) v[i] = static_cast<std::uint8_t>(start + i);
+    return v;
+}
+} // namespace
+
+TEST_CASE("RFC 9293 §3.10.7.4 seventh: data beyond a hole is kept and delivered in order when it fills",
+          "[tcp][established][reassembly]") {
+    harness h;
+    h.to_established();
+    const auto first = bytes_from(0, 100);
+    const auto second = bytes_from(100, 100);
+    const auto third = bytes_from(200, 50);
+    h.deliver(h.peer(f::ack, 201, third));  // two holes ahead of it
+    h.deliver(h.peer(f::ack, 101, second));
+    CHECK(h.out.events.empty());
+    CHECK(h.stats.ofo_queue == 2);
+    CHECK(h.out.sent.size() == 2); // an immediate duplicate ACK for each (RFC 5681 §4.2)
+    for (const auto &s : h.out.sent) CHECK(s.ack == seq32{peer_iss + 1});
+    h.clear();
+
+    h.deliver(h.peer(f::ack, 1, first)); // the hole fills
+    std::vector<std::uint8_t> got;
+    while (!h.out.events.empty()) {
+        const auto e = h.expect_event(event_type::data);
+        got.insert(got.end(), e.data.begin(), e.data.end());
+    }
+    CHECK(got == bytes_from(0, 250));
+    CHECK(h.c.rcv_nxt() == seq32{peer_iss + 251});
+    CHECK(h.expect_emitted().ack == seq32{peer_iss + 251}); // at once when a gap fills
+    CHECK(h.out.holding() == 0);
+}
+
+TEST_CASE("RFC 2018 §4: the duplicate ACK reports held data as SACK blocks", "[tcp][established][reassembly]") {
+    harness h;
+    segment syn = h.peer_syn();
+    syn.options.sack_permitted = true;
+    auto x = h.ctx();
+    h.c.open_passive(local_view, syn, 0, x);
+    h.deliver(h.peer(f::ack));
+    h.clear();
+    h.deliver(h.peer(f::ack, 101, bytes_from(0, 100)));
+    const auto ack = h.expect_emitted();
+    REQUIRE(ack.options.sack_count == 1);
+    CHECK(ack.options.sack[0].left == seq32{peer_iss + 101});
+    CHECK(ack.options.sack[0].right == seq32{peer_iss + 201});
+}
+
+TEST_CASE("reassembly: held data is given back when the connection ends", "[tcp][established][reassembly]") {
+    harness h;
+    h.to_established();
+    h.deliver(h.peer(f::ack, 101, bytes_from(0, 100)));
+    h.deliver(h.peer(f::ack, 301, bytes_from(0, 100)));
+    CHECK(h.out.holding() == 2);
+    h.deliver(h.peer(f::rst));
+    CHECK(h.c.current() == state::closed);
+    CHECK(h.out.holding() == 0);
+    CHECK_FALSE(h.out.queue_taken);
+}
+
+TEST_CASE("reassembly: when the owner cannot hold data the segment is dropped and counted",
+          "[tcp][established][reassembly]") {
+    harness h;
+    h.out.can_hold = false;
+    h.to_established();
+    h.deliver(h.peer(f::ack, 101, bytes_from(0, 100)));
+    CHECK(h.stats.dropped[static_cast<std::size_t>(drop::ooo_queue_full)] == 1);
+    CHECK(h.expect_emitted().ack == seq32{peer_iss + 1});
+    CHECK(h.out.events.empty());
+}

@@ -74,6 +74,18 @@ public:
     virtual reassembly_queue *acquire_ooo_queue() = 0;
     virtual void release_ooo_queue(reassembly_queue *q) = 0;
 
+    // Bytes received out of order (RFC 9293 §3.10.7.4 seventh: kept until the gap before
+    // them fills). The owner keeps `bytes`, which start at sequence number `first`, and
+    // returns a non-zero handle for them, or 0 when it cannot keep them (the segment is
+    // then dropped and counted, and the peer retransmits). The defaults keep nothing.
+    struct held_bytes {
+        seq32 first{};
+        std::span<const std::uint8_t> bytes{};
+    };
+    virtual std::uint64_t hold(connection &, seq32 /*first*/, std::span<const std::uint8_t>) { return 0; }
+    virtual held_bytes held(std::uint64_t /*handle*/) { return {}; }
+    virtual void release(std::uint64_t /*handle*/) {}
+
 protected:
     ~sink() = default;
 };
@@ -176,6 +188,9 @@ private:
     bool check_syn(const segment &seg, context &ctx) noexcept;                // fourth
     bool check_ack(const segment &seg, context &ctx) noexcept;                // fifth
     void process_text(const segment &seg, context &ctx) noexcept;             // seventh
+    void queue_out_of_order(seq32 seq, std::span<const std::uint8_t> data, context &ctx) noexcept;
+    void deliver_queued(context &ctx) noexcept;
+    void drop_ooo_queue(context &ctx) noexcept;
     void process_fin(const segment &seg, context &ctx) noexcept;              // eighth
 
     void start_send_side(const four_tuple &t, context &ctx) noexcept; // ISS and what follows from it
