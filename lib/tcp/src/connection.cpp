@@ -292,6 +292,17 @@ void connection::retransmit(context &ctx) noexcept {
 // ---------------------------------------------------------------------------------
 // Opening
 
+void connection::settle_rto_after_handshake() noexcept {
+    // RFC 6298 §5.7: "If the timer expires awaiting the ACK of a SYN segment and the TCP
+    // implementation is using an RTO less than 3 seconds, the RTO MUST be re-initialized
+    // to 3 seconds when data transmission begins" - when no sample was taken since.
+    if (retries_ > 0 && !rto_.has_sample())
+        rto_.syn_timed_out();
+    else
+        rto_.reset_backoff();
+    retries_ = 0;
+}
+
 void connection::negotiate_options(const tcp_options &peer, context &ctx) noexcept {
     // RFC 9293 §3.7.1 MUST-15: without an MSS option the peer takes 536.
     const std::uint16_t peer_mss = peer.mss.value_or(default_mss);
@@ -459,8 +470,7 @@ void connection::input_syn_sent(const segment &seg, context &ctx) noexcept {
         // "our SYN has been ACKed": ESTABLISHED, <SEQ=SND.NXT><ACK=RCV.NXT><CTL=ACK>.
         // Data in the SYN-ACK is not kept (as in open_passive); the peer resends it.
         set_state(state::established, ctx);
-        retries_ = 0;
-        rto_.reset_backoff();
+        settle_rto_after_handshake();
         rexmit_at_ = never;
         send_ack(ctx);
         ctx.out.notify(*this, event{.type = event_type::connected});
@@ -582,8 +592,7 @@ bool connection::check_ack(const segment &seg, context &ctx) noexcept {
         max_snd_wnd_ = std::max(max_snd_wnd_, snd_wnd_);
         snd_wl1_ = seg.seq;
         snd_wl2_ = seg.ack;
-        retries_ = 0;
-        rto_.reset_backoff();
+        settle_rto_after_handshake();
         rexmit_at_ = never;
         set_state(state::established, ctx);
         if (passive_) ++ctx.stats.passive_opens;

@@ -881,3 +881,26 @@ TEST_CASE("reassembly: when the owner cannot hold data the segment is dropped an
     CHECK(h.expect_emitted().ack == seq32{peer_iss + 1});
     CHECK(h.out.events.empty());
 }
+
+TEST_CASE("RFC 6298 §5.7: after a SYN timed out without an RTT sample, data starts with a 3 s RTO",
+          "[tcp][syn_sent][timer]") {
+    harness h;
+    h.cfg.timestamps = false;
+    h.to_syn_sent();
+    h.fire(1000); // the SYN times out once
+    h.clear();
+    // Karn: the SYN-ACK of a retransmitted SYN gives no sample.
+    h.deliver(segment{.seq = seq32{peer_iss}, .ack = h.c.iss() + 1, .flags = tcp_flags{f::syn | f::ack},
+                      .window = 5000});
+    REQUIRE(h.c.current() == state::established);
+    CHECK_FALSE(h.c.rto().has_sample());
+    CHECK(h.c.rto().rto_ms() == 3000);
+
+    harness quick; // no timeout: the handshake's sample sets the RTO
+    quick.to_syn_sent();
+    quick.advance(50);
+    quick.deliver(segment{.seq = seq32{peer_iss}, .ack = quick.c.iss() + 1,
+                          .flags = tcp_flags{f::syn | f::ack}, .window = 5000});
+    CHECK(quick.c.rto().has_sample());
+    CHECK(quick.c.rto().rto_ms() < 1000);
+}

@@ -194,6 +194,7 @@ private:
     void process_fin(const segment &seg, context &ctx) noexcept;              // eighth
 
     void start_send_side(const four_tuple &t, context &ctx) noexcept; // ISS and what follows from it
+    void settle_rto_after_handshake() noexcept;
     void negotiate_options(const tcp_options &peer, context &ctx) noexcept;
     void update_ts_recent(const segment &seg) noexcept;
     bool sample_rtt_from_timestamp(const segment &seg, const context &ctx) noexcept;
