@@ -24,7 +24,17 @@
 // - The application never calls the core from inside a sink callback (an event arrives
 //   from inside a connection method): reactions are queued and run once the call has
 //   returned, as an event loop would; a connection is released on `closed` the same way.
-// - No port is reused within a run, so a 4-tuple never meets its own TIME-WAIT.
+// - The server host has a real listener (198.18.0.2:80) and is told what becomes of its
+//   connections (SYN-RECEIVED -> established and accepted at once, or closed), so its
+//   queues must drain to zero. A connection entering TIME-WAIT is handed over to a small
+//   TIME-WAIT entry (per host, by tuple) once its call returns; an arriving segment
+//   looks for a connection, then an entry, then the listener (server) or a reset.
+//   Timer hooks are told apart by address: a connection's or an entry's.
+// - Out-of-order data is kept: each host lends reassembly queues from a pool and keeps
+//   the held bytes by handle, as the engine keeps mbufs; at the end every handle and
+//   every queue must have come back.
+// - No port is reused within a run, so a 4-tuple never meets its own TIME-WAIT (only
+//   old duplicates of its own segments, which the entry answers or ignores).
 // - Keepalive is on (short) in both hosts: without it an endpoint whose peer died
 //   silently after a retransmission timeout waits forever, and the run could not tell
 //   that from a hang in the core.
@@ -33,13 +43,20 @@
 //   the other reset" and "FIN-WAIT-2 timeout" are expected failures, reported by kind.
 // - Beyond outcomes, the sim watches for the core's own mistakes (struct anomalies):
 //   a wrong byte, bytes sent from outside the send buffer, an abort on a retransmission
-//   of old data after close(), a keepalive probe while data is in flight.
+//   of old data after close(), a keepalive probe while data is in flight, a misuse of
+//   the owner's out-of-order API (unknown handle, queue given back twice or not empty).
+// - "FIN again" counts FINs sent more than once, "FINs out of order" FINs that arrived
+//   beyond RCV.NXT (the core does not keep them with the held data, so each one costs
+//   the peer a retransmission timeout: most of the retransmissions left at 0 % loss).
 //
 // Reproducing: a failing scenario prints its seed and the command to rerun only it:
 //   LINERATE_SIM_SEED=<seed> build/tests/sim/sim_tcp '<test name, commas escaped as \,>'
 // LINERATE_SIM_CONNECTIONS=<n> shrinks (or grows) every scenario.
 // LINERATE_SIM_TRACE_PORT=<client port> prints the trace of that one connection.
 #include <linerate/tcp/connection.hpp>
+#include <linerate/tcp/listener.hpp>
+#include <linerate/tcp/reassembly.hpp>
+#include <linerate/tcp/time_wait.hpp>
 
 #include <catch2/catch.hpp>
 
@@ -54,6 +71,7 @@
 #include <queue>
 #include <string>
 #include <unordered_map>
+#include <unordered_set>
 #include <vector>
 
 namespace linerate::tcp::sim {
@@ -191,11 +209,15 @@ struct anomalies {
     // and a peer that is missing data finds the probe's SEQ=SND.NXT-1 inside its window,
     // so it does not answer, and the live connection dies of "keepalive timeout".
     std::uint64_t keepalive_in_flight = 0;
+    // The core misusing the owner's out-of-order API: a handle released or looked up that
+    // the owner never gave out (or already took back), a queue given back twice or with
+    // ranges still in it.
+    std::uint64_t sink_misuse = 0;
     std::string first; // the first one, described with its flow, for the report
 
     [[nodiscard]] std::uint64_t total() const noexcept {
         return byte_mismatch + over_delivery + released_resent + never_handed + over_acked + event_after_closed + abort_on_old_data +
-               keepalive_in_flight;
+               keepalive_in_flight + sink_misuse;
     }
 };
 
@@ -207,6 +229,13 @@ struct summary {
     std::uint32_t server_never_opened = 0; // failed flows whose SYN never reached the server
     std::uint32_t ghosts = 0;
     std::uint64_t segments = 0, lost = 0, duplicated = 0, retransmissions = 0, resets = 0;
+    std::uint64_t fin_resent = 0;           // FINs sent again (of the retransmissions)
+    std::uint64_t fin_out_of_order = 0;     // FINs that arrived beyond RCV.NXT
+    std::uint64_t ooo_queued = 0;           // segments kept out of order (counters::ofo_queue)
+    std::uint64_t ooo_queues = 0;           // reassembly queues the hosts' pools ever made
+    std::uint64_t tw_created = 0, tw_expired = 0, tw_reopened = 0; // TIME-WAIT entries, both hosts
+    std::uint64_t listen_overflows = 0;
+    std::uint32_t peak_half_open = 0;
     std::uint64_t virtual_ms = 0;
     std::uint64_t trace = 0;
     bool hit_time_cap = false;
@@ -218,12 +247,22 @@ struct summary {
 
 class world;
 
-enum class app_action : std::uint8_t { connected, writable, request_complete, response_complete, peer_closed, close };
+enum class app_action : std::uint8_t {
+    connected,
+    writable,
+    request_complete,
+    response_complete,
+    peer_closed,
+    close,
+    time_wait, // move the connection to a TIME-WAIT entry
+};
 
 struct endpoint {
     connection conn;
     std::uint32_t flow_id = 0;
     bool first_incarnation = true;
+    bool accepted = false; // a passive connection reported ESTABLISHED to the listener
+    std::uint32_t fins_sent = 0;
     side_record rec{};
 };
 
@@ -246,9 +285,13 @@ public:
 
     void transmit(const connection *c, const four_tuple &t, const out_segment &s) override;
     void notify(connection &c, const event &e) override;
-    // Out-of-order segments are dropped by the core while reassembly is not wired in.
-    reassembly_queue *acquire_ooo_queue() override { return nullptr; }
-    void release_ooo_queue(reassembly_queue *) override {}
+    // Out-of-order data: queues from a per-host pool, bytes kept by handle (a copy of the
+    // segment's, with their first sequence number), as the engine keeps mbufs.
+    reassembly_queue *acquire_ooo_queue() override;
+    void release_ooo_queue(reassembly_queue *q) override;
+    std::uint64_t hold(connection &c, seq32 first, std::span<const std::uint8_t> bytes) override;
+    held_bytes held(std::uint64_t handle) override;
+    void release(std::uint64_t handle) override;
 
     world &w_;
     int index_; // 0 client, 1 server
@@ -261,6 +304,22 @@ public:
     std::unordered_map<four_tuple, std::unique_ptr<endpoint>, tuple_hash> conns_;
     std::unordered_map<const timer::hook *, endpoint *> by_hook_;
     std::vector<four_tuple> to_release_;
+
+    // The server's listener on 198.18.0.2:80 (the client host has none: every segment of
+    // no connection and no TIME-WAIT entry is answered with a reset there).
+    listener listener_{server_ip, server_port, cfg_.syn_backlog, cfg_.accept_backlog};
+
+    // TIME-WAIT entries by 4-tuple, and by the address of their hook for the wheel.
+    std::unordered_map<four_tuple, std::unique_ptr<time_wait_entry>, tuple_hash> tw_;
+    std::unordered_map<const timer::hook *, time_wait_entry *> tw_by_hook_;
+    std::uint64_t tw_created_ = 0, tw_expired_ = 0, tw_reopened_ = 0;
+
+    // The out-of-order pool: every queue ever made, the free ones (LIFO), the lent ones.
+    std::vector<std::unique_ptr<reassembly_queue>> queues_;
+    std::vector<reassembly_queue *> free_queues_;
+    std::unordered_set<const reassembly_queue *> lent_queues_;
+    std::unordered_map<std::uint64_t, std::pair<seq32, std::vector<std::uint8_t>>> held_;
+    std::uint64_t next_handle_ = 1;
 };
 
 struct packet {
@@ -307,6 +366,11 @@ settings sim_settings() {
     s.keepalive_idle_ms = 10'000;
     s.keepalive_interval_ms = 1'000;
     s.keepalive_probes = 5;
+    // The listener's queues are real but never the bottleneck: the sim is not about
+    // overflow, and under 20 % loss more than the default 1024 SYN-ACKs can be waiting
+    // for their retransmission at once. No run has more connections than ports.
+    s.syn_backlog = 1u << 16;
+    s.accept_backlog = 1u << 16;
     return s;
 }
 
@@ -368,12 +432,17 @@ private:
 
     void open(flow &fl);
     void deliver(packet &p);
+    // A segment of no connection and no TIME-WAIT entry: the listener (server), or RST.
+    void no_connection(host &h, const four_tuple &local, const segment &seg, context &ctx);
+    void enter_time_wait_entry(host &h, endpoint &ep, context &ctx);
+    void drop_time_wait_entry(host &h, time_wait_entry &tw);
     void fire_timers(host &h);
     void act(host &h, const four_tuple &t, app_action a);
     void settle(); // runs queued reactions, then releases closed connections
     void release(host &h);
     void send_more(host &h, endpoint &ep, context &ctx);
     void note(std::uint64_t &counter, const flow &fl, const std::string &what);
+    void note(std::uint64_t &counter, const std::string &what);
 
     scenario sc_;
     std::array<host, 2> hosts_;
@@ -393,6 +462,57 @@ void host::transmit(const connection *c, const four_tuple &t, const out_segment 
 
 void host::notify(connection &c, const event &e) {
     w_.notify(*this, *reinterpret_cast<endpoint *>(static_cast<std::uintptr_t>(c.user)), e);
+}
+
+void world::note(std::uint64_t &counter, const std::string &what) {
+    ++counter;
+    if (bad_.first.empty()) bad_.first = what + " (at " + std::to_string(now_) + " ms)";
+}
+
+reassembly_queue *host::acquire_ooo_queue() {
+    reassembly_queue *q;
+    if (free_queues_.empty()) {
+        queues_.push_back(std::make_unique<reassembly_queue>(cfg_.max_ooo_segments));
+        q = queues_.back().get();
+    } else {
+        q = free_queues_.back();
+        free_queues_.pop_back();
+    }
+    lent_queues_.insert(q);
+    return q;
+}
+
+void host::release_ooo_queue(reassembly_queue *q) {
+    if (lent_queues_.erase(q) != 1) {
+        w_.note(w_.bad_.sink_misuse, std::string(index_ ? "server" : "client") + " queue given back that was not lent");
+        return;
+    }
+    if (!q->empty())
+        w_.note(w_.bad_.sink_misuse, std::string(index_ ? "server" : "client") + " queue given back holding " +
+                                         std::to_string(q->size()) + " ranges");
+    free_queues_.push_back(q);
+}
+
+std::uint64_t host::hold(connection &, seq32 first, std::span<const std::uint8_t> bytes) {
+    const std::uint64_t h = next_handle_++;
+    held_.emplace(h, std::make_pair(first, std::vector<std::uint8_t>(bytes.begin(), bytes.end())));
+    return h;
+}
+
+sink::held_bytes host::held(std::uint64_t handle) {
+    auto it = held_.find(handle);
+    if (it == held_.end()) {
+        w_.note(w_.bad_.sink_misuse, std::string(index_ ? "server" : "client") + " held() of unknown handle " +
+                                         std::to_string(handle));
+        return {};
+    }
+    return {it->second.first, std::span<const std::uint8_t>(it->second.second)};
+}
+
+void host::release(std::uint64_t handle) {
+    if (held_.erase(handle) != 1)
+        w_.note(w_.bad_.sink_misuse, std::string(index_ ? "server" : "client") + " release() of unknown handle " +
+                                         std::to_string(handle));
 }
 
 void world::note(std::uint64_t &counter, const flow &fl, const std::string &what) {
@@ -417,6 +537,10 @@ void world::transmit(host &from, const connection *c, const four_tuple &t, const
     trace_.add(std::uint64_t{s.seq.raw()} << 32 | s.ack.raw());
     trace_.add(std::uint64_t{s.flags.bits} << 48 | std::uint64_t{s.window} << 32 | s.payload_len);
     ++sum_.segments;
+    if (c != nullptr && s.flags.has(f::fin)) {
+        auto *ep = reinterpret_cast<endpoint *>(static_cast<std::uintptr_t>(c->user));
+        if (ep->fins_sent++ > 0) ++sum_.fin_resent;
+    }
 
     packet p{.to = 1 - from.index_, .tuple = t, .seg = s, .payload = {}};
     if (s.payload_len > 0) {
@@ -489,7 +613,15 @@ void world::notify(host &h, endpoint &ep, const event &e) {
     }
     const bool is_client = h.index_ == 0;
     switch (e.type) {
-    case event_type::accepted: break;
+    case event_type::accepted:
+        // The listener's half-open connection is established, and the application
+        // takes it from the accept queue at once.
+        if (!is_client && ep.conn.passive() && !ep.accepted) {
+            ep.accepted = true;
+            h.listener_.half_open_established();
+            h.listener_.accepted();
+        }
+        break;
     case event_type::connected: pending_.push_back({h.index_, t, app_action::connected}); break;
     case event_type::data: {
         const int dir = is_client ? 1 : 0;
@@ -518,8 +650,13 @@ void world::notify(host &h, endpoint &ep, const event &e) {
         r.peer_closed = true;
         pending_.push_back({h.index_, t, app_action::peer_closed});
         break;
-    case event_type::time_wait: r.time_wait = true; break;
+    case event_type::time_wait:
+        r.time_wait = true;
+        pending_.push_back({h.index_, t, app_action::time_wait});
+        break;
     case event_type::closed:
+        // Gone while SYN-RECEIVED: the listener's half-open slot is free again.
+        if (!is_client && ep.conn.passive() && !ep.accepted) h.listener_.half_open_closed();
         r.closed = true;
         r.reason = e.reason;
         h.to_release_.push_back(t);
@@ -594,7 +731,32 @@ void world::act(host &h, const four_tuple &t, app_action a) {
             ep.conn.close(ctx);
         break;
     case app_action::close: ep.conn.close(ctx); break;
+    case app_action::time_wait:
+        if (ep.conn.current() == state::time_wait) enter_time_wait_entry(h, ep, ctx);
+        break;
     }
+}
+
+void world::enter_time_wait_entry(host &h, endpoint &ep, context &ctx) {
+    const four_tuple t = ep.conn.tuple();
+    auto entry = std::make_unique<time_wait_entry>();
+    time_wait_entry &tw = *entry;
+    if (!h.tw_.emplace(t, std::move(entry)).second) {
+        // A connection and an entry for one tuple: the lookup order would hide the entry.
+        note(bad_.sink_misuse, flows_[ep.flow_id], "TIME-WAIT entry already present for the tuple");
+        return;
+    }
+    h.tw_by_hook_.emplace(&tw.hook, &tw);
+    ++h.tw_created_;
+    traced(client_port_of(h, t), "%s hands over to a TIME-WAIT entry", h.index_ ? "server" : "client");
+    ep.conn.hand_over(tw, ctx); // closed (normal) follows: released by settle()
+}
+
+void world::drop_time_wait_entry(host &h, time_wait_entry &tw) {
+    h.wheel_.cancel(tw.hook);
+    h.tw_by_hook_.erase(&tw.hook);
+    const four_tuple t = tw.tuple; // a copy: erasing frees tw
+    h.tw_.erase(t);
 }
 
 void world::settle() {
@@ -656,6 +818,7 @@ void world::deliver(packet &p) {
         // a segment of old bytes (its FIN may be new) must not reset it. Noted here, where
         // the segment is known, and judged with the outcomes.
         const seq32 rcv_nxt = ep.conn.rcv_nxt();
+        if (seg.has(f::fin) && ep.conn.in(synchronized_states) && rcv_nxt < seg.seq) ++sum_.fin_out_of_order;
         const bool old_data = !seg.payload.empty() && ep.conn.in(synchronized_states) &&
                               seg.seq + static_cast<std::uint32_t>(seg.payload.size()) <= rcv_nxt;
         ep.conn.input(seg, ctx);
@@ -666,11 +829,33 @@ void world::deliver(packet &p) {
                      std::to_string(seg.seq.raw()) + " len=" + std::to_string(seg.payload.size()) + " flags=" +
                      flags_text(seg.flags) + " at rcv_nxt=" + std::to_string(rcv_nxt.raw()));
         }
-    } else if (h.index_ == 1 && local.local_ip == server_ip && local.local_port == server_port &&
-               seg.has(f::syn) && !seg.flags.has_any(f::ack | f::rst | f::fin)) {
-        // The listener, for now a plain lookup: a bare SYN opens a connection.
+    } else if (auto tw = h.tw_.find(local); tw != h.tw_.end()) {
+        if (time_wait_input(*tw->second, seg, ctx) == time_wait_verdict::reopen) {
+            // A newer SYN takes the 4-tuple: the entry goes, the SYN meets the listener.
+            ++h.tw_reopened_;
+            traced(client_port_of(h, local), "%s TIME-WAIT entry reopened by a SYN", h.index_ ? "server" : "client");
+            drop_time_wait_entry(h, *tw->second);
+            no_connection(h, local, seg, ctx);
+        }
+    } else {
+        no_connection(h, local, seg, ctx);
+    }
+    settle();
+}
+
+void world::no_connection(host &h, const four_tuple &local, const segment &seg, context &ctx) {
+    auto verdict = listener::verdict::reset; // no listener: RFC 9293 §3.10.7.1
+    if (h.index_ == 1 && h.listener_.matches(local.local_ip, local.local_port)) {
+        verdict = h.listener_.on_segment(seg, h.stats_);
+        sum_.peak_half_open = std::max(sum_.peak_half_open, h.listener_.half_open());
+    }
+    switch (verdict) {
+    case listener::verdict::open: {
         flow *fl = flow_of_port(local.remote_port);
-        if (fl == nullptr) return;
+        if (fl == nullptr) {
+            h.listener_.half_open_closed(); // not one of ours: nothing was opened
+            return;
+        }
         auto ep = std::make_unique<endpoint>();
         ep->flow_id = fl->id;
         ep->rec.opened = true;
@@ -683,20 +868,34 @@ void world::deliver(packet &p) {
         endpoint &e = *ep;
         h.by_hook_.emplace(&e.conn.hook(), &e);
         h.conns_.emplace(local, std::move(ep));
-        e.conn.open_passive(local, seg, 1, ctx);
-    } else if (auto r = reset_for_unknown(seg)) {
-        // RFC 9293 §3.10.7.1: no connection and no listener.
-        ++h.stats_.out_segs;
-        ++h.stats_.out_rsts;
-        transmit(h, nullptr, local, *r);
+        e.conn.open_passive(local, seg, /*listener cookie*/ 0, ctx);
+        break;
     }
-    settle();
+    case listener::verdict::reset:
+        if (auto r = reset_for_unknown(seg)) {
+            ++h.stats_.out_segs;
+            ++h.stats_.out_rsts;
+            transmit(h, nullptr, local, *r);
+        }
+        break;
+    case listener::verdict::drop: break;
+    }
 }
 
 void world::fire_timers(host &h) {
     h.wheel_.advance(tick{now_}, [&](timer::hook &hk) {
         auto it = h.by_hook_.find(&hk);
-        if (it == h.by_hook_.end()) return; // cannot happen: released hooks are cancelled
+        if (it == h.by_hook_.end()) {
+            // Not a connection's: a TIME-WAIT entry's 2*MSL is over (the hook is already
+            // disarmed, so the entry may go at once).
+            if (auto tw = h.tw_by_hook_.find(&hk); tw != h.tw_by_hook_.end()) {
+                ++h.tw_expired_;
+                traced(client_port_of(h, tw->second->tuple), "%s TIME-WAIT entry expires",
+                       h.index_ ? "server" : "client");
+                drop_time_wait_entry(h, *tw->second);
+            }
+            return; // nothing else: released hooks are cancelled
+        }
         auto ctx = h.ctx(tick{now_});
         timer_ep_ = it->second;
         it->second->conn.on_timer(ctx);
@@ -743,6 +942,14 @@ summary world::run() {
     sum_.trace = trace_.h;
     sum_.retransmissions = client().stats_.retrans_segs + server().stats_.retrans_segs;
     sum_.resets = client().stats_.out_rsts + server().stats_.out_rsts;
+    for (host &h : hosts_) {
+        sum_.ooo_queued += h.stats_.ofo_queue;
+        sum_.ooo_queues += h.queues_.size();
+        sum_.tw_created += h.tw_created_;
+        sum_.tw_expired += h.tw_expired_;
+        sum_.tw_reopened += h.tw_reopened_;
+        sum_.listen_overflows += h.stats_.listen_overflows;
+    }
 
     // What is still alive is a hang (or the time cap): describe it for the report.
     for (host &h : hosts_) {
@@ -753,6 +960,12 @@ summary world::run() {
                                  std::to_string(fl.port) + " left in " + std::string(to_string(ep->conn.current())) +
                                  ", received " + std::to_string(ep->rec.received) + ", handed " +
                                  std::to_string(ep->rec.handed) + ", released " + std::to_string(ep->rec.released));
+        }
+        for (const auto &[tuple, tw] : h.tw_) {
+            if (leftovers_.size() >= 10) break;
+            leftovers_.push_back(std::string(h.index_ ? "server" : "client") + " TIME-WAIT entry of client port " +
+                                 std::to_string(client_port_of(h, tuple)) + " left, armed " +
+                                 (tw->hook.armed() ? "yes" : "no"));
         }
     }
     for (const flow &fl : flows_) {
@@ -818,16 +1031,20 @@ std::optional<std::uint64_t> seed_from_env() {
 void print_summary(const scenario &sc, const summary &s, const anomalies &bad, double wall_s) {
     std::printf("sim: %s, seed %" PRIu64 ": %u/%u completed; failed, client side: %s; server side: %s, never opened %u;"
                 " ghost SYNs %u; segments %" PRIu64 " (lost %" PRIu64 ", duplicated %" PRIu64 "), retransmissions %" PRIu64
-                ", RSTs %" PRIu64 ", virtual time %" PRIu64 " ms, wall %.2f s, trace %016" PRIx64 "\n",
+                " (FIN again %" PRIu64 "; FINs out of order %" PRIu64 "), RSTs %" PRIu64 "; out of order kept %" PRIu64 " (%" PRIu64 " queues); TIME-WAIT entries %" PRIu64
+                " (expired %" PRIu64 ", reopened %" PRIu64 "); listener peak half-open %u, overflows %" PRIu64
+                "; virtual time %" PRIu64 " ms, wall %.2f s, trace %016" PRIx64 "\n",
                 describe(sc).c_str(), sc.seed, s.completed, s.connections, reasons(s.client_reason).c_str(),
                 reasons(s.server_reason).c_str(), s.server_never_opened, s.ghosts, s.segments, s.lost, s.duplicated,
-                s.retransmissions, s.resets, s.virtual_ms, wall_s, s.trace);
+                s.retransmissions, s.fin_resent, s.fin_out_of_order, s.resets, s.ooo_queued, s.ooo_queues, s.tw_created, s.tw_expired, s.tw_reopened,
+                s.peak_half_open, s.listen_overflows, s.virtual_ms, wall_s, s.trace);
     if (bad.total() > 0)
         std::printf("    core anomalies: byte mismatch %" PRIu64 ", over-delivery %" PRIu64 ", released bytes sent %" PRIu64
                     ", unsent bytes sent %" PRIu64 ", over-acked %" PRIu64 ", event after closed %" PRIu64
-                    ", abort on old data after close %" PRIu64 ", keepalive with data in flight %" PRIu64 "\n",
+                    ", abort on old data after close %" PRIu64 ", keepalive with data in flight %" PRIu64
+                    ", out-of-order API misuse %" PRIu64 "\n",
                     bad.byte_mismatch, bad.over_delivery, bad.released_resent, bad.never_handed, bad.over_acked,
-                    bad.event_after_closed, bad.abort_on_old_data, bad.keepalive_in_flight);
+                    bad.event_after_closed, bad.abort_on_old_data, bad.keepalive_in_flight, bad.sink_misuse);
     for (const auto &[kind, what] : s.failure_kinds)
         std::printf("    failed: %s: %u (first: client port %u)\n", kind.c_str(), what.first, what.second);
     std::fflush(stdout);
@@ -858,6 +1075,7 @@ void check_scenario(std::uint32_t loss_ppm, close_mode mode, std::uint64_t defau
     CHECK(w.bad_.event_after_closed == 0);
     CHECK(w.bad_.abort_on_old_data == 0);
     CHECK(w.bad_.keepalive_in_flight == 0);
+    CHECK(w.bad_.sink_misuse == 0);
 
     // The event loop drained: nothing alive, nothing armed, the gauges back at zero.
     CHECK_FALSE(s.hit_time_cap);
@@ -871,7 +1089,20 @@ void check_scenario(std::uint32_t loss_ppm, close_mode mode, std::uint64_t defau
         CHECK(h.wheel_.size() == 0);
         CHECK(h.stats_.curr_estab == 0);
         CHECK(h.conns_.empty());
+        // No TIME-WAIT entry left (each expired or was reopened), none unaccounted for.
+        CHECK(h.tw_.empty());
+        CHECK(h.tw_by_hook_.empty());
+        CHECK(h.tw_created_ == h.tw_expired_ + h.tw_reopened_);
+        // Every held byte range given back, every reassembly queue returned to the pool.
+        CHECK(h.held_.empty());
+        CHECK(h.lent_queues_.empty());
+        CHECK(h.free_queues_.size() == h.queues_.size());
     }
+    // The listener's queues drained: every half-open connection was established and
+    // accepted, or closed.
+    CHECK(w.host_at(1).listener_.half_open() == 0);
+    CHECK(w.host_at(1).listener_.pending_accept() == 0);
+    CHECK(s.listen_overflows == 0); // the backlogs are sized never to be reached
 
     // Every flow is accounted for: completed, or each side closed with a reason that
     // fits what happened. The applications never abort, so `aborted` is the core's

@@ -789,10 +789,30 @@ void connection::drop_ooo_queue(context &ctx) noexcept {
 }
 
 void connection::process_fin(const segment &seg, context &ctx) noexcept {
-    if (!seg.has(f::fin)) return;
-    // The FIN counts only in order, right after the segment's data.
-    const seq32 fin_seq = seg.seq + static_cast<std::uint32_t>(seg.payload.size());
-    if (fin_received_ || fin_seq != rcv_nxt_) return;
+    if (fin_received_) return;
+    if (seg.has(f::fin)) {
+        // The FIN counts only in order, right after the segment's data.
+        const seq32 fin_seq = seg.seq + static_cast<std::uint32_t>(seg.payload.size());
+        if (fin_seq == rcv_nxt_) {
+            accept_fin(ctx);
+            return;
+        }
+        if (rcv_nxt_ < fin_seq && seq_in_window(fin_seq, rcv_nxt_, rcv_nxt_ + rcv_wnd_ + 1)) {
+            // Beyond a hole: remembered with the held data (the queue keeps byte ranges
+            // only) and taken when the hole fills, as Linux keeps a FIN in its
+            // out-of-order queue. A bare FIN still owes the duplicate ACK that data
+            // beyond a hole gets (RFC 5681 §4.2); data carrying it has had one.
+            ooo_fin_ = true;
+            ooo_fin_seq_ = fin_seq;
+            if (seg.payload.empty()) send_ack(ctx);
+        }
+        return;
+    }
+    if (ooo_fin_ && rcv_nxt_ == ooo_fin_seq_) accept_fin(ctx); // the hole before it filled
+}
+
+void connection::accept_fin(context &ctx) noexcept {
+    ooo_fin_ = false;
     // RFC 9293 §3.10.7.4 eighth: "advance RCV.NXT over the FIN, and send an
     // acknowledgment for the FIN", "signal the user 'connection closing'".
     fin_received_ = true;

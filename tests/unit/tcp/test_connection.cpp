@@ -904,3 +904,40 @@ TEST_CASE("RFC 6298 §5.7: after a SYN timed out without an RTT sample, data sta
     CHECK(quick.c.rto().has_sample());
     CHECK(quick.c.rto().rto_ms() < 1000);
 }
+
+TEST_CASE("reassembly: a FIN beyond a hole is ACKed at once and taken when the hole fills",
+          "[tcp][established][reassembly]") {
+    // Found by the simulation: an out-of-order FIN used to be forgotten, leaving the
+    // peer to retransmit it after a full RTO.
+    harness h;
+    h.to_established();
+    const auto data = bytes_from(0, 100);
+    h.deliver(h.peer(f::fin | f::ack, 101)); // the FIN overtakes 100 bytes
+    CHECK(h.expect_emitted().ack == seq32{peer_iss + 1}); // duplicate ACK (RFC 5681 §4.2)
+    CHECK(h.c.current() == state::established);
+    h.deliver(h.peer(f::ack, 1, data)); // the hole fills
+    CHECK(h.expect_event(event_type::data).bytes == 100);
+    h.expect_event(event_type::peer_closed);
+    CHECK(h.c.current() == state::close_wait);
+    CHECK(h.c.rcv_nxt() == seq32{peer_iss + 102});
+    CHECK(h.out.sent.back().ack == seq32{peer_iss + 102});
+}
+
+TEST_CASE("reassembly: data carrying a FIN beyond a hole is delivered and closes in order",
+          "[tcp][established][reassembly]") {
+    harness h;
+    h.to_established();
+    h.deliver(h.peer(f::fin | f::ack, 101, bytes_from(100, 50)));
+    CHECK(h.out.events.empty());
+    h.deliver(h.peer(f::ack, 1, bytes_from(0, 100)));
+    std::vector<std::uint8_t> got;
+    while (!h.out.events.empty() && h.out.events.front().type == event_type::data) {
+        const auto e = h.expect_event(event_type::data);
+        got.insert(got.end(), e.data.begin(), e.data.end());
+    }
+    CHECK(got == bytes_from(0, 150));
+    h.expect_event(event_type::peer_closed);
+    CHECK(h.c.current() == state::close_wait);
+    CHECK(h.c.rcv_nxt() == seq32{peer_iss + 152});
+    CHECK(h.out.holding() == 0);
+}

@@ -192,6 +192,7 @@ private:
     void deliver_queued(context &ctx) noexcept;
     void drop_ooo_queue(context &ctx) noexcept;
     void process_fin(const segment &seg, context &ctx) noexcept;              // eighth
+    void accept_fin(context &ctx) noexcept;
 
     void start_send_side(const four_tuple &t, context &ctx) noexcept; // ISS and what follows from it
     void settle_rto_after_handshake() noexcept;
@@ -228,6 +229,7 @@ private:
     seq32 irs_{};
     std::uint32_t rcv_wnd_ = 0;
     seq32 last_ack_sent_{}; // RFC 7323 §4.3 Last.ACK.sent
+    seq32 ooo_fin_seq_{};
     state state_ = state::closed;
     std::uint8_t snd_wscale_ = 0;
     std::uint8_t rcv_wscale_ = 0;
@@ -238,6 +240,7 @@ private:
     bool app_closed_ = false;  // close: the application reads no more
     bool ws_ok_ = false;       // RFC 7323 §2.2: both SYNs carried a window scale
     bool fin_received_ = false;
+    bool ooo_fin_ = false; // a FIN arrived beyond a hole, at ooo_fin_seq_
     bool want_writable_ = false;
     std::uint8_t retries_ = 0;
     std::uint8_t unacked_segments_ = 0; // full segments received since our last ACK
