@@ -941,3 +941,36 @@ TEST_CASE("reassembly: data carrying a FIN beyond a hole is delivered and closes
     CHECK(h.c.rcv_nxt() == seq32{peer_iss + 152});
     CHECK(h.out.holding() == 0);
 }
+
+TEST_CASE("RFC 9293 §3.7.1 MUST-65: the MSS option goes only in SYN segments", "[tcp][options]") {
+    harness h;
+    auto x = h.ctx();
+    h.c.open_active(local_view, x);
+    CHECK(h.expect_emitted().options.mss.has_value());
+    h.deliver(segment{.seq = seq32{peer_iss}, .ack = h.c.iss() + 1, .flags = tcp_flags{f::syn | f::ack},
+                      .window = 60000});
+    auto y = h.ctx();
+    h.c.send(3000, y);
+    auto z = h.ctx();
+    h.c.close(z);
+    REQUIRE(h.out.sent.size() >= 4); // ACK, data, FIN
+    for (const auto &s : h.out.sent) CHECK_FALSE(s.options.mss.has_value());
+}
+
+TEST_CASE("RFC 9293 §3.10.2: SEND takes what the buffer holds and signals writable when room returns",
+          "[tcp][established]") {
+    harness h;
+    h.cfg.send_buffer = 4000;
+    h.to_established();
+    auto x = h.ctx();
+    CHECK(h.c.send(10000, x) == 4000);
+    CHECK(h.c.send(1, x) == 0);
+    h.clear();
+    segment ack = h.peer(f::ack);
+    ack.ack = h.c.iss() + 1 + 2920;
+    h.deliver(ack);
+    CHECK(h.expect_event(event_type::acked).bytes == 2920);
+    h.expect_event(event_type::writable);
+    auto y = h.ctx();
+    CHECK(h.c.send(10000, y) == 2920);
+}
