@@ -27,9 +27,6 @@ constexpr std::uint32_t ts_option_len = 12; // RFC 7323 Appendix A: NOP, NOP, TS
 
 tick after(const context &ctx, std::uint64_t ms) noexcept { return ctx.now + ms; }
 
-// RFC 7323 §5.2: timestamps compare in serial-number arithmetic, like sequence numbers.
-bool ts_before(std::uint32_t a, std::uint32_t b) noexcept { return static_cast<std::int32_t>(a - b) < 0; }
-
 // RFC 7323 §2.3: the shift that lets the receive buffer be advertised, at most 14.
 std::uint8_t wscale_for(std::uint32_t buffer) noexcept {
     std::uint8_t s = 0;
@@ -280,11 +277,10 @@ void connection::retransmit(context &ctx) noexcept {
     } else {
         // Go back to the first unacknowledged byte with a loss window of one segment
         // (RFC 5681 §3.1); ACKs then open the window again by slow start.
+        // push() leaves the timer armed above alone: it only starts a stopped one.
         snd_nxt_ = snd_una_;
         cwnd_ = snd_mss_;
-        const tick keep = rexmit_at_;
         push(ctx);
-        rexmit_at_ = keep;
     }
     rearm(ctx);
 }
@@ -609,7 +605,7 @@ bool connection::check_ack(const segment &seg, context &ctx) noexcept {
         send_ack(ctx);
         return false;
     }
-    if (snd_una_ < seg.ack) on_new_ack(seg.ack, seg.window, seg, ctx);
+    if (snd_una_ < seg.ack) on_new_ack(seg.ack, seg, ctx);
     // Window update: "If SND.UNA =< SEG.ACK =< SND.NXT ... If SND.WL1 < SEG.SEQ or
     // (SND.WL1 = SEG.SEQ and SND.WL2 =< SEG.ACK), set SND.WND <- SEG.WND, SND.WL1 <-
     // SEG.SEQ, and set SND.WL2 <- SEG.ACK." (RFC 7323 §2.3: scaled by the peer's shift.)
@@ -647,7 +643,7 @@ bool connection::check_ack(const segment &seg, context &ctx) noexcept {
     return true;
 }
 
-void connection::on_new_ack(seq32 ack, std::uint32_t, const segment &seg, context &ctx) noexcept {
+void connection::on_new_ack(seq32 ack, const segment &seg, context &ctx) noexcept {
     // Bytes of the application's stream newly acknowledged: the FIN's sequence number
     // is not a byte of it.
     const seq32 data_end = seq_min(ack, snd_end_);
@@ -861,11 +857,9 @@ void connection::on_timer(context &ctx) noexcept {
         if (persist_) {
             // Zero-window probe: one byte past the window, so the peer's ACK carries
             // its current window (RFC 9293 §3.8.6.1, RFC 1122 §4.2.2.17).
-            persist_ = false;
             ++ctx.stats.zero_window_probes;
             rto_.backoff();
             emit(out_segment{.seq = snd_nxt_, .flags = tcp_flags{f::ack}, .payload_len = 1}, ctx);
-            persist_ = true;
             rexmit_at_ = after(ctx, rto_.rto_ms());
         } else {
             retransmit(ctx);

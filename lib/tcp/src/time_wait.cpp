@@ -4,8 +4,6 @@
 namespace linerate::tcp {
 namespace {
 
-bool ts_before(std::uint32_t a, std::uint32_t b) noexcept { return static_cast<std::int32_t>(a - b) < 0; }
-
 // The ACK TIME-WAIT sends: <SEQ=SND.NXT><ACK=RCV.NXT><CTL=ACK>.
 void send_ack(const time_wait_entry &tw, context &ctx) noexcept {
     out_segment s{.seq = tw.snd_nxt, .ack = tw.rcv_nxt, .flags = tcp_flags{tcp_flags::ack}, .window = tw.window};

@@ -205,7 +205,7 @@ private:
     void challenge_ack(context &ctx) noexcept;
     void emit(out_segment s, context &ctx) noexcept;
     void push(context &ctx) noexcept; // send what window and stream allow, then FIN
-    void on_new_ack(seq32 ack, std::uint32_t peer_window, const segment &seg, context &ctx) noexcept;
+    void on_new_ack(seq32 ack, const segment &seg, context &ctx) noexcept;
     void retransmit(context &ctx) noexcept;
     void enter_time_wait(context &ctx) noexcept;
     void finish(close_reason why, context &ctx) noexcept; // -> CLOSED, event closed

@@ -62,6 +62,12 @@ struct out_segment {
     }
 };
 
+// RFC 7323 §5.2: timestamps compare in serial-number arithmetic, like sequence
+// numbers: a is older than b.
+[[nodiscard]] constexpr bool ts_before(std::uint32_t a, std::uint32_t b) noexcept {
+    return static_cast<std::int32_t>(a - b) < 0;
+}
+
 // RFC 9293 §3.10.7.1 (and §3.5.2 case 1): the answer to a segment that belongs to no
 // connection and no listener. "An incoming segment containing a RST is discarded. An
 // incoming segment not containing a RST causes a RST to be sent in response":
