@@ -1,26 +1,39 @@
-// linerate-server: accepts TCP connections at line rate (TCP arrives with later
-// issues; for now it answers ARP and ping on every configured port).
+// linerate-server: accepts TCP connections at line rate and echoes, responds or
+// discards, on every lcore it is given.
 //
-//   linerate-server [EAL options] -- --config FILE [options]
+//   linerate-server [EAL options] -- --config FILE [--listen PORT]... [options]
 //
 // As in every DPDK program, EAL options come first and ours after `--`. EAL options
 // from the file's [eal] table are placed before the command line's, so the command
 // line can add to or override them. The configuration is loaded and validated before
 // EAL starts: a bad file is reported as `file:line: message` and touches no device.
+//
+// Counters: one line per --stats-interval on stdout while running, from a control
+// thread that reads the lcores' counters without stopping them; on exit the summary
+// (every MIB counter, each drop reason that happened, and per-lcore figures), and with
+// --json the same as JSON.
+#include "modes.hpp"
+
 #include <linerate/config/config.hpp>
 #include <linerate/device/device.hpp>
 #include <linerate/engine/runtime.hpp>
 
 #include <CLI/CLI.hpp>
+#include <fmt/format.h>
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
 #include <atomic>
+#include <chrono>
+#include <condition_variable>
 #include <csignal>
 #include <cstdio>
+#include <fstream>
 #include <iostream>
+#include <mutex>
 #include <string>
+#include <thread>
 #include <vector>
 
 namespace {
@@ -36,20 +49,126 @@ struct options {
     std::string log_level = "info";
     bool check_config = false;
     bool all_counters = false;
+    std::vector<std::uint16_t> listen;
+    std::string mode = "respond";
+    std::uint64_t response_size = 64;
+    double stats_interval_s = 1;
+    std::string json_path;
+    std::string lcores;
 };
 
-void print_counters(const linerate::engine::counters &c, bool all) {
+using linerate::engine::counters;
+using linerate::engine::runtime;
+
+std::uint64_t in_state(const linerate::tcp::counters &t, linerate::tcp::state s) {
+    return t.in_state[static_cast<std::size_t>(s)];
+}
+
+std::uint64_t time_wait_total(const std::vector<linerate::engine::worker_snapshot> &snap) {
+    std::uint64_t n = 0;
+    for (const auto &w : snap) n += w.time_wait_entries + in_state(w.tcp, linerate::tcp::state::time_wait);
+    return n;
+}
+
+void print_summary(const runtime &rt, const std::vector<const linerate::server::server_app *> &apps, bool all) {
+    const counters c = rt.totals();
+    const linerate::tcp::counters t = rt.tcp_totals();
     std::printf("counters:\n");
+    const auto line = [](std::string_view name, std::uint64_t v) {
+        std::printf("  %-28.*s %llu\n", static_cast<int>(name.size()), name.data(), static_cast<unsigned long long>(v));
+    };
+    for (const auto &n : linerate::tcp::mib_counters) line(n.name, t.*n.field);
     std::size_t mib = 0;
     c.for_each([&](std::string_view name, std::uint64_t v) {
         // MIB counters are always shown, so scripts find them; drop reasons only when
         // they happened, unless asked for all.
         const bool is_mib = mib++ < linerate::engine::mib_counters.size();
-        if (is_mib || all || v != 0)
-            std::printf("  %-28.*s %llu\n", static_cast<int>(name.size()), name.data(),
-                        static_cast<unsigned long long>(v));
+        if (is_mib || all || v != 0) line(name, v);
     });
+    for (std::size_t i = 0; i < linerate::tcp::drop_count; ++i)
+        if (all || t.dropped[i] != 0) line(linerate::tcp::to_string(static_cast<linerate::tcp::drop>(i)), t.dropped[i]);
+    linerate::server::app_counters a{};
+    for (const auto *app : apps) {
+        const auto &s = app->stats();
+        a.requests += s.requests;
+        a.responses += s.responses;
+        a.bytes_in += s.bytes_in;
+        a.bytes_out += s.bytes_out;
+        a.short_sends += s.short_sends;
+        a.closed_normal += s.closed_normal;
+        a.closed_reset += s.closed_reset;
+        a.closed_timeout += s.closed_timeout;
+        a.closed_aborted += s.closed_aborted;
+    }
+    std::printf("application:\n");
+    line("Requests", a.requests);
+    line("Responses", a.responses);
+    line("BytesIn", a.bytes_in);
+    line("BytesOut", a.bytes_out);
+    line("EchoShortSends", a.short_sends);
+    line("ClosedNormal", a.closed_normal);
+    line("ClosedReset", a.closed_reset);
+    line("ClosedTimeout", a.closed_timeout);
+    line("ClosedAborted", a.closed_aborted);
+    std::printf("lcores:\n");
+    for (const auto &w : rt.snapshot())
+        std::printf("  worker %u lcore %u: PassiveOpens %llu ActiveOpens %llu InSegs %llu OutSegs %llu "
+                    "DispatchedIn %llu DispatchedOut %llu connections %llu time_wait %llu\n",
+                    w.worker, w.lcore_id, static_cast<unsigned long long>(w.tcp.passive_opens),
+                    static_cast<unsigned long long>(w.tcp.active_opens), static_cast<unsigned long long>(w.tcp.in_segs),
+                    static_cast<unsigned long long>(w.tcp.out_segs),
+                    static_cast<unsigned long long>(w.engine.dispatched_in),
+                    static_cast<unsigned long long>(w.engine.dispatched_out),
+                    static_cast<unsigned long long>(w.connections),
+                    static_cast<unsigned long long>(w.time_wait_entries));
     std::fflush(stdout);
+}
+
+std::string summary_json(const runtime &rt, double seconds) {
+    const counters c = rt.totals();
+    const linerate::tcp::counters t = rt.tcp_totals();
+    std::string j = fmt::format("{{\n  \"seconds\": {:.3f},\n  \"totals\": {{", seconds);
+    bool first = true;
+    const auto add = [&](std::string_view name, std::uint64_t v) {
+        j += fmt::format("{}\n    \"{}\": {}", first ? "" : ",", name, v);
+        first = false;
+    };
+    for (const auto &n : linerate::tcp::mib_counters) add(n.name, t.*n.field);
+    c.for_each(add);
+    for (std::size_t i = 0; i < linerate::tcp::drop_count; ++i)
+        add(linerate::tcp::to_string(static_cast<linerate::tcp::drop>(i)), t.dropped[i]);
+    j += "\n  },\n  \"lcores\": [";
+    first = true;
+    for (const auto &w : rt.snapshot()) {
+        j += fmt::format("{}\n    {{\"worker\": {}, \"lcore\": {}, \"PassiveOpens\": {}, \"ActiveOpens\": {}, "
+                         "\"InSegs\": {}, \"OutSegs\": {}, \"DispatchedIn\": {}, \"DispatchedOut\": {}, "
+                         "\"connections\": {}, \"time_wait\": {}}}",
+                         first ? "" : ",", w.worker, w.lcore_id, w.tcp.passive_opens, w.tcp.active_opens,
+                         w.tcp.in_segs, w.tcp.out_segs, w.engine.dispatched_in, w.engine.dispatched_out, w.connections,
+                         w.time_wait_entries);
+        first = false;
+    }
+    j += "\n  ]\n}\n";
+    return j;
+}
+
+// "0,1", "0-3" or "0-1,4" -> lcore ids.
+std::vector<unsigned> parse_lcores(const std::string &s) {
+    std::vector<unsigned> out;
+    std::size_t i = 0;
+    while (i < s.size()) {
+        const std::size_t comma = s.find(',', i);
+        const std::string part = s.substr(i, comma == std::string::npos ? std::string::npos : comma - i);
+        const std::size_t dash = part.find('-');
+        const unsigned lo = static_cast<unsigned>(std::stoul(part.substr(0, dash)));
+        const unsigned hi = dash == std::string::npos ? lo : static_cast<unsigned>(std::stoul(part.substr(dash + 1)));
+        if (hi < lo || hi >= linerate::config::max_lcores) throw std::invalid_argument(part);
+        for (unsigned l = lo; l <= hi; ++l) out.push_back(l);
+        if (comma == std::string::npos) break;
+        i = comma + 1;
+    }
+    if (out.empty()) throw std::invalid_argument(s);
+    return out;
 }
 
 } // namespace
@@ -71,17 +190,29 @@ int main(int argc, char **argv) {
     }
 
     options opt;
-    CLI::App app{"linerate-server: a TCP endpoint on DPDK that accepts connections at line rate.\n"
-                 "For now it answers ARP and ICMP echo on every configured port and counts "
-                 "everything else by drop reason.\n\n"
-                 "  linerate-server [EAL options] -- --config FILE [options]\n",
+    CLI::App app{"linerate-server: a TCP endpoint on DPDK that accepts connections at line rate and echoes, "
+                 "responds or discards.\n\n"
+                 "  linerate-server [EAL options] -- --config FILE [--listen PORT]... [options]\n",
                  "linerate-server"};
     app.footer("EAL options (see `dpdk-testpmd --help`) go before `--`; the file's [eal] args come first, then "
-               "these.\nSIGINT or SIGTERM stops the loop; the counters are printed and the exit status is 0.\n"
+               "these.\nSIGINT or SIGTERM stops the loop: open connections are reset, the summary is printed and "
+               "the exit status is 0.\nTelemetry: dpdk-telemetry.py answers /linerate/stats, /linerate/tcp/states "
+               "and /linerate/lcores.\n"
                "Exit status: 0 normal stop, 1 device or EAL failure, 2 bad configuration or options.");
     app.add_option("-c,--config", opt.config_path, "configuration file (see drivers-config/*.toml)")
         ->required()
         ->check(CLI::ExistingFile);
+    app.add_option("--listen", opt.listen, "TCP port to accept connections on (repeatable; default 80)")
+        ->check(CLI::Range(1, 65535));
+    app.add_option("--mode", opt.mode, "echo: send back what arrives; respond: answer each request with an HTTP "
+                                       "200 of --response-size bytes and close; discard: read and drop")
+        ->check(CLI::IsMember({"echo", "respond", "discard"}));
+    app.add_option("--response-size", opt.response_size, "respond mode: body bytes of the response (default 64)")
+        ->check(CLI::Range(std::uint64_t{0}, std::uint64_t{1} << 30));
+    app.add_option("--lcores", opt.lcores, "lcores to run workers on, e.g. 0,1 or 0-3 (replaces the file's)");
+    app.add_option("--stats-interval", opt.stats_interval_s, "seconds between counter lines (0: none)")
+        ->check(CLI::NonNegativeNumber);
+    app.add_option("--json", opt.json_path, "write the summary as JSON to this file at exit");
     app.add_option("-d,--duration", opt.duration_s, "stop by itself after this many seconds (0: run until a signal)")
         ->check(CLI::NonNegativeNumber);
     app.add_option("-l,--log-level", opt.log_level, "trace, debug, info, warn, error, critical or off")
@@ -95,6 +226,7 @@ int main(int argc, char **argv) {
         const int rc = app.exit(e);
         return rc == 0 ? 0 : 2;
     }
+    if (opt.listen.empty()) opt.listen.push_back(80);
 
     auto log = spdlog::stderr_color_mt("app.server");
     spdlog::set_default_logger(log);
@@ -107,25 +239,106 @@ int main(int argc, char **argv) {
         std::cerr << e.what() << '\n';
         return 2;
     }
+    if (!opt.lcores.empty()) {
+        try {
+            cfg.lcores = parse_lcores(opt.lcores);
+        } catch (const std::exception &) {
+            std::cerr << "--lcores: '" << opt.lcores << "' is not a list of lcores like 0,1 or 0-3\n";
+            return 2;
+        }
+    }
     if (opt.check_config) {
         std::cout << opt.config_path << ": ok\n";
         return 0;
     }
 
+    const auto mode = opt.mode == "echo"      ? linerate::server::mode::echo
+                      : opt.mode == "discard" ? linerate::server::mode::discard
+                                              : linerate::server::mode::respond;
+    const std::vector<std::uint8_t> response = linerate::server::http_response(opt.response_size);
+
     std::signal(SIGINT, on_signal);
     std::signal(SIGTERM, on_signal);
 
     try {
-        linerate::engine::runtime rt(cfg, program, eal_args);
+        runtime rt(cfg, program, eal_args);
         for (const auto &p : rt.ports())
-            log->info("port {} ({}, port id {}): mac {}, address {}, {} queue pair(s)", p.name, p.device_name,
-                      p.port_id, p.mac, p.address, p.queues);
+            log->info("port {} ({}, port id {}): mac {}, address {}, {} RX / {} TX queue(s), rss {}, tx checksum {}",
+                      p.name, p.device_name, p.port_id, p.mac, p.address, p.rx_queues, p.tx_queues,
+                      p.rss ? "on" : "off", p.tx_checksum);
+        std::vector<std::unique_ptr<linerate::server::server_app>> apps;
+        std::vector<const linerate::server::server_app *> app_views;
+        for (unsigned w = 0; w < rt.workers(); ++w) {
+            apps.push_back(std::make_unique<linerate::server::server_app>(mode, response));
+            app_views.push_back(apps.back().get());
+        }
+        for (const std::uint16_t port : opt.listen)
+            if (!rt.listen(port, [&](unsigned w) -> linerate::flow::application & { return *apps[w]; })) {
+                log->error("cannot listen on port {}: too many listeners", port);
+                return 2;
+            }
+        log->info("{} worker(s){}, mode {}, listening on {}", rt.workers(),
+                  rt.software_dispatch() ? " (software dispatch)" : "", opt.mode, fmt::join(opt.listen, ", "));
         log->info("running; SIGINT or SIGTERM stops");
+
+        // The control thread: one line of counters per interval, read from the lcores'
+        // counters without stopping them.
+        std::mutex mu;
+        std::condition_variable cv;
+        bool finished = false;
+        std::thread control;
+        const auto started = std::chrono::steady_clock::now();
+        if (opt.stats_interval_s > 0) {
+            control = std::thread([&] {
+                auto prev_t = rt.tcp_totals();
+                auto prev_c = rt.totals();
+                auto next = started;
+                const auto step = std::chrono::duration_cast<std::chrono::steady_clock::duration>(
+                    std::chrono::duration<double>(opt.stats_interval_s));
+                for (;;) {
+                    next += step;
+                    std::unique_lock lk(mu);
+                    if (cv.wait_until(lk, next, [&] { return finished; })) return;
+                    lk.unlock();
+                    const auto t = rt.tcp_totals();
+                    const auto c = rt.totals();
+                    const auto snap = rt.snapshot();
+                    const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+                    const double per = opt.stats_interval_s;
+                    std::printf("%8.1fs  accepts/s %9.0f  estab %7llu  time-wait %8llu  in/s %9.0f  out/s %9.0f  "
+                                "retrans %6llu  rst-out %6llu  drops %6llu\n",
+                                secs, static_cast<double>(t.passive_opens - prev_t.passive_opens) / per,
+                                static_cast<unsigned long long>(t.curr_estab),
+                                static_cast<unsigned long long>(time_wait_total(snap)),
+                                static_cast<double>(t.in_segs - prev_t.in_segs) / per,
+                                static_cast<double>(t.out_segs - prev_t.out_segs) / per,
+                                static_cast<unsigned long long>(t.retrans_segs - prev_t.retrans_segs),
+                                static_cast<unsigned long long>(t.out_rsts - prev_t.out_rsts),
+                                static_cast<unsigned long long>(c.total_dropped() - prev_c.total_dropped()));
+                    std::fflush(stdout);
+                    prev_t = t;
+                    prev_c = c;
+                }
+            });
+        }
+
         linerate::engine::run_options ro;
         ro.duration_ms = static_cast<std::uint64_t>(opt.duration_s * 1000.0);
         rt.run(stop_requested, ro);
-        log->info("stopped");
-        print_counters(rt.totals(), opt.all_counters);
+        {
+            std::lock_guard lk(mu);
+            finished = true;
+        }
+        cv.notify_all();
+        if (control.joinable()) control.join();
+        const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+        log->info("stopped after {:.1f} s", secs);
+        print_summary(rt, app_views, opt.all_counters);
+        if (!opt.json_path.empty()) {
+            std::ofstream f(opt.json_path);
+            f << summary_json(rt, secs);
+            if (!f) log->error("cannot write {}", opt.json_path);
+        }
     } catch (const linerate::device::error &e) {
         log->error("{}", e.what());
         return 1;

@@ -522,6 +522,9 @@ void loader::load_tcp(const toml::table &t, tcp_config &out) const {
              number("challenge_ack_limit", out.challenge_ack_limit, 0, 1'000'000'000),
              number("syn_backlog", out.syn_backlog, 1, 16'777'216),
              number("accept_backlog", out.accept_backlog, 1, 16'777'216),
+             number("max_connections", out.max_connections, 1, 1 << 30),
+             number("max_time_wait", out.max_time_wait, 1, 1 << 30),
+             number("ooo_queues", out.ooo_queues, 1, 1 << 24),
          });
     if (out.rto_max_ms < out.rto_min_ms)
         fail(rto_max_line, "tcp.rto_max_ms: " + std::to_string(out.rto_max_ms) + " is below tcp.rto_min_ms = " +

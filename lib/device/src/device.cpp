@@ -9,12 +9,35 @@
 
 #include <fmt/format.h>
 
+#include <cerrno>
 #include <cstring>
+#include <vector>
 
 namespace linerate::device {
 namespace {
 
 std::string dpdk_error(int err) { return rte_strerror(err < 0 ? -err : err); }
+
+// The packet types the port hashes when RSS is on: IPv4 on its address pair
+// (toeplitz::ipv4; ICMP and fragments included) and TCP over IPv4 on its 4-tuple
+// (toeplitz::ipv4_tcp). Nothing of IPv6 or UDP, which the endpoint does not speak.
+constexpr std::uint64_t rss_ipv4_tcp =
+    RTE_ETH_RSS_IPV4 | RTE_ETH_RSS_FRAG_IPV4 | RTE_ETH_RSS_NONFRAG_IPV4_OTHER | RTE_ETH_RSS_NONFRAG_IPV4_TCP;
+
+// The RETA size software dispatch assumes where no device table applies (a common
+// NIC size; any power of two spreads as well).
+constexpr unsigned default_reta_size = 128;
+
+// Entry i -> queue i % queues, in the 64-entry groups ethdev takes.
+int fill_reta(std::uint16_t port_id, std::uint16_t reta_size, unsigned queues) {
+    std::vector<rte_eth_rss_reta_entry64> groups((reta_size + RTE_ETH_RETA_GROUP_SIZE - 1) / RTE_ETH_RETA_GROUP_SIZE);
+    for (unsigned i = 0; i < reta_size; ++i) {
+        auto &g = groups[i / RTE_ETH_RETA_GROUP_SIZE];
+        g.mask |= std::uint64_t{1} << (i % RTE_ETH_RETA_GROUP_SIZE);
+        g.reta[i % RTE_ETH_RETA_GROUP_SIZE] = static_cast<std::uint16_t>(i % queues);
+    }
+    return rte_eth_dev_rss_reta_update(port_id, groups.data(), reta_size);
+}
 
 } // namespace
 
@@ -59,8 +82,8 @@ mbuf_pool::mbuf_pool(const std::string &name, const config::mempool_config &cfg)
 
 mbuf_pool::~mbuf_pool() { rte_mempool_free(pool_); }
 
-port::port(const config::port_config &cfg, rte_mempool *pool, unsigned queues)
-    : name_(cfg.name), queues_(queues) {
+port::port(const config::port_config &cfg, rte_mempool *pool, unsigned queues, unsigned tx_queues)
+    : name_(cfg.name), queues_(queues), tx_queues_(tx_queues) {
     device_name_ = cfg.vdev.empty() ? cfg.pci : vdev_port_name(cfg.vdev);
     if (rte_eth_dev_get_port_by_name(device_name_.c_str(), &id_) != 0)
         throw error(fmt::format("port {}: no DPDK port named {} (is its driver loaded?)", name_, device_name_));
@@ -68,11 +91,12 @@ port::port(const config::port_config &cfg, rte_mempool *pool, unsigned queues)
     rte_eth_dev_info info{};
     if (int rc = rte_eth_dev_info_get(id_, &info); rc != 0)
         throw error(fmt::format("port {}: rte_eth_dev_info_get: {}", name_, dpdk_error(rc)));
-    if (queues > info.max_rx_queues || queues > info.max_tx_queues)
-        throw error(fmt::format("port {}: {} queues wanted, the device has {} RX and {} TX", name_, queues,
-                                info.max_rx_queues, info.max_tx_queues));
+    if (queues > info.max_rx_queues || tx_queues > info.max_tx_queues)
+        throw error(fmt::format("port {}: {} RX and {} TX queues wanted, the device has {} RX and {} TX", name_, queues,
+                                tx_queues, info.max_rx_queues, info.max_tx_queues));
 
     rte_eth_conf conf{};
+    bool steer_by_rss = false;
     conf.rxmode.mtu = cfg.mtu;
     // An offload the configuration asks for and the device lacks is an error, not a
     // silent fallback: a benchmark must run with what its author asked for.
@@ -80,25 +104,62 @@ port::port(const config::port_config &cfg, rte_mempool *pool, unsigned queues)
         if (!(info.rx_offload_capa & RTE_ETH_RX_OFFLOAD_IPV4_CKSUM))
             throw error(fmt::format("port {}: offload ipv4_cksum is not supported by {}", name_, info.driver_name));
         conf.rxmode.offloads |= RTE_ETH_RX_OFFLOAD_IPV4_CKSUM;
-        if (info.tx_offload_capa & RTE_ETH_TX_OFFLOAD_IPV4_CKSUM) conf.txmode.offloads |= RTE_ETH_TX_OFFLOAD_IPV4_CKSUM;
+        if (info.tx_offload_capa & RTE_ETH_TX_OFFLOAD_IPV4_CKSUM) {
+            conf.txmode.offloads |= RTE_ETH_TX_OFFLOAD_IPV4_CKSUM;
+            tx_ipv4_cksum_ = true;
+        }
         rx_ipv4_cksum_ = true;
     }
     if (cfg.offloads & static_cast<std::uint32_t>(config::offload::tcp_cksum)) {
         if (!(info.rx_offload_capa & RTE_ETH_RX_OFFLOAD_TCP_CKSUM))
             throw error(fmt::format("port {}: offload tcp_cksum is not supported by {}", name_, info.driver_name));
         conf.rxmode.offloads |= RTE_ETH_RX_OFFLOAD_TCP_CKSUM;
-        if (info.tx_offload_capa & RTE_ETH_TX_OFFLOAD_TCP_CKSUM) conf.txmode.offloads |= RTE_ETH_TX_OFFLOAD_TCP_CKSUM;
+        rx_tcp_cksum_ = true;
+        if (info.tx_offload_capa & RTE_ETH_TX_OFFLOAD_TCP_CKSUM) {
+            conf.txmode.offloads |= RTE_ETH_TX_OFFLOAD_TCP_CKSUM;
+            tx_tcp_cksum_ = true;
+        }
     }
     if (cfg.offloads & static_cast<std::uint32_t>(config::offload::rss)) {
         if (info.flow_type_rss_offloads == 0)
             throw error(fmt::format("port {}: offload rss is not supported by {}", name_, info.driver_name));
+        const std::uint64_t hf = info.flow_type_rss_offloads & rss_ipv4_tcp;
+        if (hf == 0)
+            throw error(fmt::format("port {}: offload rss: {} hashes neither IPv4 nor TCP/IPv4", name_,
+                                    info.driver_name));
         conf.rxmode.mq_mode = RTE_ETH_MQ_RX_RSS;
-        conf.rx_adv_conf.rss_conf.rss_hf = info.flow_type_rss_offloads & (RTE_ETH_RSS_IP | RTE_ETH_RSS_TCP);
+        conf.rx_adv_conf.rss_conf.rss_hf = hf;
+        if (queues > 1) {
+            // Steering to more than one queue must agree with the software hash
+            // (toeplitz::ipv4_tcp) and bring both directions of a connection to one
+            // queue: TCP hashed on its 4-tuple, with the symmetric key.
+            if (!(hf & RTE_ETH_RSS_NONFRAG_IPV4_TCP))
+                throw error(fmt::format("port {}: offload rss with {} queues needs TCP/IPv4 hashing, which {} "
+                                        "does not offer",
+                                        name_, queues, info.driver_name));
+            if (info.hash_key_size == 0)
+                throw error(fmt::format("port {}: offload rss with {} queues: {} takes no RSS key, so its hash "
+                                        "cannot be made symmetric",
+                                        name_, queues, info.driver_name));
+            if (info.hash_key_size < min_rss_key_size)
+                throw error(fmt::format("port {}: offload rss: {} takes a {}-byte RSS key; a symmetric key over "
+                                        "the IPv4/TCP 4-tuple needs at least {}",
+                                        name_, info.driver_name, info.hash_key_size, min_rss_key_size));
+            if (info.reta_size != 0 && (info.reta_size & (info.reta_size - 1)) != 0)
+                throw error(fmt::format("port {}: offload rss: {} has a {}-entry RETA, not a power of two, "
+                                        "which software steering cannot mirror",
+                                        name_, info.driver_name, info.reta_size));
+            // Repeating 0x6d5a to the device's key size keeps the key symmetric.
+            rss_key_ = make_symmetric_rss_key(info.hash_key_size);
+            conf.rx_adv_conf.rss_conf.rss_key = rss_key_.data();
+            conf.rx_adv_conf.rss_conf.rss_key_len = info.hash_key_size;
+            steer_by_rss = true; // once the RETA is set, after the start
+        }
     }
     if (cfg.offloads & static_cast<std::uint32_t>(config::offload::tso))
         throw error(fmt::format("port {}: offload tso is not used before the data path supports it", name_));
 
-    if (int rc = rte_eth_dev_configure(id_, static_cast<std::uint16_t>(queues), static_cast<std::uint16_t>(queues),
+    if (int rc = rte_eth_dev_configure(id_, static_cast<std::uint16_t>(queues), static_cast<std::uint16_t>(tx_queues),
                                        &conf);
         rc != 0)
         throw error(fmt::format("port {}: rte_eth_dev_configure (mtu {}): {}", name_, cfg.mtu, dpdk_error(rc)));
@@ -117,6 +178,8 @@ port::port(const config::port_config &cfg, rte_mempool *pool, unsigned queues)
                                             pool);
             rc != 0)
             throw error(fmt::format("port {}: RX queue {}: {}", name_, q, dpdk_error(rc)));
+    }
+    for (unsigned q = 0; q < tx_queues; ++q) {
         rte_eth_txconf txconf = info.default_txconf;
         txconf.offloads = conf.txmode.offloads;
         if (int rc = rte_eth_tx_queue_setup(id_, static_cast<std::uint16_t>(q), txd,
@@ -139,6 +202,29 @@ port::port(const config::port_config &cfg, rte_mempool *pool, unsigned queues)
     if (int rc = rte_eth_dev_start(id_); rc != 0)
         throw error(fmt::format("port {}: rte_eth_dev_start: {}", name_, dpdk_error(rc)));
     started_ = true;
+
+    reta_ = reta_map{.reta_size = default_reta_size, .queues = queues};
+    // A device that reports no RETA, or will not let its RETA be set, does not steer
+    // by a table we know: net_tap, for one, hands packets to its queues by the
+    // kernel's own flow hash whatever the key. Then software steers (rss() is
+    // false), with the same Toeplitz hash and the default map.
+    if (steer_by_rss) {
+        if (info.reta_size != 0) {
+            // After the start: some drivers write their default table when the port
+            // starts. Ours is entry i -> queue i % queues, the table reta_map assumes.
+            const int rc = fill_reta(id_, info.reta_size, queues);
+            if (rc == 0) {
+                rss_ = true;
+                reta_.reta_size = info.reta_size;
+            } else if (rc != -ENOTSUP) {
+                // The constructor throws, so the destructor will not run: undo the start.
+                rte_eth_dev_stop(id_);
+                rte_eth_dev_close(id_);
+                throw error(fmt::format("port {}: rte_eth_dev_rss_reta_update ({} entries over {} queues): {}",
+                                        name_, info.reta_size, queues, dpdk_error(rc)));
+            }
+        }
+    }
 }
 
 port::~port() {

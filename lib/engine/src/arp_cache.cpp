@@ -36,7 +36,7 @@ arp_cache::update_result arp_cache::insert(ipv4_addr ip, mac_addr mac, tick now)
     if (used_ + 1 >= slots_.size()) return update_result::full;
     std::size_t i = home(ip);
     while (slots_[i].used) i = (i + 1) & mask_;
-    slots_[i] = slot{ip, mac, true, now};
+    slots_[i] = slot{ip, mac, true, now, tick{}};
     ++used_;
     return update_result::inserted;
 }
@@ -47,6 +47,20 @@ std::optional<mac_addr> arp_cache::lookup(ipv4_addr ip) const noexcept {
         if (slots_[i].ip == ip) return slots_[i].mac;
     }
     return std::nullopt;
+}
+
+} // namespace linerate::engine
+
+namespace linerate::engine {
+
+std::optional<arp_cache::entry> arp_cache::lookup_entry(ipv4_addr ip) const noexcept {
+    const slot *s = const_cast<arp_cache *>(this)->find(ip);
+    if (s == nullptr) return std::nullopt;
+    return entry{s->mac, s->updated, s->probed};
+}
+
+void arp_cache::mark_probed(ipv4_addr ip, tick now) noexcept {
+    if (slot *s = find(ip)) s->probed = now;
 }
 
 } // namespace linerate::engine

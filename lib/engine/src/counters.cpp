@@ -11,9 +11,14 @@ std::string_view to_string(local_drop d) noexcept {
     case local_drop::ipv4_not_for_us: return "ipv4_not_for_us";
     case local_drop::ipv4_unknown_protocol: return "ipv4_unknown_protocol";
     case local_drop::icmp_unsupported_type: return "icmp_unsupported_type";
-    case local_drop::tcp_unhandled: return "tcp_unhandled";
     case local_drop::rx_multi_segment: return "rx_multi_segment";
     case local_drop::tx_full: return "tx_full";
+    case local_drop::tx_no_mbuf: return "tx_no_mbuf";
+    case local_drop::tx_too_big: return "tx_too_big";
+    case local_drop::send_no_mbuf: return "send_no_mbuf";
+    case local_drop::dispatch_full: return "dispatch_full";
+    case local_drop::no_route: return "no_route";
+    case local_drop::arp_unresolved: return "arp_unresolved";
     case local_drop::count_: break;
     }
     return "unknown";

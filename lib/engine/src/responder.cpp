@@ -21,7 +21,7 @@ verdict drop() noexcept { return verdict{verdict::kind::drop, 0}; }
 
 } // namespace
 
-verdict responder::on_frame(std::span<std::uint8_t> frame, bool ip_checksum_good, tick now) noexcept {
+verdict responder::on_frame(std::span<std::uint8_t> frame, bool ip_checksum_good, tick now, bool answer) noexcept {
     const auto eth = wire::parse_ethernet(frame);
     if (!eth) {
         c_.count(eth.error());
@@ -34,17 +34,25 @@ verdict responder::on_frame(std::span<std::uint8_t> frame, bool ip_checksum_good
         return drop();
     }
     switch (eth->ethertype) {
-    case wire::ethertype_arp: return on_arp(frame, wire::ethernet_header_len, now);
+    case wire::ethertype_arp: return on_arp(frame, wire::ethernet_header_len, now, answer);
     case wire::ethertype_ipv4: return on_ipv4(frame, wire::ethernet_header_len, ip_checksum_good);
     default: c_.count(wire::drop_reason::eth_unsupported_type); return drop();
     }
 }
 
-verdict responder::on_arp(std::span<std::uint8_t> frame, std::size_t l3, tick now) noexcept {
+verdict responder::on_arp(std::span<std::uint8_t> frame, std::size_t l3, tick now, bool answer) noexcept {
     const auto arp = wire::parse_arp(frame.subspan(l3));
     if (!arp) {
-        c_.count(arp.error());
+        if (answer) c_.count(arp.error());
         return drop();
+    }
+    if (!answer) {
+        // Another lcore received this frame, answered and counted it; here it only
+        // teaches this lcore's cache, by the same rules.
+        if (!arp->sha.is_multicast() && !arp->sha.is_zero() && arp->spa.value != 0 && arp->spa != self_.ip.addr &&
+            !arp_.merge(arp->spa, arp->sha, now) && arp->tpa == self_.ip.addr)
+            (void)arp_.insert(arp->spa, arp->sha, now);
+        return verdict{verdict::kind::consumed, 0};
     }
     if (arp->op == wire::arp_op::request)
         ++c_.arp_in_requests;
@@ -110,7 +118,12 @@ verdict responder::on_ipv4(std::span<std::uint8_t> frame, std::size_t l3, bool i
     }
     if (ip->protocol == wire::ip_proto_tcp) {
         ++c_.ip_in_delivers;
-        return verdict{verdict::kind::deliver_tcp, 0};
+        return verdict{.what = verdict::kind::deliver_tcp,
+                       .length = 0,
+                       .l4_offset = static_cast<std::uint16_t>(l3 + ip->header.size()),
+                       .l4_length = static_cast<std::uint16_t>(ip->payload.size()),
+                       .src = ip->src,
+                       .dst = ip->dst};
     }
     if (ip->protocol != wire::ip_proto_icmp) {
         // RFC 1122 §3.2.2.1 suggests a protocol-unreachable here; until there is an

@@ -1,111 +1,776 @@
-// The per-lcore loop and what it needs; see runtime.hpp.
+// The per-lcore loops and what they own; see runtime.hpp.
+//
+// One turn of a worker's loop, as in DPDK's l3fwd:
+//   TSC -> ticks (once) -> rx_burst on each of its queues -> prefetch -> classify (ARP,
+//   ICMP answered in place; TCP steered to its owner) -> 4-tuple hashes of the burst,
+//   table buckets prefetched -> TCP input -> application callbacks (inside the shard)
+//   -> segments handed over by other workers -> on a new tick, the timer wheel and ARP
+//   upkeep -> TX flush when a batch is full, the turn was idle, or the drain interval
+//   has passed.
 #include <linerate/engine/runtime.hpp>
 
+#include <linerate/base/byteorder.hpp>
 #include <linerate/base/ticks.hpp>
 #include <linerate/device/device.hpp>
+#include <linerate/device/rss.hpp>
 #include <linerate/engine/arp_cache.hpp>
 #include <linerate/engine/responder.hpp>
+#include <linerate/engine/tcp_settings.hpp>
+#include <linerate/engine/tx_template.hpp>
+#include <linerate/wire/arp.hpp>
+#include <linerate/wire/checksum.hpp>
+#include <linerate/wire/ethernet.hpp>
+#include <linerate/wire/tcp.hpp>
+
+#include <boost/lockfree/spsc_queue.hpp>
 
 #include <rte_cycles.h>
 #include <rte_ethdev.h>
 #include <rte_launch.h>
 #include <rte_lcore.h>
 #include <rte_mbuf.h>
+#include <rte_pdump.h>
 #include <rte_prefetch.h>
+#include <rte_telemetry.h>
 
 #include <fmt/format.h>
+#include <sodium.h>
 
+#include <cstring>
 #include <optional>
 
 namespace linerate::engine {
 namespace {
 
 constexpr std::uint16_t burst_size = 32;
+constexpr std::uint16_t tx_batch_size = 64;
+constexpr std::size_t ring_size = 4096;         // mbufs in flight between two workers
+constexpr std::size_t arp_waiting_max = 64;     // packets held per worker while a next hop resolves
+constexpr std::uint64_t drain_us = 100;         // a queued TX packet waits at most this long
+constexpr std::uint64_t arp_retry_ms = 1'000;   // a resolution request is repeated this often...
+constexpr std::uint64_t arp_give_up_ms = 3'000; // ...and its waiting packets dropped after this
+constexpr std::uint64_t arp_refresh_ms = 30'000; // an entry in use older than this is re-asked (unicast)
+constexpr std::uint64_t arp_expire_ms = 60'000;  // and one older than this is no longer trusted
 
-// One (port, queue) pair polled by an lcore, with the responder for that port's
-// address. The ARP cache is per lcore, shared by its queues.
-struct queue_context {
-    std::uint16_t port_id = 0;
-    std::uint16_t queue_id = 0;
-    bool rx_ipv4_cksum = false;
-    std::optional<responder> answer;
-};
+using ring = boost::lockfree::spsc_queue<rte_mbuf *>;
 
-// Everything one lcore touches on the fast path, in one place and cache-aligned so no
-// two lcores write the same line.
-struct alignas(64) lcore_context {
-    unsigned lcore_id = 0;
-    std::vector<queue_context> queues;
-    arp_cache arp{256};
-    counters stats;
-    const std::atomic<bool> *stop = nullptr;
-    std::uint64_t deadline_tsc = 0; // 0: none
-    tick_clock clock{1};
-};
-
-// Sends what the batch holds; whatever the queue refuses is freed and counted, never
-// retried in a loop (a stuck queue must not stall the lcore).
-void flush(lcore_context &lc, const queue_context &q, rte_mbuf **batch, std::uint16_t n) {
-    if (n == 0) return;
-    const std::uint16_t sent = rte_eth_tx_burst(q.port_id, q.queue_id, batch, n);
-    for (std::uint16_t i = 0; i < sent; ++i) {
-        ++lc.stats.tx_frames;
-        lc.stats.tx_bytes += rte_pktmbuf_pkt_len(batch[i]);
-    }
-    for (std::uint16_t i = sent; i < n; ++i) {
-        lc.stats.count(local_drop::tx_full);
-        rte_pktmbuf_free(batch[i]);
-    }
+// Reads an object of 64-bit counters that its owner is writing: each word is loaded
+// atomically (relaxed), so no value is torn; the copy as a whole is not a snapshot of
+// one instant, which counters do not need. The owner's writes are plain stores of
+// aligned words, which x86-64 and AArch64 never tear.
+template <class T> T relaxed_copy(const T &src) noexcept {
+    static_assert(sizeof(T) % sizeof(std::uint64_t) == 0 && std::is_trivially_copyable_v<T>);
+    T out;
+    auto *d = reinterpret_cast<std::uint64_t *>(&out);
+    const auto *s = reinterpret_cast<const std::uint64_t *>(&src);
+    for (std::size_t i = 0; i < sizeof(T) / sizeof(std::uint64_t); ++i) d[i] = __atomic_load_n(s + i, __ATOMIC_RELAXED);
+    return out;
 }
 
-void poll_queue(lcore_context &lc, queue_context &q, tick now) {
+struct port_info {
+    std::uint16_t port_id = 0;
+    mac_addr mac{};
+    ipv4_prefix address{};
+    std::optional<ipv4_addr> gateway;
+    unsigned rx_queues = 1;
+    unsigned tx_queues = 1;
+    bool rx_ipv4_cksum = false;
+    bool rx_tcp_cksum = false;
+    checksum_offload tx_offload = checksum_offload::none;
+};
+
+// One (port, queue) an lcore polls.
+struct rx_queue {
+    std::uint16_t port_index = 0;
+    std::uint16_t queue_id = 0;
+};
+
+// Everything a connection needs beside its TCB on this engine: the bytes of its send
+// stream (mbufs linked through `next`, from the first unacknowledged byte) and its
+// header template.
+struct conn_ext {
+    rte_mbuf *head = nullptr;
+    rte_mbuf *tail = nullptr;
+    std::uint32_t head_off = 0; // bytes of head already acknowledged
+    std::uint32_t bytes = 0;    // stored, from head + head_off
+    header_template tmpl{};
+};
+
+struct held_segment {
+    rte_mbuf *m = nullptr;
+    seq32 first{};
+    const std::uint8_t *data = nullptr;
+    std::uint32_t len = 0;
+};
+
+struct waiting_packet {
+    rte_mbuf *m = nullptr;
+    ipv4_addr next_hop{};
+    std::uint16_t port_index = 0;
+    tick since{};
+    tick asked{};
+};
+
+struct tcp_item {
+    rte_mbuf *m;
+    std::uint16_t port_index;
+    verdict v;
+    tcp::four_tuple t;
+    std::uint64_t hash;
+};
+
+struct shared_state;
+
+// One lcore's world.
+struct alignas(64) worker final : flow::io {
+    unsigned index = 0;
+    unsigned lcore_id = 0;
+    shared_state *shared = nullptr;
+    std::vector<rx_queue> rxq;
+    std::vector<std::optional<responder>> answer; // per port
+    std::vector<int> txq;                          // per port: our TX queue, or -1
+    std::vector<unsigned> tx_owner;                // per port: the worker that sends for us
+    std::vector<std::array<rte_mbuf *, tx_batch_size>> txb; // per port
+    std::vector<std::uint16_t> txn;                         // per port
+    arp_cache arp{256};
+    counters stats;
+    std::unique_ptr<flow::shard> shard;
+    std::vector<conn_ext> ext;
+    std::vector<held_segment> held_;
+    std::vector<std::uint32_t> held_free_;
+    std::vector<waiting_packet> waiting;
+    // Rings: in[w] carries segments (and ARP copies) from worker w to us; out[w] from
+    // us to w. tx_in/tx_out the same for packets to transmit.
+    std::vector<ring *> in, out, tx_in, tx_out;
+    tick_clock clock{1};
+    std::uint64_t tsc_hz = 1;
+    std::uint64_t drain_tsc = 0;
+    std::uint64_t last_flush_tsc = 0;
+    tick last_tick{};
+    const std::atomic<bool> *stop = nullptr;
+    std::uint64_t deadline_tsc = 0;
+    std::atomic<bool> done{false};
+
+    // The segment being input, so that hold() can keep its mbuf and a reply can use
+    // the frame's source MAC when ARP does not know the peer yet.
+    rte_mbuf *current = nullptr;
+    tcp::four_tuple current_tuple{};
+    mac_addr current_src{};
+
+    void loop();
+    void poll_rx(const rx_queue &q, tick now);
+    void poll_rings(tick now);
+    void steer_tcp(rte_mbuf *m, std::uint16_t pi, const verdict &v, tcp_item *local, std::uint16_t &nl);
+    void tcp_burst(tcp_item *items, std::uint16_t n);
+    void tcp_input(const tcp_item &it);
+    void copy_arp_to_others(rte_mbuf *m);
+    void on_tick(tick now);
+    void queue_tx(std::uint16_t pi, rte_mbuf *m);
+    void flush(std::uint16_t pi);
+    void flush_all();
+    bool fill_template(const tcp::four_tuple &t, header_template &out, rte_mbuf *m_if_waiting, bool &parked);
+    std::optional<std::uint16_t> port_for(ipv4_addr local) const noexcept;
+    void send_arp_request(std::uint16_t pi, ipv4_addr target, std::optional<mac_addr> unicast);
+    void release_waiting_for_learned();
+    void drain_rings_at_exit();
+
+    // flow::io
+    void transmit(flow::conn_id id, const tcp::four_tuple &t, const tcp::out_segment &s,
+                  std::uint32_t offset) noexcept override;
+    std::uint32_t append(flow::conn_id id, std::span<const std::uint8_t> bytes) noexcept override;
+    void release_sent(flow::conn_id id, std::uint32_t bytes) noexcept override;
+    void forget(flow::conn_id id) noexcept override;
+    std::uint64_t hold(flow::conn_id id, seq32 first, std::span<const std::uint8_t> bytes) noexcept override;
+    tcp::sink::held_bytes held(std::uint64_t handle) noexcept override;
+    void release(std::uint64_t handle) noexcept override;
+};
+
+struct shared_state {
+    rte_mempool *pool = nullptr;
+    std::vector<port_info> ports;
+    unsigned workers = 1;
+    bool software_dispatch = false;
+    device::toeplitz hash{};
+    device::reta_map reta{};
+};
+
+// --- receive ------------------------------------------------------------------------------
+
+void worker::poll_rx(const rx_queue &q, tick now) {
     rte_mbuf *rx[burst_size];
-    rte_mbuf *tx[burst_size];
-    std::uint16_t ntx = 0;
-    const std::uint16_t n = rte_eth_rx_burst(q.port_id, q.queue_id, rx, burst_size);
-    // Headers of the whole burst are prefetched before the first is classified, so
-    // the cache misses overlap instead of queueing one behind the other.
+    const std::uint16_t n = rte_eth_rx_burst(shared->ports[q.port_index].port_id, q.queue_id, rx, burst_size);
+    if (n == 0) return;
+    // Headers of the whole burst are prefetched before the first is classified, so the
+    // cache misses overlap instead of queueing one behind the other.
     for (std::uint16_t i = 0; i < n; ++i) rte_prefetch0(rte_pktmbuf_mtod(rx[i], void *));
+    const port_info &p = shared->ports[q.port_index];
+    tcp_item local[burst_size];
+    std::uint16_t nl = 0;
     for (std::uint16_t i = 0; i < n; ++i) {
         rte_mbuf *m = rx[i];
-        ++lc.stats.rx_frames;
-        lc.stats.rx_bytes += rte_pktmbuf_pkt_len(m);
+        ++stats.rx_frames;
+        stats.rx_bytes += rte_pktmbuf_pkt_len(m);
         if (m->nb_segs != 1) {
-            lc.stats.count(local_drop::rx_multi_segment);
+            stats.count(local_drop::rx_multi_segment);
             rte_pktmbuf_free(m);
             continue;
         }
+        auto *frame_bytes = rte_pktmbuf_mtod(m, std::uint8_t *);
+        const std::span<std::uint8_t> frame(frame_bytes, rte_pktmbuf_data_len(m));
+        // Every worker's ARP cache learns from every ARP frame; the copies go out before
+        // this worker writes its reply over the request.
+        if (shared->workers > 1 && frame.size() >= 14 && load_be16(frame_bytes + 12) == wire::ethertype_arp)
+            copy_arp_to_others(m);
         const bool cksum_good =
-            q.rx_ipv4_cksum && (m->ol_flags & RTE_MBUF_F_RX_IP_CKSUM_MASK) == RTE_MBUF_F_RX_IP_CKSUM_GOOD;
-        const std::span<std::uint8_t> frame(rte_pktmbuf_mtod(m, std::uint8_t *), rte_pktmbuf_data_len(m));
-        const verdict v = q.answer->on_frame(frame, cksum_good, now);
+            p.rx_ipv4_cksum && (m->ol_flags & RTE_MBUF_F_RX_IP_CKSUM_MASK) == RTE_MBUF_F_RX_IP_CKSUM_GOOD;
+        const verdict v = answer[q.port_index]->on_frame(frame, cksum_good, now);
         switch (v.what) {
         case verdict::kind::transmit:
             rte_pktmbuf_trim(m, static_cast<std::uint16_t>(rte_pktmbuf_data_len(m) - v.length));
             m->ol_flags = 0;
-            tx[ntx++] = m;
+            queue_tx(q.port_index, m);
             break;
-        case verdict::kind::deliver_tcp:
-            // No TCP stack yet: counted so that nothing vanishes silently.
-            lc.stats.count(local_drop::tcp_unhandled);
+        case verdict::kind::deliver_tcp: steer_tcp(m, q.port_index, v, local, nl); break;
+        case verdict::kind::consumed:
             rte_pktmbuf_free(m);
+            if (!waiting.empty()) release_waiting_for_learned();
             break;
-        case verdict::kind::drop:
-        case verdict::kind::consumed: rte_pktmbuf_free(m); break;
+        case verdict::kind::drop: rte_pktmbuf_free(m); break;
         }
     }
-    flush(lc, q, tx, ntx);
+    tcp_burst(local, nl);
 }
 
-int lcore_main(void *arg) {
-    auto &lc = *static_cast<lcore_context *>(arg);
-    // A relaxed load is enough: the flag only asks the loop to end soon, it orders
-    // no data; the loop's results are read after rte_eal_mp_wait_lcore().
-    while (!lc.stop->load(std::memory_order_relaxed)) {
+void worker::copy_arp_to_others(rte_mbuf *m) {
+    for (unsigned w = 0; w < shared->workers; ++w) {
+        if (w == index) continue;
+        rte_mbuf *c = rte_pktmbuf_copy(m, shared->pool, 0, UINT32_MAX);
+        if (c == nullptr) {
+            stats.count(local_drop::tx_no_mbuf);
+            continue;
+        }
+        if (!out[w]->push(c)) {
+            stats.count(local_drop::dispatch_full);
+            rte_pktmbuf_free(c);
+        }
+    }
+}
+
+// Which worker owns a TCP segment: the NIC said so when RSS steers a queue per worker;
+// otherwise the same symmetric Toeplitz hash, computed here, picks it.
+void worker::steer_tcp(rte_mbuf *m, std::uint16_t pi, const verdict &v, tcp_item *local, std::uint16_t &nl) {
+    const auto *f = rte_pktmbuf_mtod(m, const std::uint8_t *);
+    if (v.l4_length < wire::tcp_min_header_len) {
+        // Counted by the TCP input path's parser, on this worker.
+        local[nl++] = tcp_item{m, pi, v, {}, 0};
+        return;
+    }
+    const std::uint16_t sport = load_be16(f + v.l4_offset);
+    const std::uint16_t dport = load_be16(f + v.l4_offset + 2);
+    const tcp::four_tuple t{v.dst, v.src, dport, sport};
+    if (shared->software_dispatch) {
+        const unsigned owner = shared->reta.queue_of(shared->hash.ipv4_tcp(v.src, v.dst, sport, dport));
+        if (owner != index) {
+            // The owner re-reads the offsets from the headers this worker validated.
+            m->port = pi;
+            m->l2_len = 14;
+            m->l3_len = static_cast<std::uint16_t>(v.l4_offset - 14) & 0x1ff;
+            if (out[owner]->push(m)) {
+                ++stats.dispatched_out;
+            } else {
+                stats.count(local_drop::dispatch_full);
+                rte_pktmbuf_free(m);
+            }
+            return;
+        }
+    }
+    local[nl++] = tcp_item{m, pi, v, t, 0};
+}
+
+void worker::poll_rings(tick now) {
+    rte_mbuf *batch[burst_size];
+    for (unsigned w = 0; w < shared->workers; ++w) {
+        if (w == index) continue;
+        // Packets others want sent through our TX queue.
+        if (ring *r = tx_in[w]) {
+            const std::size_t n = r->pop(batch, burst_size);
+            for (std::size_t i = 0; i < n; ++i) queue_tx(batch[i]->port, batch[i]);
+        }
+        ring *r = in[w];
+        if (r == nullptr) continue;
+        const std::size_t n = r->pop(batch, burst_size);
+        if (n == 0) continue;
+        tcp_item local[burst_size];
+        std::uint16_t nl = 0;
+        for (std::size_t i = 0; i < n; ++i) {
+            rte_mbuf *m = batch[i];
+            auto *f = rte_pktmbuf_mtod(m, std::uint8_t *);
+            if (load_be16(f + 12) == wire::ethertype_arp) {
+                // A copy to learn from; the receiving worker answered the original.
+                (void)answer[0]->on_frame(std::span<std::uint8_t>(f, rte_pktmbuf_data_len(m)), false, now, false);
+                rte_pktmbuf_free(m);
+                if (!waiting.empty()) release_waiting_for_learned();
+                continue;
+            }
+            ++stats.dispatched_in;
+            const std::uint16_t l4 = static_cast<std::uint16_t>(m->l2_len + m->l3_len);
+            verdict v{};
+            v.what = verdict::kind::deliver_tcp;
+            v.l4_offset = l4;
+            v.l4_length = static_cast<std::uint16_t>(load_be16(f + 14 + 2) - m->l3_len);
+            v.src = ipv4_addr{load_be32(f + 14 + 12)};
+            v.dst = ipv4_addr{load_be32(f + 14 + 16)};
+            const tcp::four_tuple t{v.dst, v.src, load_be16(f + l4 + 2), load_be16(f + l4)};
+            local[nl++] = tcp_item{m, m->port, v, t, 0};
+        }
+        tcp_burst(local, nl);
+    }
+}
+
+void worker::tcp_burst(tcp_item *items, std::uint16_t n) {
+    // Hash the whole burst and prefetch its table buckets before the first lookup.
+    for (std::uint16_t i = 0; i < n; ++i) {
+        items[i].hash = shard->hash(items[i].t);
+        shard->prefetch(items[i].hash);
+    }
+    for (std::uint16_t i = 0; i < n; ++i) tcp_input(items[i]);
+}
+
+void worker::tcp_input(const tcp_item &it) {
+    rte_mbuf *m = it.m;
+    const auto *f = rte_pktmbuf_mtod(m, const std::uint8_t *);
+    const port_info &p = shared->ports[it.port_index];
+    const std::span<const std::uint8_t> bytes(f + it.v.l4_offset, it.v.l4_length);
+    // RFC 9293 §3.1 MUST-3: the checksum is verified, by the device when it can.
+    auto mode = wire::checksum_mode::verify;
+    if (p.rx_tcp_cksum) {
+        const auto l4 = m->ol_flags & RTE_MBUF_F_RX_L4_CKSUM_MASK;
+        if (l4 == RTE_MBUF_F_RX_L4_CKSUM_GOOD) mode = wire::checksum_mode::skip;
+        if (l4 == RTE_MBUF_F_RX_L4_CKSUM_BAD) {
+            stats.count(wire::drop_reason::tcp_bad_checksum);
+            shard->count_bad_segment(true);
+            rte_pktmbuf_free(m);
+            return;
+        }
+    }
+    const auto tv = wire::parse_tcp(bytes, it.v.src, it.v.dst, mode);
+    if (!tv) {
+        stats.count(tv.error());
+        shard->count_bad_segment(tv.error() == wire::drop_reason::tcp_bad_checksum);
+        rte_pktmbuf_free(m);
+        return;
+    }
+    const auto opts = wire::parse_tcp_options(tv->options);
+    if (!opts) {
+        stats.count(opts.error());
+        shard->count_bad_segment(false);
+        rte_pktmbuf_free(m);
+        return;
+    }
+    const tcp::segment seg{.seq = tv->seq, .ack = tv->ack, .flags = tv->flags, .window = tv->window,
+                           .options = *opts, .payload = tv->payload};
+    current = m;
+    current_tuple = it.t;
+    current_src = wire::load_mac(f + 6);
+    shard->input(it.t, it.hash, seg);
+    current = nullptr;
+    rte_pktmbuf_free(m); // held bytes took their own reference
+}
+
+// --- transmit -----------------------------------------------------------------------------
+
+std::optional<std::uint16_t> worker::port_for(ipv4_addr local) const noexcept {
+    for (std::uint16_t i = 0; i < shared->ports.size(); ++i)
+        if (shared->ports[i].address.addr == local) return i;
+    return std::nullopt;
+}
+
+void worker::queue_tx(std::uint16_t pi, rte_mbuf *m) {
+    if (txq[pi] < 0) {
+        // No TX queue of ours on this port: the worker that has one sends it.
+        m->port = pi;
+        if (!tx_out[tx_owner[pi]]->push(m)) {
+            stats.count(local_drop::dispatch_full);
+            rte_pktmbuf_free(m);
+        }
+        return;
+    }
+    txb[pi][txn[pi]++] = m;
+    if (txn[pi] == tx_batch_size) flush(pi);
+}
+
+// Sends what the batch holds; whatever the queue refuses is freed and counted, never
+// retried in a loop (a stuck queue must not stall the lcore).
+void worker::flush(std::uint16_t pi) {
+    const std::uint16_t n = txn[pi];
+    if (n == 0) return;
+    txn[pi] = 0;
+    auto &b = txb[pi];
+    const std::uint16_t sent = rte_eth_tx_burst(shared->ports[pi].port_id, static_cast<std::uint16_t>(txq[pi]),
+                                                b.data(), n);
+    for (std::uint16_t i = 0; i < sent; ++i) {
+        ++stats.tx_frames;
+        stats.tx_bytes += rte_pktmbuf_pkt_len(b[i]);
+    }
+    for (std::uint16_t i = sent; i < n; ++i) {
+        stats.count(local_drop::tx_full);
+        rte_pktmbuf_free(b[i]);
+    }
+}
+
+void worker::flush_all() {
+    for (std::uint16_t pi = 0; pi < txn.size(); ++pi) flush(pi);
+}
+
+void worker::send_arp_request(std::uint16_t pi, ipv4_addr target, std::optional<mac_addr> unicast) {
+    rte_mbuf *m = rte_pktmbuf_alloc(shared->pool);
+    if (m == nullptr) {
+        stats.count(local_drop::tx_no_mbuf);
+        return;
+    }
+    auto *b = reinterpret_cast<std::uint8_t *>(rte_pktmbuf_append(m, 14 + wire::arp_len));
+    const port_info &p = shared->ports[pi];
+    const mac_addr dst = unicast ? *unicast : mac_addr::broadcast();
+    wire::store_mac(b, dst);
+    wire::store_mac(b + 6, p.mac);
+    store_be16(b + 12, wire::ethertype_arp);
+    // RFC 826: the target hardware address is unknown, so zero.
+    wire::write_arp(std::span<std::uint8_t>(b + 14, wire::arp_len), wire::arp_op::request, p.mac, p.address.addr,
+                    mac_addr{}, target);
+    ++stats.arp_out_requests;
+    queue_tx(pi, m);
+}
+
+// The next hop's MAC for a segment of `t`, as a template. When ARP does not know it
+// (and the segment being answered does not show it), the packet waits for resolution:
+// `parked` says the caller must hand it over rather than send it.
+bool worker::fill_template(const tcp::four_tuple &t, header_template &out, rte_mbuf *m, bool &parked) {
+    parked = false;
+    const auto pi = port_for(t.local_ip);
+    if (!pi) {
+        stats.count(local_drop::no_route);
+        return false;
+    }
+    const port_info &p = shared->ports[*pi];
+    ipv4_addr hop = t.remote_ip;
+    if (!p.address.contains(t.remote_ip)) {
+        if (!p.gateway) {
+            stats.count(local_drop::no_route);
+            return false;
+        }
+        hop = *p.gateway;
+    }
+    const tick now = last_tick;
+    if (const auto e = arp.lookup_entry(hop); e && now.value - e->updated.value < arp_expire_ms) {
+        if (now.value - e->updated.value > arp_refresh_ms && now.value - e->probed.value > arp_retry_ms) {
+            // Still trusted, but old: ask the owner directly, as Linux's neighbour
+            // probes do, and keep using the entry meanwhile.
+            arp.mark_probed(hop, now);
+            send_arp_request(*pi, hop, e->mac);
+        }
+        out = make_template(p.mac, e->mac, t, *pi);
+        return true;
+    }
+    if (current != nullptr && current_tuple == t) {
+        // Answering a segment that just came from this peer: its frame's source is the
+        // next hop back.
+        out = make_template(p.mac, current_src, t, *pi);
+        return true;
+    }
+    if (m == nullptr) return false;
+    if (waiting.size() >= arp_waiting_max) {
+        stats.count(local_drop::arp_unresolved);
+        return false;
+    }
+    // Ask once per retry interval per next hop, not once per packet.
+    bool asked_recently = false;
+    for (const auto &w : waiting)
+        if (w.next_hop == hop && now.value - w.asked.value < arp_retry_ms) asked_recently = true;
+    waiting.push_back(waiting_packet{m, hop, *pi, now, now});
+    if (!asked_recently) send_arp_request(*pi, hop, std::nullopt);
+    parked = true;
+    out = make_template(p.mac, mac_addr{}, t, *pi);
+    out.ready = false; // not to be kept: the MAC is filled in on release
+    return true;
+}
+
+void worker::release_waiting_for_learned() {
+    for (std::size_t i = 0; i < waiting.size();) {
+        const auto e = arp.lookup(waiting[i].next_hop);
+        if (!e) {
+            ++i;
+            continue;
+        }
+        rte_mbuf *m = waiting[i].m;
+        wire::store_mac(rte_pktmbuf_mtod(m, std::uint8_t *), *e);
+        queue_tx(waiting[i].port_index, m);
+        waiting[i] = waiting.back();
+        waiting.pop_back();
+    }
+}
+
+void worker::transmit(flow::conn_id id, const tcp::four_tuple &t, const tcp::out_segment &s,
+                      std::uint32_t offset) noexcept {
+    rte_mbuf *m = rte_pktmbuf_alloc(shared->pool);
+    if (m == nullptr) {
+        // The core's retransmission timer recovers; a reset is simply not sent.
+        stats.count(local_drop::tx_no_mbuf);
+        return;
+    }
+    header_template scratch;
+    const header_template *tmpl = nullptr;
+    bool parked = false;
+    if (id != flow::no_conn && ext[id].tmpl.ready) {
+        tmpl = &ext[id].tmpl;
+    } else if (fill_template(t, scratch, m, parked)) {
+        if (id != flow::no_conn && scratch.ready) ext[id].tmpl = scratch;
+        tmpl = &scratch;
+    } else {
+        rte_pktmbuf_free(m);
+        return;
+    }
+    const port_info &p = shared->ports[tmpl->port_index];
+    const std::size_t opt = wire::tcp_options_size(s.options);
+    const std::size_t hdr = eth_ipv4_tcp_len + opt;
+    auto *b = reinterpret_cast<std::uint8_t *>(rte_pktmbuf_append(m, static_cast<std::uint16_t>(hdr + s.payload_len)));
+    if (b == nullptr) {
+        // More than one mbuf holds: the configuration's MTU outgrew the mbuf size.
+        stats.count(local_drop::tx_too_big);
+        if (parked) waiting.pop_back();
+        rte_pktmbuf_free(m);
+        return;
+    }
+    std::uint32_t payload_sum = 0;
+    if (s.payload_len > 0) {
+        // Copy the bytes from the send stream, from `offset` on.
+        const conn_ext &e = ext[id];
+        std::uint32_t pos = e.head_off + offset;
+        const rte_mbuf *src = e.head;
+        while (src != nullptr && pos >= src->data_len) {
+            pos -= src->data_len;
+            src = src->next;
+        }
+        std::uint8_t *dst = b + hdr;
+        std::uint32_t left = s.payload_len;
+        while (left > 0 && src != nullptr) {
+            const std::uint32_t k = std::min<std::uint32_t>(left, src->data_len - pos);
+            std::memcpy(dst, rte_pktmbuf_mtod_offset(src, const std::uint8_t *, pos), k);
+            dst += k;
+            left -= k;
+            pos = 0;
+            src = src->next;
+        }
+        if (p.tx_offload != checksum_offload::ipv4_tcp)
+            payload_sum = wire::csum_partial(std::span<const std::uint8_t>(b + hdr, s.payload_len));
+    }
+    write_segment_headers(std::span<std::uint8_t>(b, hdr), *tmpl, s, payload_sum, p.tx_offload);
+    if (p.tx_offload != checksum_offload::none) {
+        m->l2_len = 14;
+        m->l3_len = 20;
+        m->ol_flags = RTE_MBUF_F_TX_IPV4 | RTE_MBUF_F_TX_IP_CKSUM;
+        if (p.tx_offload == checksum_offload::ipv4_tcp) m->ol_flags |= RTE_MBUF_F_TX_TCP_CKSUM;
+    }
+    ++stats.ip_out_requests;
+    if (!parked) queue_tx(tmpl->port_index, m);
+}
+
+std::uint32_t worker::append(flow::conn_id id, std::span<const std::uint8_t> bytes) noexcept {
+    conn_ext &e = ext[id];
+    std::size_t done = 0;
+    while (done < bytes.size()) {
+        if (e.tail == nullptr || rte_pktmbuf_tailroom(e.tail) == 0) {
+            rte_mbuf *m = rte_pktmbuf_alloc(shared->pool);
+            if (m == nullptr) {
+                stats.count(local_drop::send_no_mbuf);
+                break;
+            }
+            // Linked through `next` as a plain list: these are storage, never sent as a
+            // chain, so pkt_len and nb_segs stay those of single mbufs.
+            if (e.tail != nullptr)
+                e.tail->next = m;
+            else
+                e.head = m;
+            e.tail = m;
+        }
+        const std::size_t k = std::min<std::size_t>(rte_pktmbuf_tailroom(e.tail), bytes.size() - done);
+        std::memcpy(rte_pktmbuf_mtod_offset(e.tail, std::uint8_t *, e.tail->data_len), bytes.data() + done, k);
+        e.tail->data_len = static_cast<std::uint16_t>(e.tail->data_len + k);
+        e.tail->pkt_len = e.tail->data_len;
+        done += k;
+    }
+    e.bytes += static_cast<std::uint32_t>(done);
+    return static_cast<std::uint32_t>(done);
+}
+
+void worker::release_sent(flow::conn_id id, std::uint32_t n) noexcept {
+    conn_ext &e = ext[id];
+    n = std::min(n, e.bytes);
+    e.bytes -= n;
+    while (n > 0 && e.head != nullptr) {
+        const std::uint32_t avail = e.head->data_len - e.head_off;
+        if (n < avail) {
+            e.head_off += n;
+            return;
+        }
+        n -= avail;
+        rte_mbuf *next = e.head->next;
+        e.head->next = nullptr;
+        rte_pktmbuf_free(e.head);
+        e.head = next;
+        e.head_off = 0;
+    }
+    if (e.head == nullptr) e.tail = nullptr;
+}
+
+void worker::forget(flow::conn_id id) noexcept {
+    conn_ext &e = ext[id];
+    while (e.head != nullptr) {
+        rte_mbuf *next = e.head->next;
+        e.head->next = nullptr;
+        rte_pktmbuf_free(e.head);
+        e.head = next;
+    }
+    e = conn_ext{};
+}
+
+std::uint64_t worker::hold(flow::conn_id, seq32 first, std::span<const std::uint8_t> bytes) noexcept {
+    if (current == nullptr || held_free_.empty()) return 0;
+    const std::uint32_t i = held_free_.back();
+    held_free_.pop_back();
+    rte_mbuf_refcnt_update(current, 1);
+    held_[i] = held_segment{current, first, bytes.data(), static_cast<std::uint32_t>(bytes.size())};
+    return std::uint64_t{i} + 1;
+}
+
+tcp::sink::held_bytes worker::held(std::uint64_t handle) noexcept {
+    if (handle == 0 || handle > held_.size()) return {};
+    const held_segment &h = held_[handle - 1];
+    if (h.m == nullptr) return {};
+    return {h.first, std::span<const std::uint8_t>(h.data, h.len)};
+}
+
+void worker::release(std::uint64_t handle) noexcept {
+    if (handle == 0 || handle > held_.size()) return;
+    held_segment &h = held_[handle - 1];
+    if (h.m == nullptr) return;
+    rte_pktmbuf_free(h.m);
+    h = held_segment{};
+    held_free_.push_back(static_cast<std::uint32_t>(handle - 1));
+}
+
+// --- time ---------------------------------------------------------------------------------
+
+void worker::on_tick(tick now) {
+    shard->run_timers();
+    // Packets whose next hop never answered: asked again each second, dropped after
+    // a few.
+    for (std::size_t i = 0; i < waiting.size();) {
+        waiting_packet &w = waiting[i];
+        if (now.value - w.since.value >= arp_give_up_ms) {
+            stats.count(local_drop::arp_unresolved);
+            rte_pktmbuf_free(w.m);
+            w = waiting.back();
+            waiting.pop_back();
+            continue;
+        }
+        if (now.value - w.asked.value >= arp_retry_ms) {
+            for (auto &o : waiting)
+                if (o.next_hop == w.next_hop) o.asked = now;
+            send_arp_request(w.port_index, w.next_hop, std::nullopt);
+        }
+        ++i;
+    }
+}
+
+void worker::loop() {
+    // A relaxed load is enough: the flag only asks the loop to end soon, it orders no
+    // data; what the loop did is read after rte_eal_mp_wait_lcore().
+    while (!stop->load(std::memory_order_relaxed)) {
         const std::uint64_t tsc = rte_rdtsc();
-        if (lc.deadline_tsc != 0 && tsc >= lc.deadline_tsc) break;
-        const tick now = lc.clock.to_ticks(tsc);
-        for (auto &q : lc.queues) poll_queue(lc, q, now);
+        if (deadline_tsc != 0 && tsc >= deadline_tsc) break;
+        const tick now = clock.to_ticks(tsc);
+        shard->set_time(now, tsc / (tsc_hz / 1'000'000 ? tsc_hz / 1'000'000 : 1));
+        const std::uint64_t rx_before = stats.rx_frames + stats.dispatched_in;
+        for (const auto &q : rxq) poll_rx(q, now);
+        poll_rings(now);
+        if (now != last_tick) {
+            last_tick = now;
+            on_tick(now);
+        }
+        const bool idle = stats.rx_frames + stats.dispatched_in == rx_before;
+        if (idle || tsc - last_flush_tsc >= drain_tsc) {
+            flush_all();
+            last_flush_tsc = tsc;
+        }
+    }
+    // Tell the peers: every connection still open is reset, and what that sends goes
+    // out before the ports stop.
+    shard->abort_all();
+    flush_all();
+    done.store(true, std::memory_order_release);
+}
+
+int worker_main(void *arg) {
+    static_cast<worker *>(arg)->loop();
+    return 0;
+}
+
+// --- telemetry ----------------------------------------------------------------------------
+
+runtime *telemetry_target = nullptr; // set while a runtime exists; DPDK's callbacks take no context
+
+void add_counters(rte_tel_data *d, const counters &c, const tcp::counters &t) {
+    for (const auto &n : tcp::mib_counters) rte_tel_data_add_dict_u64(d, std::string(n.name).c_str(), t.*n.field);
+    c.for_each([&](std::string_view name, std::uint64_t v) {
+        rte_tel_data_add_dict_u64(d, std::string(name).c_str(), v);
+    });
+    for (std::size_t i = 0; i < tcp::drop_count; ++i)
+        rte_tel_data_add_dict_u64(d, std::string(tcp::to_string(static_cast<tcp::drop>(i))).c_str(), t.dropped[i]);
+}
+
+int telemetry_stats(const char *, const char *, rte_tel_data *d) {
+    if (telemetry_target == nullptr) return -1;
+    rte_tel_data_start_dict(d);
+    add_counters(d, telemetry_target->totals(), telemetry_target->tcp_totals());
+    return 0;
+}
+
+int telemetry_states(const char *, const char *, rte_tel_data *d) {
+    if (telemetry_target == nullptr) return -1;
+    rte_tel_data_start_dict(d);
+    const auto snap = telemetry_target->snapshot();
+    for (std::size_t s = 1; s < tcp::state_count; ++s) { // CLOSED is never held
+        std::uint64_t n = 0;
+        for (const auto &w : snap) n += w.tcp.in_state[s];
+        if (static_cast<tcp::state>(s) == tcp::state::time_wait)
+            for (const auto &w : snap) n += w.time_wait_entries;
+        rte_tel_data_add_dict_u64(d, std::string(tcp::to_string(static_cast<tcp::state>(s))).c_str(), n);
+    }
+    return 0;
+}
+
+int telemetry_lcores(const char *, const char *, rte_tel_data *d) {
+    if (telemetry_target == nullptr) return -1;
+    rte_tel_data_start_dict(d);
+    for (const auto &w : telemetry_target->snapshot()) {
+        rte_tel_data *c = rte_tel_data_alloc();
+        if (c == nullptr) return -ENOMEM;
+        rte_tel_data_start_dict(c);
+        rte_tel_data_add_dict_u64(c, "lcore", w.lcore_id);
+        rte_tel_data_add_dict_u64(c, "connections", w.connections);
+        rte_tel_data_add_dict_u64(c, "time_wait_entries", w.time_wait_entries);
+        rte_tel_data_add_dict_u64(c, "CurrEstab", w.tcp.curr_estab);
+        rte_tel_data_add_dict_u64(c, "PassiveOpens", w.tcp.passive_opens);
+        rte_tel_data_add_dict_u64(c, "ActiveOpens", w.tcp.active_opens);
+        rte_tel_data_add_dict_u64(c, "InSegs", w.tcp.in_segs);
+        rte_tel_data_add_dict_u64(c, "OutSegs", w.tcp.out_segs);
+        rte_tel_data_add_dict_u64(c, "RxFrames", w.engine.rx_frames);
+        rte_tel_data_add_dict_u64(c, "TxFrames", w.engine.tx_frames);
+        rte_tel_data_add_dict_u64(c, "DispatchedIn", w.engine.dispatched_in);
+        rte_tel_data_add_dict_u64(c, "DispatchedOut", w.engine.dispatched_out);
+        rte_tel_data_add_dict_u64(c, "Dropped", w.engine.total_dropped());
+        const std::string key = fmt::format("worker{}", w.worker);
+        rte_tel_data_add_dict_container(d, key.c_str(), c, 0);
     }
     return 0;
 }
@@ -117,9 +782,13 @@ struct runtime::impl {
     std::unique_ptr<device::mbuf_pool> pool;
     std::vector<std::unique_ptr<device::port>> ports;
     std::vector<port_summary> summaries;
-    // One context per configured lcore, in configuration order; contexts are aligned
-    // and never move once the loops start.
-    std::vector<std::unique_ptr<lcore_context>> lcores;
+    shared_state shared;
+    tcp::settings tcp_cfg;
+    std::unique_ptr<tcp::isn_generator> isn;
+    // Workers are aligned and never move once the loops start.
+    std::vector<std::unique_ptr<worker>> workers;
+    std::vector<std::unique_ptr<ring>> rings;
+    bool pdump = false;
 
     impl(const config::app_config &cfg, const std::string &program, std::span<const std::string> eal_cli)
         : eal(device::eal_arguments(cfg, program, eal_cli)) {}
@@ -130,69 +799,204 @@ runtime::runtime(const config::app_config &cfg, const std::string &program,
     : impl_(std::make_unique<impl>(cfg, program, eal_cli_args)) {
     auto &d = *impl_;
     d.pool = std::make_unique<device::mbuf_pool>("linerate_mbufs", cfg.mempool);
+    d.shared.pool = d.pool->get();
+    d.isn = std::make_unique<tcp::isn_generator>();
 
     // The lcores EAL actually runs, main first: they may differ from the file when the
     // command line passed its own -l.
     std::vector<unsigned> lcore_ids{rte_get_main_lcore()};
     unsigned id;
     RTE_LCORE_FOREACH_WORKER(id) lcore_ids.push_back(id);
-    for (unsigned lid : lcore_ids) {
-        auto lc = std::make_unique<lcore_context>();
-        lc->lcore_id = lid;
-        lc->clock = tick_clock(rte_get_tsc_hz());
-        d.lcores.push_back(std::move(lc));
-    }
+    const auto nw = static_cast<unsigned>(lcore_ids.size());
+    d.shared.workers = nw;
 
+    const std::uint16_t mtu = cfg.ports.empty() ? 1500 : cfg.ports.front().mtu;
+    d.tcp_cfg = to_tcp_settings(cfg.tcp, mtu);
+
+    bool all_rss = true;
     for (const auto &pc : cfg.ports) {
-        // One RX/TX queue pair per lcore that polls this port, at most what the file
-        // asks for: lcore k polls queue k.
-        const unsigned queues = std::min<unsigned>(std::min(pc.rx_queues, pc.tx_queues),
-                                                   static_cast<unsigned>(lcore_ids.size()));
-        auto p = std::make_unique<device::port>(pc, d.pool->get(), queues);
+        const unsigned rxq = std::min<unsigned>(pc.rx_queues, nw);
+        const unsigned txq = std::min<unsigned>(pc.tx_queues, nw);
+        auto p = std::make_unique<device::port>(pc, d.pool->get(), rxq, txq);
+        port_info info;
+        info.port_id = p->id();
+        info.mac = p->mac();
+        info.address = pc.address;
+        info.gateway = pc.gateway;
+        info.rx_queues = rxq;
+        info.tx_queues = txq;
+        info.rx_ipv4_cksum = p->rx_ipv4_checksum();
+        info.rx_tcp_cksum = p->rx_tcp_checksum();
+        info.tx_offload = p->tx_tcp_checksum() && p->tx_ipv4_checksum() ? checksum_offload::ipv4_tcp
+                          : p->tx_ipv4_checksum()                       ? checksum_offload::ipv4
+                                                                        : checksum_offload::none;
+        // The software hash must reach every worker; RSS is enough only when the NIC
+        // has a queue per worker.
+        if (!(p->rss() && rxq == nw)) all_rss = false;
+        d.shared.reta = p->rss() ? p->reta() : device::reta_map{};
+        d.shared.ports.push_back(info);
         d.summaries.push_back(port_summary{pc.name, p->device_name(), p->id(), p->mac().to_string(),
-                                           pc.address.to_string(), queues});
-        const interface_address self{p->mac(), pc.address};
-        for (unsigned k = 0; k < queues; ++k) {
-            auto &lc = *d.lcores[k];
-            auto &q = lc.queues.emplace_back();
-            q.port_id = p->id();
-            q.queue_id = static_cast<std::uint16_t>(k);
-            q.rx_ipv4_cksum = p->rx_ipv4_checksum();
-            q.answer.emplace(self, lc.arp, lc.stats);
-        }
+                                           pc.address.to_string(), rxq, txq, p->rss(),
+                                           info.tx_offload == checksum_offload::ipv4_tcp ? "ipv4+tcp"
+                                           : info.tx_offload == checksum_offload::ipv4   ? "ipv4"
+                                                                                         : "software"});
         d.ports.push_back(std::move(p));
     }
+    d.shared.software_dispatch = nw > 1 && !all_rss;
+    d.shared.reta.queues = nw;
+    if (d.shared.reta.reta_size == 0) d.shared.reta.reta_size = 128;
+
+    const std::uint64_t hz = rte_get_tsc_hz();
+    const flow::shard_limits limits{.connections = cfg.tcp.max_connections,
+                                    .time_wait = cfg.tcp.max_time_wait,
+                                    .ooo_queues = cfg.tcp.ooo_queues,
+                                    .held_segments = cfg.tcp.ooo_queues * std::max<std::uint32_t>(cfg.tcp.max_ooo_segments, 1),
+                                    .listeners = 64,
+                                    .table_seed = 0};
+    for (unsigned w = 0; w < nw; ++w) {
+        auto wk = std::make_unique<worker>();
+        wk->index = w;
+        wk->lcore_id = lcore_ids[w];
+        wk->shared = &d.shared;
+        wk->clock = tick_clock(hz);
+        wk->tsc_hz = hz;
+        wk->drain_tsc = hz / 1'000'000 * drain_us;
+        const tick start = wk->clock.to_ticks(rte_rdtsc());
+        wk->last_tick = start;
+        auto lim = limits;
+        randombytes_buf(&lim.table_seed, sizeof lim.table_seed);
+        wk->shard = std::make_unique<flow::shard>(d.tcp_cfg, lim, *d.isn, *wk, start);
+        wk->ext.resize(limits.connections);
+        wk->held_.resize(limits.held_segments);
+        wk->held_free_.reserve(limits.held_segments);
+        for (std::uint32_t i = limits.held_segments; i-- > 0;) wk->held_free_.push_back(i);
+        wk->waiting.reserve(arp_waiting_max);
+        wk->in.assign(nw, nullptr);
+        wk->out.assign(nw, nullptr);
+        wk->tx_in.assign(nw, nullptr);
+        wk->tx_out.assign(nw, nullptr);
+        for (std::uint16_t pi = 0; pi < d.shared.ports.size(); ++pi) {
+            const port_info &p = d.shared.ports[pi];
+            if (w < p.rx_queues) wk->rxq.push_back(rx_queue{pi, static_cast<std::uint16_t>(w)});
+            wk->answer.emplace_back(std::in_place, interface_address{p.mac, p.address}, wk->arp, wk->stats);
+            wk->txq.push_back(w < p.tx_queues ? static_cast<int>(w) : -1);
+            wk->tx_owner.push_back(w % p.tx_queues);
+            wk->txb.emplace_back();
+            wk->txn.push_back(0);
+        }
+        d.workers.push_back(std::move(wk));
+    }
+    // One ring per ordered pair of workers for each direction of hand-over.
+    if (nw > 1) {
+        for (unsigned a = 0; a < nw; ++a)
+            for (unsigned b = 0; b < nw; ++b) {
+                if (a == b) continue;
+                auto &r1 = d.rings.emplace_back(std::make_unique<ring>(ring_size));
+                d.workers[a]->out[b] = r1.get();
+                d.workers[b]->in[a] = r1.get();
+                auto &r2 = d.rings.emplace_back(std::make_unique<ring>(ring_size));
+                d.workers[a]->tx_out[b] = r2.get();
+                d.workers[b]->tx_in[a] = r2.get();
+            }
+    }
+
+    // DPDK's packet capture: dpdk-dumpcap attaches to a running instance through it
+    // (multi-process, so not with --no-shconf or --in-memory; then it just says so).
+    d.pdump = rte_pdump_init() == 0;
+
+    telemetry_target = this;
+    rte_telemetry_register_cmd("/linerate/stats", telemetry_stats,
+                               "linerate's counters, summed over lcores: the TCP MIB, IP/ICMP/ARP, and every drop reason");
+    rte_telemetry_register_cmd("/linerate/tcp/states", telemetry_states,
+                               "TCP connections by state (TIME-WAIT includes TIME-WAIT entries)");
+    rte_telemetry_register_cmd("/linerate/lcores", telemetry_lcores, "per-lcore counters and connection counts");
 }
 
 runtime::~runtime() {
     auto &d = *impl_;
+    telemetry_target = nullptr;
+    if (d.pdump) rte_pdump_uninit();
+    for (auto &w : d.workers) {
+        // Whatever is still queued or held goes back to the pool before it is freed.
+        w->shard->abort_all();
+        w->flush_all();
+        for (auto *r : w->in)
+            if (r != nullptr) r->consume_all([](rte_mbuf *m) { rte_pktmbuf_free(m); });
+        for (auto *r : w->tx_in)
+            if (r != nullptr) r->consume_all([](rte_mbuf *m) { rte_pktmbuf_free(m); });
+        for (auto &wp : w->waiting) rte_pktmbuf_free(wp.m);
+        w->waiting.clear();
+    }
+    d.workers.clear();
     d.ports.clear(); // stop and close before the pool they draw from goes away
     d.pool.reset();
 }
 
 const std::vector<port_summary> &runtime::ports() const noexcept { return impl_->summaries; }
+unsigned runtime::workers() const noexcept { return impl_->shared.workers; }
+bool runtime::software_dispatch() const noexcept { return impl_->shared.software_dispatch; }
+
+bool runtime::listen(std::uint16_t port, const std::function<flow::application &(unsigned worker)> &app_for) {
+    auto &d = *impl_;
+    for (auto &w : d.workers) {
+        flow::application &app = app_for(w->index);
+        for (const auto &p : d.shared.ports)
+            if (!w->shard->listen(p.address.addr, port, app)) return false;
+    }
+    return true;
+}
 
 void runtime::run(const std::atomic<bool> &stop, const run_options &opts) {
     auto &d = *impl_;
     const std::uint64_t deadline =
         opts.duration_ms == 0 ? 0 : rte_rdtsc() + opts.duration_ms * (rte_get_tsc_hz() / 1000);
-    for (auto &lc : d.lcores) {
-        lc->stop = &stop;
-        lc->deadline_tsc = deadline;
+    for (auto &w : d.workers) {
+        w->stop = &stop;
+        w->deadline_tsc = deadline;
+        w->done.store(false, std::memory_order_relaxed);
     }
-    // A worker with no queue to poll (more lcores than any port has queues) is not
-    // launched: it would only spin on a core that something else could use.
-    for (std::size_t i = 1; i < d.lcores.size(); ++i)
-        if (!d.lcores[i]->queues.empty())
-            rte_eal_remote_launch(lcore_main, d.lcores[i].get(), d.lcores[i]->lcore_id);
-    lcore_main(d.lcores[0].get());
+    // Before the first SYN goes out: ask for each gateway, so active opens find it.
+    for (std::uint16_t pi = 0; pi < d.shared.ports.size(); ++pi)
+        if (const auto gw = d.shared.ports[pi].gateway) d.workers[0]->send_arp_request(pi, *gw, std::nullopt);
+    for (std::size_t i = 1; i < d.workers.size(); ++i)
+        rte_eal_remote_launch(worker_main, d.workers[i].get(), d.workers[i]->lcore_id);
+    d.workers[0]->loop();
     rte_eal_mp_wait_lcore();
 }
 
 counters runtime::totals() const noexcept {
     counters sum;
-    for (const auto &lc : impl_->lcores) sum += lc->stats;
+    for (const auto &w : impl_->workers) sum += relaxed_copy(w->stats);
     return sum;
+}
+
+tcp::counters runtime::tcp_totals() const noexcept {
+    tcp::counters sum;
+    for (const auto &w : impl_->workers) {
+        const tcp::counters c = relaxed_copy(w->shard->stats());
+        for (const auto &n : tcp::mib_counters) sum.*n.field += c.*n.field;
+        for (std::size_t i = 0; i < sum.dropped.size(); ++i) sum.dropped[i] += c.dropped[i];
+        for (std::size_t i = 0; i < sum.in_state.size(); ++i) sum.in_state[i] += c.in_state[i];
+    }
+    return sum;
+}
+
+std::vector<worker_snapshot> runtime::snapshot() const {
+    std::vector<worker_snapshot> out;
+    for (const auto &w : impl_->workers) {
+        worker_snapshot s;
+        s.worker = w->index;
+        s.lcore_id = w->lcore_id;
+        s.engine = relaxed_copy(w->stats);
+        s.tcp = relaxed_copy(w->shard->stats());
+        s.flow = relaxed_copy(w->shard->shard_stats());
+        // The pools' in-use counts are plain integers of the owner's, read the same way.
+        s.connections = 0;
+        for (std::size_t i = 1; i < s.tcp.in_state.size(); ++i) s.connections += s.tcp.in_state[i];
+        s.time_wait_entries = s.flow.time_wait_entries;
+        out.push_back(s);
+    }
+    return out;
 }
 
 } // namespace linerate::engine

@@ -57,6 +57,8 @@ void connection::set_state(state s, context &ctx) noexcept {
     const bool is = counted.contains(s);
     if (!was && is) ++ctx.stats.curr_estab;
     if (was && !is && ctx.stats.curr_estab > 0) --ctx.stats.curr_estab;
+    if (state_ != state::closed) --ctx.stats.in_state[static_cast<std::size_t>(state_)];
+    if (s != state::closed) ++ctx.stats.in_state[static_cast<std::size_t>(s)];
     state_ = s;
 }
 
@@ -894,6 +896,12 @@ void connection::on_timer(context &ctx) noexcept {
 
 // ---------------------------------------------------------------------------------
 // Application calls
+
+std::uint32_t connection::send_space(const settings &cfg) const noexcept {
+    if (fin_queued_ || !in(state::syn_sent | state::syn_received | state::established | state::close_wait)) return 0;
+    const auto held = static_cast<std::uint32_t>(snd_end_ - snd_una_);
+    return cfg.send_buffer > held ? cfg.send_buffer - held : 0;
+}
 
 std::uint32_t connection::send(std::uint32_t bytes, context &ctx) noexcept {
     // RFC 9293 §3.10.2: SEND is allowed until CLOSE; before ESTABLISHED the data is

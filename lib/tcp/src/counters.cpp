@@ -25,6 +25,7 @@ std::string_view to_string(drop d) noexcept {
     case drop::ooo_queue_full: return "tcp_ooo_dropped";
     case drop::time_wait_rst: return "tcp_time_wait_rst";
     case drop::time_wait_segment: return "tcp_time_wait_segment";
+    case drop::no_memory: return "tcp_no_memory";
     case drop::count_: break;
     }
     return "unknown";

@@ -135,6 +135,11 @@ struct tcp_config {
     std::uint32_t challenge_ack_limit = 1000;     // RFC 5961 §7, per second per lcore, [0, 1000000000]
     std::uint32_t syn_backlog = 1024;             // [1, 16777216]
     std::uint32_t accept_backlog = 1024;          // [1, 16777216]
+    // Per-lcore limits: every pool is allocated at start from these, and nothing grows
+    // afterwards (a SYN that finds the pool full is dropped and counted).
+    std::uint32_t max_connections = 65'536;       // TCBs per lcore, [1, 2^30]
+    std::uint32_t max_time_wait = 65'536;         // TIME-WAIT entries per lcore, [1, 2^30]
+    std::uint32_t ooo_queues = 1'024;             // reassembly queues per lcore, [1, 2^24]
 };
 
 struct app_config {

@@ -9,6 +9,7 @@
 
 #include <linerate/base/addr.hpp>
 #include <linerate/config/config.hpp>
+#include <linerate/device/rss.hpp>
 
 #include <cstdint>
 #include <memory>
@@ -68,7 +69,8 @@ private:
 // A started port: configured, queues set up, link requested up.
 class port {
 public:
-    port(const config::port_config &cfg, rte_mempool *pool, unsigned queues);
+    // `queues` RX queues (RSS spreads over them) and `tx_queues` TX queues.
+    port(const config::port_config &cfg, rte_mempool *pool, unsigned queues, unsigned tx_queues);
     ~port();
     port(const port &) = delete;
     port &operator=(const port &) = delete;
@@ -80,6 +82,21 @@ public:
     [[nodiscard]] unsigned queues() const noexcept { return queues_; }
     // The NIC verifies IPv4 header checksums and flags the mbuf.
     [[nodiscard]] bool rx_ipv4_checksum() const noexcept { return rx_ipv4_cksum_; }
+    // The NIC verifies TCP checksums and flags the mbuf (offload tcp_cksum).
+    [[nodiscard]] bool rx_tcp_checksum() const noexcept { return rx_tcp_cksum_; }
+    // The NIC computes IPv4 header / TCP checksums of what we send (offloads ipv4_cksum
+    // and tcp_cksum, where the device offers them for TX; software does it otherwise).
+    [[nodiscard]] bool tx_ipv4_checksum() const noexcept { return tx_ipv4_cksum_; }
+    [[nodiscard]] bool tx_tcp_checksum() const noexcept { return tx_tcp_cksum_; }
+    [[nodiscard]] unsigned tx_queues() const noexcept { return tx_queues_; }
+    // RSS is steering this port's queues: offload rss with more than one queue, on
+    // the symmetric key, over IPv4 and TCP/IPv4, with the RETA filled i -> i % queues.
+    // False where the device has no RETA it lets us set (net_tap): software steers.
+    [[nodiscard]] bool rss() const noexcept { return rss_; }
+    // The map the engine must use when it hashes in software: the device's RETA size
+    // when RSS is on, 128 otherwise, and the queue count. With RSS on, it is the map
+    // the NIC itself applies.
+    [[nodiscard]] reta_map reta() const noexcept { return reta_; }
 
 private:
     std::uint16_t id_ = 0;
@@ -87,7 +104,16 @@ private:
     std::string device_name_;
     mac_addr mac_;
     unsigned queues_ = 1;
+    unsigned tx_queues_ = 1;
     bool rx_ipv4_cksum_ = false;
+    bool rx_tcp_cksum_ = false;
+    bool tx_ipv4_cksum_ = false;
+    bool tx_tcp_cksum_ = false;
+    bool rss_ = false;
+    reta_map reta_;
+    // ethdev keeps a pointer to the key, not a copy, and drivers read it again when
+    // the port starts; it lives as long as the port.
+    std::vector<std::uint8_t> rss_key_;
     bool started_ = false;
 };
 

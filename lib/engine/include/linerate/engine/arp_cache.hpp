@@ -29,6 +29,14 @@ public:
     update_result insert(ipv4_addr ip, mac_addr mac, tick now) noexcept;
 
     [[nodiscard]] std::optional<mac_addr> lookup(ipv4_addr ip) const noexcept;
+    struct entry {
+        mac_addr mac;
+        tick updated; // last learned or confirmed
+        tick probed;  // last refresh request sent for it (0: none)
+    };
+    [[nodiscard]] std::optional<entry> lookup_entry(ipv4_addr ip) const noexcept;
+    // A refresh request went out for ip (no-op if unknown).
+    void mark_probed(ipv4_addr ip, tick now) noexcept;
     [[nodiscard]] std::size_t size() const noexcept { return used_; }
     [[nodiscard]] std::size_t capacity() const noexcept { return slots_.size(); }
 
@@ -38,6 +46,7 @@ private:
         mac_addr mac;
         bool used = false;
         tick updated;
+        tick probed;
     };
     [[nodiscard]] std::size_t home(ipv4_addr ip) const noexcept;
     [[nodiscard]] slot *find(ipv4_addr ip) noexcept;

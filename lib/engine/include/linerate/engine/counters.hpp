@@ -23,9 +23,14 @@ enum class local_drop : std::uint8_t {
     ipv4_not_for_us,       // IPv4 destination is not our address
     ipv4_unknown_protocol, // neither ICMP nor TCP
     icmp_unsupported_type, // ICMP other than echo request
-    tcp_unhandled,         // TCP before the TCP stack exists (issue: the TCP core)
     rx_multi_segment,      // chained mbuf on receive; we configure no scatter
     tx_full,               // the TX queue refused the burst
+    tx_no_mbuf,            // no mbuf to build a segment in (the TCP core retransmits later)
+    tx_too_big,            // a segment larger than one mbuf (the MTU outgrew the mbuf size)
+    send_no_mbuf,          // no mbuf to store sent bytes in (send() took fewer)
+    dispatch_full,         // the ring to the owning lcore was full
+    no_route,              // a segment to an address off every port's subnet, with no gateway
+    arp_unresolved,        // waited for a next hop's ARP reply in vain, or too many waited
     count_
 };
 inline constexpr std::size_t local_drop_count = static_cast<std::size_t>(local_drop::count_);
@@ -49,6 +54,7 @@ struct alignas(64) counters {
     std::uint64_t arp_in_requests = 0;
     std::uint64_t arp_in_replies = 0;
     std::uint64_t arp_out_replies = 0;
+    std::uint64_t arp_out_requests = 0;
     std::uint64_t arp_cache_updates = 0;
     std::uint64_t arp_cache_full = 0;
     // Per-port totals as the loop saw them.
@@ -56,6 +62,9 @@ struct alignas(64) counters {
     std::uint64_t rx_bytes = 0;
     std::uint64_t tx_frames = 0;
     std::uint64_t tx_bytes = 0;
+    // Software dispatch: TCP segments handed to, and received from, other lcores.
+    std::uint64_t dispatched_out = 0;
+    std::uint64_t dispatched_in = 0;
 
     std::array<std::uint64_t, wire::drop_reason_count> malformed{};
     std::array<std::uint64_t, local_drop_count> dropped{};
@@ -77,7 +86,7 @@ struct named_counter {
     std::string_view name;
     std::uint64_t counters::*field;
 };
-inline constexpr std::array<named_counter, 20> mib_counters{{
+inline constexpr std::array<named_counter, 23> mib_counters{{
     {"IpInReceives", &counters::ip_in_receives},
     {"IpInHdrErrors", &counters::ip_in_hdr_errors},
     {"IpInAddrErrors", &counters::ip_in_addr_errors},
@@ -92,12 +101,15 @@ inline constexpr std::array<named_counter, 20> mib_counters{{
     {"ArpInRequests", &counters::arp_in_requests},
     {"ArpInReplies", &counters::arp_in_replies},
     {"ArpOutReplies", &counters::arp_out_replies},
+    {"ArpOutRequests", &counters::arp_out_requests},
     {"ArpCacheUpdates", &counters::arp_cache_updates},
     {"ArpCacheFull", &counters::arp_cache_full},
     {"RxFrames", &counters::rx_frames},
     {"RxBytes", &counters::rx_bytes},
     {"TxFrames", &counters::tx_frames},
     {"TxBytes", &counters::tx_bytes},
+    {"DispatchedOut", &counters::dispatched_out},
+    {"DispatchedIn", &counters::dispatched_in},
 }};
 
 template <class F> void counters::for_each(F &&f) const {

@@ -29,6 +29,12 @@ struct verdict {
     // consumed: absorbed without reply (an ARP reply we learned from); not a drop.
     enum class kind : std::uint8_t { drop, consumed, transmit, deliver_tcp } what = kind::drop;
     std::uint16_t length = 0; // transmit: the frame's new length (bytes from the start)
+    // deliver_tcp: where the TCP segment is (the IPv4 payload, Ethernet padding trimmed
+    // off) and the addresses of its pseudo header.
+    std::uint16_t l4_offset = 0;
+    std::uint16_t l4_length = 0;
+    ipv4_addr src{};
+    ipv4_addr dst{};
 };
 
 class responder {
@@ -38,12 +44,13 @@ public:
 
     // frame: the received Ethernet frame, writable. ip_checksum_good: the NIC verified
     // the IPv4 header checksum (so software need not). Everything dropped is counted.
-    verdict on_frame(std::span<std::uint8_t> frame, bool ip_checksum_good, tick now) noexcept;
+    // answer false: a copy of an ARP frame another lcore has answered, to learn from only.
+    verdict on_frame(std::span<std::uint8_t> frame, bool ip_checksum_good, tick now, bool answer = true) noexcept;
 
     [[nodiscard]] const interface_address &self() const noexcept { return self_; }
 
 private:
-    verdict on_arp(std::span<std::uint8_t> frame, std::size_t l3_offset, tick now) noexcept;
+    verdict on_arp(std::span<std::uint8_t> frame, std::size_t l3_offset, tick now, bool answer) noexcept;
     verdict on_ipv4(std::span<std::uint8_t> frame, std::size_t l3_offset, bool ip_checksum_good) noexcept;
 
     interface_address self_;

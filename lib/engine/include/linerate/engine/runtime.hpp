@@ -1,15 +1,28 @@
-// The runtime: EAL, ports and one run-to-completion loop per lcore.
+// The runtime: EAL, ports, and one run-to-completion loop per lcore, each the owner of
+// a shard of the TCP connections.
 //
-// Each lcore owns an lcore_context (its queues, TX batch, ARP cache and counters) and
-// touches nothing else on the per-packet path. The loop has the shape of DPDK's
-// l3fwd: rx_burst -> classify -> answer -> queue TX -> flush TX in bursts.
+// Each lcore (a "worker") owns one cache-aligned struct: its RX/TX queues, its shard
+// (TCB table, TCB and TIME-WAIT pools, timer wheel), its TX batches, its ARP cache and
+// its counters. Nothing on the per-packet path is shared, locked or allocated.
+//
+// Steering: a port with RSS and a queue per worker spreads flows over the workers with
+// a symmetric Toeplitz key, so both directions of a connection meet the same worker.
+// A port with fewer queues than workers (net_tap, net_pcap, virtio, many VFs) is polled
+// by as many workers as it has queues; they compute the same Toeplitz hash in software
+// and hand each TCP segment to its owner over a single-producer single-consumer ring
+// (one per ordered pair of workers). A worker without a TX queue of its own on a port
+// hands its packets to one that has, the same way. ARP frames are copied to every
+// worker, so every ARP cache learns what one worker heard.
 #pragma once
 
 #include <linerate/config/config.hpp>
 #include <linerate/engine/counters.hpp>
+#include <linerate/flow/shard.hpp>
+#include <linerate/tcp/counters.hpp>
 
 #include <atomic>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <span>
 #include <string>
@@ -23,7 +36,10 @@ struct port_summary {
     std::uint16_t port_id;
     std::string mac;
     std::string address;     // "198.18.0.2/24"
-    unsigned queues;
+    unsigned rx_queues;
+    unsigned tx_queues;
+    bool rss;                // the device steers flows to queues
+    std::string tx_checksum; // "software", "ipv4" or "ipv4+tcp"
 };
 
 struct run_options {
@@ -31,24 +47,45 @@ struct run_options {
     std::uint64_t duration_ms = 0;
 };
 
+// One worker's counters, as another thread reads them (values may be a few increments
+// old; see relaxed_copy in runtime.cpp).
+struct worker_snapshot {
+    unsigned worker = 0;
+    unsigned lcore_id = 0;
+    counters engine{};
+    tcp::counters tcp{};
+    flow::shard_counters flow{};
+    std::uint64_t connections = 0;
+    std::uint64_t time_wait_entries = 0;
+};
+
 class runtime {
 public:
-    // Starts EAL (arguments from the file, then the command line) and every port.
-    // Throws device::error with a message naming what failed.
+    // Starts EAL (arguments from the file, then the command line), every port and one
+    // shard per lcore. Throws device::error with a message naming what failed.
     runtime(const config::app_config &cfg, const std::string &program, std::span<const std::string> eal_cli_args);
     ~runtime();
     runtime(const runtime &) = delete;
     runtime &operator=(const runtime &) = delete;
 
     [[nodiscard]] const std::vector<port_summary> &ports() const noexcept;
+    [[nodiscard]] unsigned workers() const noexcept;
+    [[nodiscard]] bool software_dispatch() const noexcept;
 
-    // Runs the loops on every configured lcore (the calling thread is the main lcore
-    // and runs one too) until `stop` becomes true or the duration has passed.
+    // Listens on `port` at every configured address, on every worker; app_for(w) is the
+    // application of worker w (it must outlive run()). Call before run(). Returns false
+    // if a worker's listener table is full.
+    bool listen(std::uint16_t port, const std::function<flow::application &(unsigned worker)> &app_for);
+
+    // Runs the loops on every lcore (the calling thread is the main lcore and runs one
+    // too) until `stop` becomes true or the duration has passed; then aborts what is
+    // still open, so the peers are told.
     void run(const std::atomic<bool> &stop, const run_options &opts = {});
 
-    // Sum of every lcore's counters. Safe while running: readers see values at most a
-    // few increments old.
+    // Safe while running, from any thread.
     [[nodiscard]] counters totals() const noexcept;
+    [[nodiscard]] tcp::counters tcp_totals() const noexcept;
+    [[nodiscard]] std::vector<worker_snapshot> snapshot() const;
 
 private:
     struct impl;

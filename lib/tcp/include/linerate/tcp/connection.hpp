@@ -128,6 +128,8 @@ public:
     // SEND (§3.10.2): appends up to `bytes` to the send stream; returns how many were
     // taken (the rest waits for a `writable` event).
     std::uint32_t send(std::uint32_t bytes, context &ctx) noexcept;
+    // How many bytes send() would take now.
+    [[nodiscard]] std::uint32_t send_space(const settings &cfg) const noexcept;
     // Half-close: no more data from us; a FIN follows the queued bytes, and we keep
     // receiving (FIN-WAIT-2 lasts as long as the peer keeps its side open).
     void shutdown(context &ctx) noexcept;

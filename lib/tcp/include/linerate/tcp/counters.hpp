@@ -3,6 +3,8 @@
 // reason the core drops a segment.
 #pragma once
 
+#include <linerate/tcp/state.hpp>
+
 #include <array>
 #include <cstdint>
 #include <string_view>
@@ -31,6 +33,7 @@ enum class drop : std::uint8_t {
     ooo_queue_full,        // out-of-order segment with no room in the reassembly queue
     time_wait_rst,         // RFC 1337: a RST does not end TIME-WAIT
     time_wait_segment,     // TIME-WAIT: a bare ACK or an old SYN, nothing to do
+    no_memory,             // a SYN the listener would take, but the shard's connection pool is full
     count_
 };
 inline constexpr std::size_t drop_count = static_cast<std::size_t>(drop::count_);
@@ -48,6 +51,7 @@ struct counters {
     std::uint64_t retrans_segs = 0;
     std::uint64_t in_errs = 0;
     std::uint64_t out_rsts = 0;
+    std::uint64_t in_csum_errors = 0;
     // TcpExt:
     std::uint64_t challenge_acks = 0;      // TCPChallengeACK
     std::uint64_t paws_rejected = 0;       // PAWSEstabRejected
@@ -61,6 +65,12 @@ struct counters {
     std::uint64_t ofo_queue = 0;           // TCPOFOQueue: segments queued out of order
     std::uint64_t zero_window_probes = 0;  // TCPWinProbe
     std::uint64_t keepalive_probes = 0;    // TCPKeepAlive
+    std::uint64_t listen_drops = 0;        // ListenDrops: SYNs a listener dropped (overflow or no memory), as Linux
+    std::uint64_t time_wait_overflow = 0;  // TCPTimeWaitOverflow: no TIME-WAIT entry free, the TCB stays
+
+    // Connections in each state (a gauge per state, kept by connection::set_state).
+    // CLOSED is not counted: a closed connection is about to be given back.
+    std::array<std::uint64_t, state_count> in_state{};
 
     std::array<std::uint64_t, drop_count> dropped{};
     void count(drop d) noexcept { ++dropped[static_cast<std::size_t>(d)]; }
@@ -70,7 +80,7 @@ struct named_counter {
     std::string_view name;
     std::uint64_t counters::*field;
 };
-inline constexpr std::array<named_counter, 22> mib_counters{{
+inline constexpr std::array<named_counter, 25> mib_counters{{
     {"ActiveOpens", &counters::active_opens},
     {"PassiveOpens", &counters::passive_opens},
     {"AttemptFails", &counters::attempt_fails},
@@ -81,6 +91,7 @@ inline constexpr std::array<named_counter, 22> mib_counters{{
     {"RetransSegs", &counters::retrans_segs},
     {"InErrs", &counters::in_errs},
     {"OutRsts", &counters::out_rsts},
+    {"InCsumErrors", &counters::in_csum_errors},
     {"TCPChallengeACK", &counters::challenge_acks},
     {"PAWSEstabRejected", &counters::paws_rejected},
     {"DelayedACKs", &counters::delayed_acks},
@@ -93,6 +104,8 @@ inline constexpr std::array<named_counter, 22> mib_counters{{
     {"TCPOFOQueue", &counters::ofo_queue},
     {"TCPWinProbe", &counters::zero_window_probes},
     {"TCPKeepAlive", &counters::keepalive_probes},
+    {"ListenDrops", &counters::listen_drops},
+    {"TCPTimeWaitOverflow", &counters::time_wait_overflow},
 }};
 
 } // namespace linerate::tcp

@@ -1,0 +1,128 @@
+// The server's modes; see modes.hpp.
+#include "modes.hpp"
+
+#include <fmt/format.h>
+
+namespace linerate::server {
+namespace {
+
+// The per-connection user word of respond mode:
+//   bits  0..31  response bytes handed to send()
+//   bits 32..33  how much of "\r\n\r\n" the request has matched so far
+//   bit  34      the request has begun (its first byte was seen)
+//   bit  35      the request is HTTP-like: wait for the blank line
+//   bit  36      responding (the request is complete)
+constexpr std::uint64_t sent_mask = 0xffff'ffffull;
+constexpr int match_shift = 32;
+constexpr std::uint64_t match_mask = 3ull << match_shift;
+constexpr std::uint64_t begun = 1ull << 34;
+constexpr std::uint64_t http_like = 1ull << 35;
+constexpr std::uint64_t responding = 1ull << 36;
+
+} // namespace
+
+std::vector<std::uint8_t> http_response(std::uint64_t body_size) {
+    const std::string head = fmt::format("HTTP/1.1 200 OK\r\n"
+                                         "Server: linerate\r\n"
+                                         "Content-Type: application/octet-stream\r\n"
+                                         "Content-Length: {}\r\n"
+                                         "Connection: close\r\n"
+                                         "\r\n",
+                                         body_size);
+    std::vector<std::uint8_t> r(head.begin(), head.end());
+    r.reserve(head.size() + body_size);
+    // A body that shows where it was cut if a byte goes missing: lines of 64 bytes.
+    static constexpr std::string_view line = "linerate linerate linerate linerate linerate linerate linerate.\n";
+    static_assert(line.size() == 64);
+    for (std::uint64_t i = 0; i < body_size; ++i) r.push_back(static_cast<std::uint8_t>(line[i % line.size()]));
+    return r;
+}
+
+void server_app::on_accepted(flow::shard &s, flow::conn_id id) { s.user(id) = 0; }
+
+void server_app::on_data(flow::shard &s, flow::conn_id id, std::span<const std::uint8_t> data) {
+    stats_.bytes_in += data.size();
+    switch (mode_) {
+    case mode::discard: return;
+    case mode::echo: {
+        const std::uint32_t n = s.send(id, data);
+        stats_.bytes_out += n;
+        if (n < data.size()) {
+            // Echo cannot push back on its peer (the receive window is the core's), so
+            // bytes it cannot store are a broken promise: the connection is reset and
+            // counted rather than silently shortened.
+            ++stats_.short_sends;
+            s.abort(id);
+        }
+        return;
+    }
+    case mode::respond: break;
+    }
+    std::uint64_t &u = s.user(id);
+    if (u & responding) return; // the rest of a request (or a pipelined one) is ignored
+    if (!(u & begun)) {
+        u |= begun;
+        // An HTTP request line starts with a method in capitals; anything else is a
+        // request of "any data".
+        if (!data.empty() && data[0] >= 'A' && data[0] <= 'Z') u |= http_like;
+    }
+    bool complete = !(u & http_like);
+    if (!complete) {
+        // Find "\r\n\r\n" across segment boundaries: a tiny state machine whose state is
+        // how much of the pattern the bytes so far end with.
+        auto matched = static_cast<unsigned>((u & match_mask) >> match_shift);
+        for (std::uint8_t b : data) {
+            const std::uint8_t want = (matched % 2 == 0) ? '\r' : '\n';
+            if (b == want)
+                ++matched;
+            else
+                matched = b == '\r' ? 1 : 0;
+            if (matched == 4) {
+                complete = true;
+                break;
+            }
+        }
+        u = (u & ~match_mask) | (std::uint64_t{matched % 4} << match_shift);
+    }
+    if (!complete) return;
+    ++stats_.requests;
+    u |= responding;
+    respond_more(s, id);
+}
+
+void server_app::respond_more(flow::shard &s, flow::conn_id id) {
+    std::uint64_t &u = s.user(id);
+    const std::uint64_t sent = u & sent_mask;
+    const std::uint32_t n = s.send(id, response_.subspan(sent));
+    stats_.bytes_out += n;
+    u = (u & ~sent_mask) | (sent + n);
+    if (sent + n == response_.size()) {
+        ++stats_.responses;
+        s.close(id); // the FIN follows the response: the server closes first
+    }
+    // Otherwise the rest goes on `writable`.
+}
+
+void server_app::on_writable(flow::shard &s, flow::conn_id id) {
+    if (mode_ == mode::respond && (s.user(id) & responding) && (s.user(id) & sent_mask) < response_.size())
+        respond_more(s, id);
+}
+
+void server_app::on_peer_closed(flow::shard &s, flow::conn_id id) {
+    if (mode_ == mode::respond && (s.user(id) & responding)) return; // closes when the response is out
+    // echo and discard close after the peer; respond closes a connection that ended
+    // without a complete request.
+    s.close(id);
+}
+
+void server_app::on_closed(flow::shard &, flow::conn_id, tcp::close_reason why) {
+    switch (why) {
+    case tcp::close_reason::normal: ++stats_.closed_normal; break;
+    case tcp::close_reason::reset:
+    case tcp::close_reason::refused: ++stats_.closed_reset; break;
+    case tcp::close_reason::timeout: ++stats_.closed_timeout; break;
+    case tcp::close_reason::aborted: ++stats_.closed_aborted; break;
+    }
+}
+
+} // namespace linerate::server

@@ -1,0 +1,63 @@
+// What linerate-server does with a connection, one application object per worker:
+//   echo:    sends back what arrives; closes after the peer closes.
+//   respond: reads a request (up to the first blank line, "\r\n\r\n", when it starts
+//            like an HTTP request; any data otherwise), sends an HTTP/1.1 200 response
+//            with `Connection: close` and a body of the configured size, and closes
+//            first: the side that closes first holds TIME-WAIT, as a web server does.
+//   discard: reads and drops; closes after the peer closes.
+// The state of a connection lives in the shard's per-connection user word, so a mode
+// allocates nothing per connection.
+#pragma once
+
+#include <linerate/flow/shard.hpp>
+
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace linerate::server {
+
+enum class mode : std::uint8_t { echo, respond, discard };
+
+// Counters of one worker's application, written by that worker only.
+struct app_counters {
+    std::uint64_t requests = 0;       // respond: complete requests seen
+    std::uint64_t responses = 0;      // respond: responses handed to TCP whole
+    std::uint64_t bytes_in = 0;       // payload received
+    std::uint64_t bytes_out = 0;      // payload handed to send()
+    std::uint64_t short_sends = 0;    // echo: send() took less than arrived; the connection was reset
+    std::uint64_t closed_normal = 0;
+    std::uint64_t closed_reset = 0;   // reset by the peer
+    std::uint64_t closed_timeout = 0;
+    std::uint64_t closed_aborted = 0;
+};
+
+// The response, built once: header and body in one buffer that every connection sends
+// from.
+[[nodiscard]] std::vector<std::uint8_t> http_response(std::uint64_t body_size);
+
+class server_app final : public flow::application {
+public:
+    // response must outlive the app (respond mode sends from it without copying it).
+    server_app(mode m, std::span<const std::uint8_t> response) noexcept : mode_(m), response_(response) {}
+
+    void on_accepted(flow::shard &s, flow::conn_id id) override;
+    void on_data(flow::shard &s, flow::conn_id id, std::span<const std::uint8_t> data) override;
+    void on_writable(flow::shard &s, flow::conn_id id) override;
+    void on_peer_closed(flow::shard &s, flow::conn_id id) override;
+    void on_closed(flow::shard &s, flow::conn_id id, tcp::close_reason why) override;
+
+    [[nodiscard]] const app_counters &stats() const noexcept { return stats_; }
+
+private:
+    void respond_more(flow::shard &s, flow::conn_id id);
+
+    mode mode_;
+    std::span<const std::uint8_t> response_;
+    app_counters stats_{};
+};
+
+} // namespace linerate::server

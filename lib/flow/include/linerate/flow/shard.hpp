@@ -1,0 +1,261 @@
+// A shard: everything one lcore owns of TCP. Its connection pool, TIME-WAIT pool,
+// reassembly queues, 4-tuple table, listeners, timer wheel and counters, and the glue
+// that turns the TCP core's segments and events into calls on the owner's `io` (packets
+// and bytes) and the `application` (callbacks).
+//
+// Design choices a reader would otherwise have to reverse-engineer:
+//   - Everything is allocated when the shard is built, from the configured limits; after
+//     that nothing allocates. A SYN that finds the connection pool full is dropped and
+//     counted (ListenDrops, tcp_no_memory): the peer retries, as it does after a
+//     listener overflow. A connection entering TIME-WAIT with no entry free keeps its
+//     TCB for 2*MSL (TCPTimeWaitOverflow) rather than being cut short.
+//   - Lookups go to the table first (connections and TIME-WAIT entries share it: a
+//     4-tuple has at most one of them), then to the listeners.
+//   - The application is never called from inside the TCP core. Events are queued while
+//     the core runs and handed out by settle() once it has returned, so a callback may
+//     send, close, abort or connect without re-entering a half-finished input(). Data
+//     events point into the received packet (or bytes held out of order), which the
+//     owner keeps until input() returns; held bytes the core releases meanwhile are
+//     released only after the events are out.
+//   - A connection is given back after its `closed` callback, never before: ids stay
+//     valid for the whole callback chain that closes them.
+#pragma once
+
+#include <linerate/base/seq32.hpp>
+#include <linerate/base/ticks.hpp>
+#include <linerate/flow/pool.hpp>
+#include <linerate/flow/table.hpp>
+#include <linerate/tcp/connection.hpp>
+#include <linerate/tcp/counters.hpp>
+#include <linerate/tcp/isn.hpp>
+#include <linerate/tcp/listener.hpp>
+#include <linerate/tcp/reassembly.hpp>
+#include <linerate/tcp/segment.hpp>
+#include <linerate/tcp/settings.hpp>
+#include <linerate/tcp/time_wait.hpp>
+#include <linerate/timer/wheel.hpp>
+
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <span>
+#include <vector>
+
+namespace linerate::flow {
+
+using conn_id = std::uint32_t;
+inline constexpr conn_id no_conn = ~conn_id{0};
+
+class shard;
+
+// The application's side. Callbacks run on the lcore that owns the connection, after
+// the TCP core has returned, so they may call the shard's send/shutdown/close/abort/
+// connect directly.
+class application {
+public:
+    virtual void on_accepted(shard &, conn_id) {}
+    virtual void on_connected(shard &, conn_id) {}
+    // In-order bytes from the peer; the span is valid during the call only.
+    virtual void on_data(shard &, conn_id, std::span<const std::uint8_t>) {}
+    // send() had taken less than offered and there is room again.
+    virtual void on_writable(shard &, conn_id) {}
+    virtual void on_peer_closed(shard &, conn_id) {}
+    // The last call for this id: afterwards it may name another connection.
+    virtual void on_closed(shard &, conn_id, tcp::close_reason) {}
+
+protected:
+    ~application() = default;
+};
+
+// What the shard's owner supplies: packets out, and storage for the bytes of each
+// connection's send stream (kept until the peer acknowledges them) and for bytes
+// received out of order.
+class io {
+public:
+    // Sends a segment. `id` is no_conn for a reset answering a segment of no connection.
+    // A segment with payload carries s.payload_len bytes of the connection's send stream
+    // from `offset` bytes past the first byte still stored.
+    virtual void transmit(conn_id id, const tcp::four_tuple &t, const tcp::out_segment &s,
+                          std::uint32_t offset) noexcept = 0;
+    // Appends bytes to the connection's stored send stream; returns how many it stored
+    // (fewer when it runs out of buffers).
+    virtual std::uint32_t append(conn_id id, std::span<const std::uint8_t> bytes) noexcept = 0;
+    // The peer acknowledged the first `bytes` stored: they may go.
+    virtual void release_sent(conn_id id, std::uint32_t bytes) noexcept = 0;
+    // The connection is gone: everything stored for it may go.
+    virtual void forget(conn_id id) noexcept = 0;
+    // Out-of-order bytes, as tcp::sink::hold/held/release; the defaults keep nothing.
+    virtual std::uint64_t hold(conn_id, seq32, std::span<const std::uint8_t>) noexcept { return 0; }
+    virtual tcp::sink::held_bytes held(std::uint64_t) noexcept { return {}; }
+    virtual void release(std::uint64_t) noexcept {}
+
+protected:
+    ~io() = default;
+};
+
+struct shard_limits {
+    std::uint32_t connections = 65'536;   // TCBs in this shard
+    std::uint32_t time_wait = 65'536;     // TIME-WAIT entries
+    std::uint32_t ooo_queues = 1'024;     // reassembly queues, lent to connections that need one
+    std::uint32_t held_segments = 8'192;  // out-of-order segments held at once (bounds deferred releases)
+    std::uint32_t listeners = 64;
+    std::uint64_t table_seed = 0;         // keys the 4-tuple hash; draw it at random
+};
+
+// Extra counters of the shard, beyond the TCP MIB.
+struct shard_counters {
+    std::uint64_t time_wait_entries = 0; // a gauge: entries in use
+    std::uint64_t time_wait_expired = 0;
+    std::uint64_t events_overflowed = 0; // never expected: see the event queue's bound
+    std::uint64_t send_no_buffer = 0;    // send() stored less than the connection had room for
+};
+
+class shard final : private tcp::sink {
+public:
+    shard(const tcp::settings &cfg, const shard_limits &limits, const tcp::isn_generator &isn, io &out, tick start);
+    shard(const shard &) = delete;
+    shard &operator=(const shard &) = delete;
+
+    // The time for the calls that follow; the owner sets it once per loop turn.
+    void set_time(tick now, std::uint64_t now_us) noexcept {
+        now_ = now;
+        now_us_ = now_us;
+    }
+    [[nodiscard]] tick now() const noexcept { return now_; }
+
+    // Listens on ip:port (ip 0 for every local address). False when the listener table
+    // is full or the pair is taken.
+    bool listen(ipv4_addr ip, std::uint16_t port, application &app);
+
+    // The 4-tuple's hash, for prefetch() before a burst and input() after it.
+    [[nodiscard]] std::uint64_t hash(const tcp::four_tuple &t) const noexcept { return table_.hash(t); }
+    void prefetch(std::uint64_t hash) const noexcept { table_.prefetch(hash); }
+
+    // A segment arrived for `t` (this endpoint's view: local is the destination). Its
+    // payload must stay valid until input() returns.
+    void input(const tcp::four_tuple &t, std::uint64_t hash, const tcp::segment &seg) noexcept;
+    void input(const tcp::four_tuple &t, const tcp::segment &seg) noexcept { input(t, hash(t), seg); }
+
+    // A segment the owner refused before input() (bad checksum, bad header or options):
+    // counted where the MIB counts it (InSegs and InErrs, and InCsumErrors).
+    void count_bad_segment(bool checksum) noexcept {
+        ++stats_.in_segs;
+        ++stats_.in_errs;
+        if (checksum) ++stats_.in_csum_errors;
+    }
+
+    // Fires the timers due at now().
+    void run_timers() noexcept;
+    // When the earliest timer is due, if any.
+    [[nodiscard]] std::optional<tick> next_timer() const noexcept { return wheel_.next_expiry(); }
+
+    // The application's calls.
+    std::optional<conn_id> connect(const tcp::four_tuple &t, application &app, std::uint64_t user = 0) noexcept;
+    std::uint32_t send(conn_id id, std::span<const std::uint8_t> bytes) noexcept;
+    void shutdown(conn_id id) noexcept;
+    void close(conn_id id) noexcept;
+    void abort(conn_id id) noexcept;
+    [[nodiscard]] std::uint64_t &user(conn_id id) noexcept { return conns_[id].user; }
+    [[nodiscard]] const tcp::connection &connection(conn_id id) const noexcept { return conns_[id]; }
+    [[nodiscard]] bool in_use(conn_id id) const noexcept { return id < conns_.capacity() && conns_.is_used(id); }
+
+    // Looks a 4-tuple up as input() would: a connection's id, if one has it.
+    [[nodiscard]] std::optional<conn_id> find(const tcp::four_tuple &t) const noexcept;
+    [[nodiscard]] bool in_time_wait(const tcp::four_tuple &t) const noexcept;
+
+    [[nodiscard]] const tcp::counters &stats() const noexcept { return stats_; }
+    [[nodiscard]] const shard_counters &shard_stats() const noexcept { return extra_; }
+    [[nodiscard]] const table &tuples() const noexcept { return table_; }
+    [[nodiscard]] std::uint32_t connections() const noexcept { return conns_.in_use(); }
+    [[nodiscard]] std::uint32_t time_wait_entries() const noexcept { return tws_.in_use(); }
+    [[nodiscard]] const tcp::settings &settings() const noexcept { return cfg_; }
+
+    // Aborts every connection and forgets every TIME-WAIT entry (the lcore is stopping).
+    void abort_all() noexcept;
+
+private:
+    // tcp::sink
+    void transmit(const tcp::connection *c, const tcp::four_tuple &t, const tcp::out_segment &s) override;
+    void notify(tcp::connection &c, const tcp::event &e) override;
+    tcp::reassembly_queue *acquire_ooo_queue() override;
+    void release_ooo_queue(tcp::reassembly_queue *q) override;
+    std::uint64_t hold(tcp::connection &c, seq32 first, std::span<const std::uint8_t> bytes) override;
+    held_bytes held(std::uint64_t handle) override;
+    void release(std::uint64_t handle) override;
+
+    [[nodiscard]] tcp::context ctx() noexcept {
+        return tcp::context{now_, now_us_, cfg_, wheel_, isn_, stats_, *this, challenge_budget_, challenge_end_};
+    }
+    [[nodiscard]] conn_id id_of(const tcp::connection &c) const noexcept { return conns_.index_of(&c); }
+
+    void no_connection(const tcp::four_tuple &t, std::uint64_t hash, const tcp::segment &seg) noexcept;
+    void reset(const tcp::four_tuple &t, const tcp::segment &seg) noexcept;
+    void to_time_wait(conn_id id) noexcept;
+    void drop_time_wait(std::uint32_t index, std::uint64_t hash) noexcept;
+    void settle() noexcept;
+
+    struct pending_event {
+        conn_id id = no_conn;
+        tcp::event_type type{};
+        tcp::close_reason reason{};
+        std::span<const std::uint8_t> data{};
+    };
+    void push_event(const pending_event &ev) noexcept;
+    void dispatch(const pending_event &ev) noexcept;
+    // The connection's `closed`: the application's last callback, then the TCB goes back.
+    void finish(conn_id id, tcp::close_reason why) noexcept;
+    // What the shard keeps beside each TCB.
+    struct meta {
+        application *app = nullptr;
+        std::uint32_t released = 0;          // send-stream bytes the peer acknowledged
+        std::uint32_t listener = ~0u;        // index of the listener a passive open came from
+        bool announced = false;              // the application knows it (accepted or connect())
+        bool retry_on_ack = false;           // send() was short of buffers: writable on the next ACK
+    };
+    struct listening {
+        tcp::listener l;
+        application *app;
+    };
+
+    tcp::settings cfg_;
+    const tcp::isn_generator &isn_;
+    io &io_;
+    tick now_{};
+    std::uint64_t now_us_ = 0;
+    timer::wheel wheel_;
+    tcp::counters stats_{};
+    shard_counters extra_{};
+    std::uint32_t challenge_budget_ = 0;
+    tick challenge_end_{};
+
+    pool<tcp::connection> conns_;
+    std::vector<meta> meta_;
+    pool<tcp::time_wait_entry> tws_;
+    pool<tcp::reassembly_queue> queues_;
+    table table_;
+    std::vector<listening> listeners_;
+    std::uint32_t max_listeners_;
+
+    // Events waiting for settle(): a ring, sized so that it cannot fill (every core call
+    // raises a bounded number, and settle() drains after each). `closed` events have a
+    // list of their own, one slot per connection, so that even an overflowing ring never
+    // loses a connection's end.
+    std::vector<pending_event> events_;
+    std::size_t ev_head_ = 0, ev_count_ = 0;
+    std::vector<std::pair<conn_id, tcp::close_reason>> closing_;
+    // Held bytes the core let go of while their data events were still queued.
+    std::vector<std::uint64_t> deferred_release_;
+    bool settling_ = false;
+    // Where a TCB's timer hook sits in it: timer::owner_of needs a public member, and the
+    // TCB keeps its hook private, so the offset is measured once on the pool's first TCB.
+    std::ptrdiff_t hook_offset_ = 0;
+};
+
+// Where a segment's payload starts in the send stream, counted from its first byte
+// (the byte after the SYN).
+[[nodiscard]] inline std::uint32_t stream_offset(const tcp::connection &c, const tcp::out_segment &s) noexcept {
+    const seq32 first = s.seq + (s.flags.has(tcp::tcp_flags::syn) ? 1u : 0u);
+    return static_cast<std::uint32_t>(first - (c.iss() + 1));
+}
+
+} // namespace linerate::flow

@@ -1,0 +1,238 @@
+// The per-shard flow table: 4-tuple -> connection or TIME-WAIT entry, looked up for
+// every received segment.
+//
+// Design:
+// - Open addressing with linear probing over a power-of-two array of 16-byte slots,
+//   sized once so that the load never exceeds 75 % (at least 16 slots). A slot holds
+//   the 12 key bytes and a 4-byte `ref` (kind + pool index: the table stores indices,
+//   never pointers); four slots share a 64-byte cache line, so most lookups touch one
+//   line, and prefetch() lets the engine start those loads for a whole RX burst before
+//   the first lookup. A ref of raw 0 marks an empty slot.
+// - Deletion is by BACKWARD SHIFT (Knuth vol. 3, 6.4, Algorithm R), never by
+//   tombstone. Tombstones are never reclaimed under churn: each erase leaves one, a
+//   miss must walk past them to a truly empty slot, and after enough connections have
+//   come and gone (the normal life of a server) nearly every slot is a tombstone and a
+//   miss - every SYN - walks much of the table. Backward shift instead closes the gap:
+//   the entries after the erased one move back when that keeps each within its probe
+//   run (between its home slot and the first empty slot), so the table is always
+//   exactly one that inserts alone could have built, and probe lengths depend only on
+//   the keys present, not on the history. The price is an erase that rehashes the rest
+//   of its cluster (a few entries at 75 % load), paid when a flow ends.
+// - The hash is keyed by a per-shard random seed. A peer chooses its address and port,
+//   and with an unkeyed hash it could pick 4-tuples that all land in one cluster and
+//   make every lookup walk it (hash flooding). The mixing is two 64x64->128-bit
+//   multiplies folded with xor (as wyhash does), a few cycles: it runs for every
+//   packet, where SipHash would cost too much. It is not a cryptographic PRF; it only
+//   has to keep an attacker who never sees a hash value from aiming at a slot.
+// - One thread, the shard's owner, writes. Telemetry threads read concurrently through
+//   find_concurrent() and for_each_concurrent(), which never take a lock and never make
+//   the owner wait: a sequence lock (seqlock). The owner makes a version odd before it
+//   changes slots and even after, with plain stores (a single writer needs no atomic
+//   read-modify-write); a reader that saw the version change, or saw it odd, retries.
+//   Slot words are std::atomic<std::uint64_t> read and written with relaxed order, so a
+//   torn read is a detected retry and never undefined behaviour; on x86 a relaxed load
+//   or store and a release store are plain moves and a release fence only stops the
+//   compiler, so the owner's fast path costs the same as with plain words.
+#pragma once
+
+#include <linerate/tcp/segment.hpp>
+
+#include <atomic>
+#include <cassert>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <optional>
+
+namespace linerate::flow {
+
+enum class entry_kind : std::uint8_t { connection = 0, time_wait = 1 };
+
+// What a table entry refers to: a connection or a TIME-WAIT entry, by pool index. Four
+// bytes: bit 31 is the kind, bits 0..30 hold index + 1, so raw 0 (reserved for the
+// empty slot) is never a valid ref.
+struct ref {
+    static constexpr std::uint32_t max_index = 0x7fff'fffeu; // index < 2^31 - 1
+    std::uint32_t raw = 0;
+
+    [[nodiscard]] static constexpr ref connection(std::uint32_t index) noexcept { return make(entry_kind::connection, index); }
+    [[nodiscard]] static constexpr ref time_wait(std::uint32_t index) noexcept { return make(entry_kind::time_wait, index); }
+
+    [[nodiscard]] constexpr entry_kind kind() const noexcept { return static_cast<entry_kind>(raw >> 31); }
+    [[nodiscard]] constexpr std::uint32_t index() const noexcept { return (raw & 0x7fff'ffffu) - 1; }
+    [[nodiscard]] constexpr bool empty() const noexcept { return raw == 0; }
+
+    friend constexpr bool operator==(ref, ref) noexcept = default;
+
+private:
+    [[nodiscard]] static constexpr ref make(entry_kind k, std::uint32_t index) noexcept {
+        assert(index <= max_index);
+        return ref{(static_cast<std::uint32_t>(k) << 31) | (index + 1)};
+    }
+};
+static_assert(sizeof(ref) == 4);
+
+namespace detail {
+__extension__ using u128 = unsigned __int128;
+
+// 64x64 -> 128-bit multiply folded to 64 bits: every input bit reaches every output bit.
+[[nodiscard]] inline std::uint64_t mum(std::uint64_t a, std::uint64_t b) noexcept {
+    const u128 p = static_cast<u128>(a) * b;
+    return static_cast<std::uint64_t>(p) ^ static_cast<std::uint64_t>(p >> 64);
+}
+
+// The 12 key bytes as two words: the addresses, and the ports in the upper half of the
+// word whose lower half is the ref.
+[[nodiscard]] constexpr std::uint64_t key_addrs(const tcp::four_tuple &t) noexcept {
+    return (std::uint64_t{t.local_ip.value} << 32) | t.remote_ip.value;
+}
+[[nodiscard]] constexpr std::uint64_t key_ports(const tcp::four_tuple &t) noexcept {
+    return (std::uint64_t{t.local_port} << 48) | (std::uint64_t{t.remote_port} << 32);
+}
+[[nodiscard]] constexpr tcp::four_tuple key_of(std::uint64_t addrs, std::uint64_t ports_ref) noexcept {
+    return tcp::four_tuple{ipv4_addr{static_cast<std::uint32_t>(addrs >> 32)}, ipv4_addr{static_cast<std::uint32_t>(addrs)},
+                           static_cast<std::uint16_t>(ports_ref >> 48), static_cast<std::uint16_t>(ports_ref >> 32)};
+}
+} // namespace detail
+
+class table {
+public:
+    // Holds up to `capacity` entries in the smallest power-of-two number of slots (at
+    // least 16) that keeps the load at or below 75 %. `seed` keys the hash; the shard
+    // draws it at random. Allocates here and never again; throws std::length_error if
+    // the slot count would not fit in 32 bits, std::bad_alloc if memory is short.
+    table(std::uint32_t capacity, std::uint64_t seed);
+
+    table(const table &) = delete;
+    table &operator=(const table &) = delete;
+
+    // Keyed hash of the 4-tuple; its low bits pick the home slot.
+    [[nodiscard]] std::uint64_t hash(const tcp::four_tuple &t) const noexcept {
+        const std::uint64_t h = detail::mum(detail::key_addrs(t) ^ key_[0], (detail::key_ports(t) >> 32) ^ key_[1]);
+        return detail::mum(h ^ key_[2], key_[3]);
+    }
+
+    // Starts loading the home slot of `hash` into the cache. The engine calls it for a
+    // whole RX burst before the lookups, so the misses overlap.
+    void prefetch(std::uint64_t hash) const noexcept { __builtin_prefetch(&slots_[hash & mask_], 0, 3); }
+
+    // --- The owner thread ---------------------------------------------------------
+
+    [[nodiscard]] std::optional<ref> find(const tcp::four_tuple &t, std::uint64_t hash) const noexcept {
+        // The owner is the only writer, so it reads without the seqlock.
+        const std::uint64_t addrs = detail::key_addrs(t);
+        const std::uint64_t ports = detail::key_ports(t);
+        for (std::uint32_t i = static_cast<std::uint32_t>(hash) & mask_;; i = (i + 1) & mask_) {
+            const std::uint64_t w1 = slots_[i].ports_ref.load(std::memory_order_relaxed);
+            const auto r = ref{static_cast<std::uint32_t>(w1)};
+            if (r.empty()) return std::nullopt; // the end of the probe run: absent
+            if ((w1 & port_mask) == ports && slots_[i].addrs.load(std::memory_order_relaxed) == addrs) return r;
+        }
+    }
+    [[nodiscard]] std::optional<ref> find(const tcp::four_tuple &t) const noexcept { return find(t, hash(t)); }
+
+    enum class insert_result : std::uint8_t { inserted, present, full };
+    // `present` (and no change) if t is in the table, whatever its ref; `full` if it is
+    // not and size() == capacity(). r must not be empty.
+    insert_result insert(const tcp::four_tuple &t, std::uint64_t hash, ref r) noexcept;
+    insert_result insert(const tcp::four_tuple &t, ref r) noexcept { return insert(t, hash(t), r); }
+
+    // Changes the ref of a present key, in place (a connection handing its 4-tuple to a
+    // TIME-WAIT entry); false if t is absent. r must not be empty.
+    bool replace(const tcp::four_tuple &t, std::uint64_t hash, ref r) noexcept;
+    bool replace(const tcp::four_tuple &t, ref r) noexcept { return replace(t, hash(t), r); }
+
+    // Removes t (backward shift: see the top of this file); false if it is absent.
+    bool erase(const tcp::four_tuple &t, std::uint64_t hash) noexcept;
+    bool erase(const tcp::four_tuple &t) noexcept { return erase(t, hash(t)); }
+
+    // Any thread may call size(): it is an atomic the owner stores (never an RMW).
+    [[nodiscard]] std::uint32_t size() const noexcept { return size_.load(std::memory_order_relaxed); }
+    [[nodiscard]] std::uint32_t capacity() const noexcept { return capacity_; }
+    [[nodiscard]] std::uint32_t slots() const noexcept { return mask_ + 1; }
+
+    // How many slots a find(t) examines, present or absent (1 when t sits in, or misses
+    // at, its home slot). For tests and the benchmark. Owner thread.
+    [[nodiscard]] std::uint32_t probe_length(const tcp::four_tuple &t) const noexcept;
+
+    // --- Readers on other threads --------------------------------------------------
+
+    // A lookup that may run concurrently with the owner's mutations. While the owner
+    // is writing it retries: the first `spin_attempts` with a pause, later ones after
+    // yielding the CPU (an owner preempted in the middle of a write, as happens on an
+    // overloaded test machine, though rarely on an isolated lcore, needs the CPU back
+    // to finish). After `max_attempts` attempts that all overlapped a mutation it gives
+    // up and answers nullopt, as if t were absent: a telemetry reader can live with
+    // that. Pass a larger budget to wait longer (~0u: until the owner lets it read).
+    [[nodiscard]] std::optional<ref> find_concurrent(const tcp::four_tuple &t,
+                                                     std::uint32_t max_attempts = max_read_attempts) const noexcept;
+
+    // How many mutations (successful inserts, replaces and erases) have completed: the
+    // seqlock version halved. A reader that sees it unchanged knows the table is too.
+    // Any thread.
+    [[nodiscard]] std::uint64_t mutations() const noexcept { return version_.load(std::memory_order_acquire) / 2; }
+
+    // f(four_tuple, ref) for the entries, read `chunk_slots` slots at a time under the
+    // seqlock into a local copy, then f is called for that copy outside the read, so f
+    // may be slow. Each chunk is a consistent snapshot, but the walk as a whole is not:
+    // while it runs, an erase can shift an entry back from a chunk not yet read into
+    // one already read (the entry is then missed), or around the end of the array into
+    // the last chunk (seen twice); an entry inserted or erased during the walk may or
+    // may not be seen. Entries that do not move are seen exactly once. A chunk is
+    // retried as find_concurrent() retries; one that overlaps mutations for
+    // `max_attempts` attempts is skipped, and the result is false if any chunk was.
+    template <class F> bool for_each_concurrent(F &&f, std::uint32_t max_attempts = max_read_attempts) const {
+        chunk c;
+        bool complete = true;
+        for (std::uint32_t first = 0; first < slots(); first += chunk_slots) {
+            if (!read_chunk(first, c, max_attempts)) {
+                complete = false;
+                continue;
+            }
+            for (std::uint32_t k = 0; k < chunk_slots; ++k) {
+                const auto r = ref{static_cast<std::uint32_t>(c.ports_ref[k])};
+                if (!r.empty()) f(detail::key_of(c.addrs[k], c.ports_ref[k]), r);
+            }
+        }
+        return complete;
+    }
+
+    static constexpr std::uint32_t chunk_slots = 16; // 256 bytes, four cache lines
+    static constexpr std::uint32_t spin_attempts = 64;
+    static constexpr std::uint32_t max_read_attempts = 1u << 16;
+
+private:
+    static constexpr std::uint64_t port_mask = ~std::uint64_t{0} << 32;
+
+    // 16 bytes; the array is 16-byte aligned, so a slot never straddles a cache line.
+    struct alignas(16) slot {
+        std::atomic<std::uint64_t> addrs{0};     // local_ip << 32 | remote_ip
+        std::atomic<std::uint64_t> ports_ref{0}; // local_port << 48 | remote_port << 32 | ref.raw
+    };
+    static_assert(sizeof(slot) == 16);
+
+    struct chunk {
+        std::uint64_t addrs[chunk_slots];
+        std::uint64_t ports_ref[chunk_slots];
+    };
+
+    // The slot of t, or none if t is absent.
+    [[nodiscard]] std::uint32_t locate(std::uint64_t addrs, std::uint64_t ports, std::uint64_t hash) const noexcept;
+    [[nodiscard]] bool read_chunk(std::uint32_t first, chunk &out, std::uint32_t max_attempts) const noexcept;
+    void write_begin() noexcept;
+    void write_end() noexcept;
+
+    static constexpr std::uint32_t none = ~std::uint32_t{0};
+
+    std::unique_ptr<slot[]> slots_;
+    std::uint32_t mask_;
+    std::uint32_t capacity_;
+    std::uint64_t key_[4];
+    std::atomic<std::uint32_t> size_{0};
+    // The seqlock version: odd while the owner mutates. On its own cache line, so that
+    // readers polling it do not keep pulling away the line with the fields the owner
+    // reads on every lookup (slots_, mask_, key_).
+    alignas(64) std::atomic<std::uint64_t> version_{0};
+};
+
+} // namespace linerate::flow

@@ -1,0 +1,370 @@
+// The shard: see shard.hpp.
+#include <linerate/flow/shard.hpp>
+
+#include <algorithm>
+#include <memory>
+
+namespace linerate::flow {
+namespace {
+
+// The event ring's size. One core call raises at most a handful of events (accepted or
+// connected, data, data released from the reassembly queue, writable, peer_closed,
+// time_wait: under 2 + reassembly_queue::capacity), and settle() drains the ring after
+// every call, so a few thousand slots leave a wide margin even when callbacks act on
+// many connections at once.
+constexpr std::size_t event_ring_size = 4096;
+
+} // namespace
+
+shard::shard(const tcp::settings &cfg, const shard_limits &limits, const tcp::isn_generator &isn, io &out,
+             tick start)
+    : cfg_(cfg), isn_(isn), io_(out), now_(start), wheel_(start), conns_(std::max<std::uint32_t>(limits.connections, 1)),
+      meta_(std::max<std::uint32_t>(limits.connections, 1)), tws_(std::max<std::uint32_t>(limits.time_wait, 1)),
+      queues_(std::max<std::uint32_t>(limits.ooo_queues, 1)),
+      table_(std::max<std::uint32_t>(limits.connections, 1) + std::max<std::uint32_t>(limits.time_wait, 1),
+             limits.table_seed),
+      max_listeners_(limits.listeners), events_(event_ring_size) {
+    listeners_.reserve(max_listeners_);
+    closing_.reserve(conns_.capacity());
+    deferred_release_.reserve(std::max<std::uint32_t>(limits.held_segments, 64));
+    auto &first = conns_[0];
+    hook_offset_ = reinterpret_cast<const char *>(&first.hook()) - reinterpret_cast<const char *>(&first);
+}
+
+bool shard::listen(ipv4_addr ip, std::uint16_t port, application &app) {
+    if (listeners_.size() >= max_listeners_) return false;
+    for (const auto &l : listeners_)
+        if (l.l.port() == port && l.l.ip() == ip) return false;
+    listeners_.push_back(listening{tcp::listener(ip, port, cfg_.syn_backlog, cfg_.accept_backlog), &app});
+    return true;
+}
+
+std::optional<conn_id> shard::find(const tcp::four_tuple &t) const noexcept {
+    const auto r = table_.find(t);
+    if (!r || r->kind() != entry_kind::connection) return std::nullopt;
+    return r->index();
+}
+
+bool shard::in_time_wait(const tcp::four_tuple &t) const noexcept {
+    const auto r = table_.find(t);
+    return r && r->kind() == entry_kind::time_wait;
+}
+
+// --- arriving segments ----------------------------------------------------------------
+
+void shard::input(const tcp::four_tuple &t, std::uint64_t hash, const tcp::segment &seg) noexcept {
+    auto c = ctx();
+    // The table first: a 4-tuple has a connection or a TIME-WAIT entry, never both.
+    if (const auto r = table_.find(t, hash)) {
+        if (r->kind() == entry_kind::connection) {
+            conns_[r->index()].input(seg, c);
+        } else if (tcp::time_wait_input(tws_[r->index()], seg, c) == tcp::time_wait_verdict::reopen) {
+            // RFC 6191 / RFC 9293 §3.6.1: a new SYN takes the 4-tuple over; the entry
+            // goes and the SYN meets the listener as any other.
+            drop_time_wait(r->index(), hash);
+            no_connection(t, hash, seg);
+        }
+    } else {
+        ++stats_.in_segs;
+        no_connection(t, hash, seg);
+    }
+    settle();
+}
+
+void shard::no_connection(const tcp::four_tuple &t, std::uint64_t hash, const tcp::segment &seg) noexcept {
+    for (std::uint32_t li = 0; li < listeners_.size(); ++li) {
+        auto &l = listeners_[li];
+        if (!l.l.matches(t.local_ip, t.local_port)) continue;
+        const std::uint64_t overflows = stats_.listen_overflows;
+        switch (l.l.on_segment(seg, stats_)) {
+        case tcp::listener::verdict::open: {
+            const std::uint32_t id = conns_.acquire();
+            if (id == pool<tcp::connection>::none ||
+                table_.insert(t, hash, ref::connection(id)) != table::insert_result::inserted) {
+                // No TCB to give: drop the SYN and let the peer retry, as a full SYN
+                // queue does (Linux counts both as ListenDrops).
+                if (id != pool<tcp::connection>::none) conns_.release(id);
+                l.l.half_open_closed();
+                ++stats_.listen_drops;
+                stats_.count(tcp::drop::no_memory);
+                return;
+            }
+            meta_[id] = meta{.app = l.app, .released = 0, .listener = li, .announced = false};
+            auto c = ctx();
+            conns_[id].open_passive(t, seg, li, c);
+            return;
+        }
+        case tcp::listener::verdict::reset: reset(t, seg); return;
+        case tcp::listener::verdict::drop:
+            if (stats_.listen_overflows != overflows) ++stats_.listen_drops;
+            return;
+        }
+    }
+    // RFC 9293 §3.10.7.1: no connection and no listener.
+    stats_.count(tcp::drop::no_connection);
+    reset(t, seg);
+}
+
+void shard::reset(const tcp::four_tuple &t, const tcp::segment &seg) noexcept {
+    if (const auto r = tcp::reset_for_unknown(seg)) {
+        ++stats_.out_segs;
+        ++stats_.out_rsts;
+        io_.transmit(no_conn, t, *r, 0);
+    }
+}
+
+// --- timers ---------------------------------------------------------------------------
+
+void shard::run_timers() noexcept {
+    auto c = ctx();
+    wheel_.advance(now_, [&](timer::hook &h) {
+        // The hook is inside a TCB or a TIME-WAIT entry; the pools' address ranges tell
+        // which.
+        auto *tw = &timer::owner_of<tcp::time_wait_entry, &tcp::time_wait_entry::hook>(h);
+        if (tws_.contains(tw)) {
+            // 2*MSL is over (the hook is already disarmed).
+            ++extra_.time_wait_expired;
+            drop_time_wait(tws_.index_of(tw), table_.hash(tw->tuple));
+            return;
+        }
+        const auto *base = reinterpret_cast<const char *>(&h) - hook_offset_;
+        const auto *conn = reinterpret_cast<const tcp::connection *>(base);
+        if (conns_.contains(conn)) conns_[conns_.index_of(conn)].on_timer(c);
+    });
+    settle();
+}
+
+void shard::drop_time_wait(std::uint32_t index, std::uint64_t hash) noexcept {
+    auto &tw = tws_[index];
+    wheel_.cancel(tw.hook);
+    table_.erase(tw.tuple, hash);
+    tws_.release(index);
+    --extra_.time_wait_entries;
+}
+
+// --- the application's calls ----------------------------------------------------------
+
+std::optional<conn_id> shard::connect(const tcp::four_tuple &t, application &app, std::uint64_t user) noexcept {
+    const std::uint64_t h = table_.hash(t);
+    if (table_.find(t, h)) return std::nullopt; // the 4-tuple is in use (or in TIME-WAIT)
+    const std::uint32_t id = conns_.acquire();
+    if (id == pool<tcp::connection>::none) return std::nullopt;
+    if (table_.insert(t, h, ref::connection(id)) != table::insert_result::inserted) {
+        conns_.release(id);
+        return std::nullopt;
+    }
+    meta_[id] = meta{.app = &app, .released = 0, .listener = ~0u, .announced = true};
+    conns_[id].user = user;
+    auto c = ctx();
+    conns_[id].open_active(t, c);
+    if (!settling_) settle();
+    return id;
+}
+
+std::uint32_t shard::send(conn_id id, std::span<const std::uint8_t> bytes) noexcept {
+    auto &conn = conns_[id];
+    const auto want = static_cast<std::uint32_t>(std::min<std::size_t>(bytes.size(), UINT32_MAX));
+    const std::uint32_t room = std::min(conn.send_space(cfg_), want);
+    const std::uint32_t stored = room == 0 ? 0 : io_.append(id, bytes.first(room));
+    auto c = ctx();
+    std::uint32_t taken;
+    if (stored == room) {
+        // Offer everything: the connection takes exactly `stored` (its room) and, when
+        // that is less than offered, promises a writable event.
+        taken = conn.send(want, c);
+    } else {
+        // The owner ran out of buffers: take what it stored, and raise writable on the
+        // next acknowledgment, which gives buffers back.
+        taken = conn.send(stored, c);
+        meta_[id].retry_on_ack = true;
+        ++extra_.send_no_buffer;
+    }
+    if (!settling_) settle();
+    return taken;
+}
+
+void shard::shutdown(conn_id id) noexcept {
+    auto c = ctx();
+    conns_[id].shutdown(c);
+    if (!settling_) settle();
+}
+
+void shard::close(conn_id id) noexcept {
+    auto c = ctx();
+    conns_[id].close(c);
+    if (!settling_) settle();
+}
+
+void shard::abort(conn_id id) noexcept {
+    auto c = ctx();
+    conns_[id].abort(c);
+    if (!settling_) settle();
+}
+
+void shard::abort_all() noexcept {
+    auto c = ctx();
+    conns_.for_each_used([&](std::uint32_t, tcp::connection &conn) {
+        if (conn.current() != tcp::state::closed) conn.abort(c);
+    });
+    settle();
+    tws_.for_each_used([&](std::uint32_t i, tcp::time_wait_entry &tw) { drop_time_wait(i, table_.hash(tw.tuple)); });
+}
+
+// --- tcp::sink ------------------------------------------------------------------------
+
+void shard::transmit(const tcp::connection *conn, const tcp::four_tuple &t, const tcp::out_segment &s) {
+    if (conn == nullptr) {
+        io_.transmit(no_conn, t, s, 0);
+        return;
+    }
+    const conn_id id = id_of(*conn);
+    const std::uint32_t offset = s.payload_len == 0 ? 0 : stream_offset(*conn, s) - meta_[id].released;
+    io_.transmit(id, t, s, offset);
+}
+
+void shard::notify(tcp::connection &conn, const tcp::event &e) {
+    const conn_id id = id_of(conn);
+    switch (e.type) {
+    case tcp::event_type::acked:
+        // Buffers are the owner's business, not the application's: released at once, so
+        // what the connection sends next is counted from the new first byte.
+        meta_[id].released += e.bytes;
+        io_.release_sent(id, e.bytes);
+        if (meta_[id].retry_on_ack) {
+            meta_[id].retry_on_ack = false;
+            push_event(pending_event{id, tcp::event_type::writable, {}, {}});
+        }
+        return;
+    case tcp::event_type::closed: closing_.emplace_back(id, e.reason); return;
+    default: push_event(pending_event{id, e.type, e.reason, e.data}); return;
+    }
+}
+
+void shard::push_event(const pending_event &ev) noexcept {
+    if (ev_count_ == events_.size()) {
+        // Cannot happen within the bound above; counted, and the event is lost rather
+        // than the lcore stalled. `closed` never comes here.
+        ++extra_.events_overflowed;
+        return;
+    }
+    events_[(ev_head_ + ev_count_) % events_.size()] = ev;
+    ++ev_count_;
+}
+
+tcp::reassembly_queue *shard::acquire_ooo_queue() {
+    const std::uint32_t i = queues_.acquire();
+    if (i == pool<tcp::reassembly_queue>::none) return nullptr;
+    auto *q = &queues_[i];
+    std::destroy_at(q);
+    std::construct_at(q, cfg_.max_ooo_segments);
+    return q;
+}
+
+void shard::release_ooo_queue(tcp::reassembly_queue *q) { queues_.release(queues_.index_of(q)); }
+
+std::uint64_t shard::hold(tcp::connection &conn, seq32 first, std::span<const std::uint8_t> bytes) {
+    // No room to defer its release later: better not to hold it at all.
+    if (deferred_release_.size() == deferred_release_.capacity()) return 0;
+    return io_.hold(id_of(conn), first, bytes);
+}
+
+tcp::sink::held_bytes shard::held(std::uint64_t handle) { return io_.held(handle); }
+
+void shard::release(std::uint64_t handle) {
+    // A data event may still point into these bytes: they go after the events are out.
+    if (deferred_release_.size() < deferred_release_.capacity())
+        deferred_release_.push_back(handle);
+    else
+        io_.release(handle); // not reached: hold() keeps the list from filling
+}
+
+// --- handing events out -----------------------------------------------------------------
+
+void shard::settle() noexcept {
+    if (settling_) return;
+    settling_ = true;
+    std::size_t next_closing = 0;
+    for (;;) {
+        if (ev_count_ > 0) {
+            const pending_event ev = events_[ev_head_];
+            ev_head_ = (ev_head_ + 1) % events_.size();
+            --ev_count_;
+            dispatch(ev);
+            continue;
+        }
+        if (next_closing < closing_.size()) {
+            const auto [id, why] = closing_[next_closing++];
+            finish(id, why);
+            continue;
+        }
+        break;
+    }
+    closing_.clear();
+    for (const std::uint64_t h : deferred_release_) io_.release(h);
+    deferred_release_.clear();
+    settling_ = false;
+}
+
+void shard::dispatch(const pending_event &ev) noexcept {
+    meta &m = meta_[ev.id];
+    switch (ev.type) {
+    case tcp::event_type::accepted:
+        if (m.announced) return;
+        m.announced = true;
+        if (m.listener < listeners_.size()) {
+            // The application takes it from the accept queue at once.
+            listeners_[m.listener].l.half_open_established();
+            listeners_[m.listener].l.accepted();
+        }
+        m.app->on_accepted(*this, ev.id);
+        return;
+    case tcp::event_type::connected: m.app->on_connected(*this, ev.id); return;
+    case tcp::event_type::data:
+        if (m.announced) m.app->on_data(*this, ev.id, ev.data);
+        return;
+    case tcp::event_type::writable:
+        if (m.announced) m.app->on_writable(*this, ev.id);
+        return;
+    case tcp::event_type::peer_closed:
+        if (m.announced) m.app->on_peer_closed(*this, ev.id);
+        return;
+    case tcp::event_type::time_wait: to_time_wait(ev.id); return;
+    case tcp::event_type::acked:
+    case tcp::event_type::closed: return; // handled in notify()
+    }
+}
+
+void shard::to_time_wait(conn_id id) noexcept {
+    auto &conn = conns_[id];
+    if (!conn.in(tcp::state::time_wait)) return;
+    const std::uint32_t i = tws_.acquire();
+    if (i == pool<tcp::time_wait_entry>::none) {
+        // The TCB keeps TIME-WAIT itself until its own 2*MSL timer ends it.
+        ++stats_.time_wait_overflow;
+        return;
+    }
+    ++extra_.time_wait_entries;
+    table_.replace(conn.tuple(), ref::time_wait(i));
+    auto c = ctx();
+    conn.hand_over(tws_[i], c); // closed (normal) follows, and the TCB is given back
+}
+
+void shard::finish(conn_id id, tcp::close_reason why) noexcept {
+    meta &m = meta_[id];
+    if (m.announced) {
+        m.app->on_closed(*this, id, why);
+    } else if (m.listener < listeners_.size()) {
+        listeners_[m.listener].l.half_open_closed(); // never left SYN-RECEIVED
+    }
+    auto &conn = conns_[id];
+    const tcp::four_tuple t = conn.tuple();
+    const std::uint64_t h = table_.hash(t);
+    // The 4-tuple stays in the table when a TIME-WAIT entry took it over.
+    if (const auto r = table_.find(t, h); r && *r == ref::connection(id)) table_.erase(t, h);
+    wheel_.cancel(conn.hook());
+    io_.forget(id);
+    m = meta{};
+    conns_.release(id);
+}
+
+} // namespace linerate::flow

@@ -1,0 +1,236 @@
+// The flow table's mutations and its concurrent readers. The design, and why deletion
+// shifts entries back instead of leaving tombstones, is at the top of table.hpp.
+//
+// The seqlock, in one place (each step is commented again where it happens):
+//   owner:  v = version (odd now); fence(release); relaxed stores to slots; version = v + 2 (release)
+//   reader: s1 = version (acquire); relaxed loads of slots; fence(acquire); s2 = version (relaxed);
+//           use what was read only if s1 is even and s1 == s2, else retry.
+// The owner uses no read-modify-write instruction and never waits for a reader; a reader
+// never writes anything shared.
+#include <linerate/flow/table.hpp>
+
+#include <stdexcept>
+#include <thread>
+
+namespace linerate::flow {
+
+namespace {
+
+// splitmix64 (Steele, Lea, Flood 2014): spreads the one seed into independent hash keys.
+std::uint64_t splitmix64(std::uint64_t &state) noexcept {
+    std::uint64_t z = (state += 0x9e37'79b9'7f4a'7c15u);
+    z = (z ^ (z >> 30)) * 0xbf58'476d'1ce4'e5b9u;
+    z = (z ^ (z >> 27)) * 0x94d0'49bb'1331'11ebu;
+    return z ^ (z >> 31);
+}
+
+// A reader backing off while the owner writes. First a pause, which tells the core (and
+// its SMT sibling, which may be the owner) that this is a spin; after spin_attempts a
+// yield, so that an owner preempted in the middle of a write can get the CPU back.
+void back_off(std::uint32_t attempt) noexcept {
+    if (attempt < table::spin_attempts) {
+#if defined(__x86_64__) || defined(__i386__)
+        __builtin_ia32_pause();
+#elif defined(__aarch64__)
+        asm volatile("yield" ::: "memory");
+#endif
+    } else {
+        std::this_thread::yield();
+    }
+}
+
+std::uint32_t slot_count(std::uint32_t capacity) {
+    // The smallest power of two, at least 16, with capacity <= 75 % of it.
+    std::uint64_t n = 16;
+    while (n * 3 < std::uint64_t{capacity} * 4) n *= 2;
+    if (n > (std::uint64_t{1} << 31)) throw std::length_error("flow::table: capacity too large");
+    return static_cast<std::uint32_t>(n);
+}
+
+} // namespace
+
+table::table(std::uint32_t capacity, std::uint64_t seed)
+    : mask_(slot_count(capacity) - 1), capacity_(capacity) {
+    // std::atomic's default constructor value-initialises (C++20): every slot starts
+    // empty (ref raw 0).
+    slots_ = std::make_unique<slot[]>(std::size_t{mask_} + 1);
+    std::uint64_t state = seed;
+    for (auto &k : key_) k = splitmix64(state);
+}
+
+std::uint32_t table::locate(std::uint64_t addrs, std::uint64_t ports, std::uint64_t hash) const noexcept {
+    for (std::uint32_t i = static_cast<std::uint32_t>(hash) & mask_;; i = (i + 1) & mask_) {
+        const std::uint64_t w1 = slots_[i].ports_ref.load(std::memory_order_relaxed);
+        if (static_cast<std::uint32_t>(w1) == 0) return none;
+        if ((w1 & port_mask) == ports && slots_[i].addrs.load(std::memory_order_relaxed) == addrs) return i;
+    }
+}
+
+// Seqlock, writer side. Only the owner stores the version, so it reads it back with a
+// relaxed load (it sees its own last store) and bumps it with a plain store: no locked
+// instruction.
+void table::write_begin() noexcept {
+    const std::uint64_t v = version_.load(std::memory_order_relaxed);
+    assert((v & 1) == 0);
+    version_.store(v + 1, std::memory_order_relaxed);
+    // Release fence AFTER the odd store and BEFORE the slot stores. Without it the
+    // relaxed slot stores could become visible before the odd version, and a reader
+    // could read a new slot value and the old even version at both ends of its read.
+    // With it, if a reader's relaxed load reads a slot value stored after
+    // this fence, the reader's acquire fence (after its slot loads) synchronises with
+    // this fence ([atomics.fences]/2), so the odd store happens-before the reader's
+    // second version load, which then reads the odd value or a later one: it differs
+    // from the even s1 the reader began with, and the reader retries.
+    // On x86 stores are not reordered with stores, so this emits no instruction; it
+    // only stops the compiler from moving the slot stores above the version store.
+    std::atomic_thread_fence(std::memory_order_release);
+}
+
+void table::write_end() noexcept {
+    const std::uint64_t v = version_.load(std::memory_order_relaxed);
+    // Release store of the even version: a reader whose acquire load reads it (s1)
+    // sees every slot store of this and earlier mutations, so its relaxed loads return
+    // those values or later ones; later ones belong to a later mutation, whose odd
+    // store the fence argument above makes visible to the reader's s2. On x86 a plain
+    // mov.
+    version_.store(v + 1, std::memory_order_release);
+}
+
+table::insert_result table::insert(const tcp::four_tuple &t, std::uint64_t hash, ref r) noexcept {
+    assert(!r.empty());
+    const std::uint64_t addrs = detail::key_addrs(t);
+    const std::uint64_t ports = detail::key_ports(t);
+    // Probe (a read; no seqlock needed by the only writer) to the key or the first
+    // empty slot, which is where linear probing puts a new key.
+    std::uint32_t i = static_cast<std::uint32_t>(hash) & mask_;
+    for (;; i = (i + 1) & mask_) {
+        const std::uint64_t w1 = slots_[i].ports_ref.load(std::memory_order_relaxed);
+        if (static_cast<std::uint32_t>(w1) == 0) break;
+        if ((w1 & port_mask) == ports && slots_[i].addrs.load(std::memory_order_relaxed) == addrs)
+            return insert_result::present;
+    }
+    const std::uint32_t n = size();
+    if (n == capacity_) return insert_result::full;
+    write_begin();
+    slots_[i].addrs.store(addrs, std::memory_order_relaxed);
+    slots_[i].ports_ref.store(ports | r.raw, std::memory_order_relaxed);
+    write_end();
+    size_.store(n + 1, std::memory_order_relaxed);
+    return insert_result::inserted;
+}
+
+bool table::replace(const tcp::four_tuple &t, std::uint64_t hash, ref r) noexcept {
+    assert(!r.empty());
+    const std::uint64_t ports = detail::key_ports(t);
+    const std::uint32_t i = locate(detail::key_addrs(t), ports, hash);
+    if (i == none) return false;
+    // One 64-bit store, so a reader could not tear it; the seqlock is kept anyway so
+    // that every mutation follows the same protocol.
+    write_begin();
+    slots_[i].ports_ref.store(ports | r.raw, std::memory_order_relaxed);
+    write_end();
+    return true;
+}
+
+bool table::erase(const tcp::four_tuple &t, std::uint64_t hash) noexcept {
+    std::uint32_t hole = locate(detail::key_addrs(t), detail::key_ports(t), hash);
+    if (hole == none) return false;
+    write_begin();
+    // Backward shift (Knuth, Algorithm R): walk the rest of the cluster; an entry may
+    // fill the hole if its home slot is NOT cyclically within (hole, j], because then
+    // the hole lies on its probe path (between its home and j). It moves, and the slot
+    // it left becomes the hole. The walk ends at the first empty slot, where every
+    // probe run ends.
+    for (std::uint32_t j = (hole + 1) & mask_;; j = (j + 1) & mask_) {
+        const std::uint64_t w1 = slots_[j].ports_ref.load(std::memory_order_relaxed);
+        if (static_cast<std::uint32_t>(w1) == 0) break;
+        const std::uint64_t w0 = slots_[j].addrs.load(std::memory_order_relaxed);
+        const std::uint32_t home = static_cast<std::uint32_t>(this->hash(detail::key_of(w0, w1))) & mask_;
+        if (((j - home) & mask_) >= ((j - hole) & mask_)) {
+            slots_[hole].addrs.store(w0, std::memory_order_relaxed);
+            slots_[hole].ports_ref.store(w1, std::memory_order_relaxed);
+            hole = j;
+        }
+    }
+    slots_[hole].ports_ref.store(0, std::memory_order_relaxed);
+    slots_[hole].addrs.store(0, std::memory_order_relaxed);
+    write_end();
+    size_.store(size() - 1, std::memory_order_relaxed);
+    return true;
+}
+
+std::uint32_t table::probe_length(const tcp::four_tuple &t) const noexcept {
+    const std::uint64_t addrs = detail::key_addrs(t);
+    const std::uint64_t ports = detail::key_ports(t);
+    std::uint32_t n = 1;
+    for (std::uint32_t i = static_cast<std::uint32_t>(hash(t)) & mask_;; i = (i + 1) & mask_, ++n) {
+        const std::uint64_t w1 = slots_[i].ports_ref.load(std::memory_order_relaxed);
+        if (static_cast<std::uint32_t>(w1) == 0) return n;
+        if ((w1 & port_mask) == ports && slots_[i].addrs.load(std::memory_order_relaxed) == addrs) return n;
+    }
+}
+
+// Seqlock, reader side. hash(), key_ and mask_ are written only by the constructor,
+// which happens-before any reader thread is given the table.
+std::optional<ref> table::find_concurrent(const tcp::four_tuple &t, std::uint32_t max_attempts) const noexcept {
+    const std::uint64_t h = hash(t);
+    const std::uint64_t addrs = detail::key_addrs(t);
+    const std::uint64_t ports = detail::key_ports(t);
+    for (std::uint32_t attempt = 0; attempt < max_attempts; ++attempt) {
+        // Acquire: if this reads the even version a mutation ended with, every slot
+        // store of that mutation is visible to the loads below (see write_end).
+        const std::uint64_t s1 = version_.load(std::memory_order_acquire);
+        if ((s1 & 1) != 0) { // the owner is writing now
+            back_off(attempt);
+            continue;
+        }
+        // Relaxed loads: they may mix slot values from before and during a mutation;
+        // the check below throws such a result away. The probe is bounded by the slot
+        // count because a torn view need not contain an empty slot.
+        std::optional<ref> result;
+        std::uint32_t i = static_cast<std::uint32_t>(h) & mask_;
+        for (std::uint32_t n = 0; n <= mask_; ++n, i = (i + 1) & mask_) {
+            const std::uint64_t w1 = slots_[i].ports_ref.load(std::memory_order_relaxed);
+            const auto r = ref{static_cast<std::uint32_t>(w1)};
+            if (r.empty()) break;
+            if ((w1 & port_mask) == ports && slots_[i].addrs.load(std::memory_order_relaxed) == addrs) {
+                result = r;
+                break;
+            }
+        }
+        // Acquire fence BEFORE the second version load: an acquire load would only keep
+        // later accesses after it, not the slot loads above, which could then be
+        // satisfied after the version load and escape the check. The fence keeps them
+        // before it, and pairs with the owner's release fence in write_begin (if any
+        // slot load saw a mutation's store, s2 sees that mutation's odd version). On
+        // x86 loads are not reordered with loads: no instruction, a compiler barrier.
+        std::atomic_thread_fence(std::memory_order_acquire);
+        const std::uint64_t s2 = version_.load(std::memory_order_relaxed);
+        if (s1 == s2) return result; // no mutation overlapped the loads
+        back_off(attempt);
+    }
+    return std::nullopt; // gave up: the owner kept writing (see the header)
+}
+
+// The same protocol as find_concurrent, over a chunk of slots copied out.
+// The slot count is a power of two of at least 16, so chunks tile it exactly.
+bool table::read_chunk(std::uint32_t first, chunk &out, std::uint32_t max_attempts) const noexcept {
+    static_assert(chunk_slots <= 16 && (chunk_slots & (chunk_slots - 1)) == 0);
+    for (std::uint32_t attempt = 0; attempt < max_attempts; ++attempt) {
+        const std::uint64_t s1 = version_.load(std::memory_order_acquire); // pairs with write_end
+        if ((s1 & 1) != 0) {
+            back_off(attempt);
+            continue;
+        }
+        for (std::uint32_t k = 0; k < chunk_slots; ++k) {
+            out.addrs[k] = slots_[first + k].addrs.load(std::memory_order_relaxed);
+            out.ports_ref[k] = slots_[first + k].ports_ref.load(std::memory_order_relaxed);
+        }
+        std::atomic_thread_fence(std::memory_order_acquire); // keeps the loads above before s2; pairs with write_begin
+        if (version_.load(std::memory_order_relaxed) == s1) return true;
+        back_off(attempt);
+    }
+    return false;
+}
+
+} // namespace linerate::flow

@@ -1,0 +1,368 @@
+// The shard: two of them, a client and a server, joined by an in-memory link, with an
+// io that keeps send streams and held bytes in plain vectors. Each test drives virtual
+// time by hand, so every exchange is deterministic.
+#include <linerate/flow/shard.hpp>
+
+#include <catch2/catch.hpp>
+
+#include <algorithm>
+#include <array>
+#include <deque>
+#include <map>
+#include <string>
+#include <vector>
+
+using namespace linerate;
+using namespace linerate::flow;
+using tcp::close_reason;
+using tcp::state;
+
+namespace {
+
+constexpr ipv4_addr client_ip{0xC6120001}; // 198.18.0.1
+constexpr ipv4_addr server_ip{0xC6120002}; // 198.18.0.2
+constexpr std::uint16_t server_port = 80;
+
+struct packet {
+    tcp::four_tuple from; // the sender's view
+    tcp::out_segment seg;
+    std::vector<std::uint8_t> payload;
+};
+
+class memory_io final : public io {
+public:
+    std::deque<packet> *wire = nullptr;
+    std::map<conn_id, std::vector<std::uint8_t>> streams;
+    std::map<std::uint64_t, std::pair<seq32, std::vector<std::uint8_t>>> held_;
+    std::uint64_t next_handle = 1;
+    std::uint32_t append_limit = UINT32_MAX; // bytes append() may still store
+    std::uint32_t resets = 0;
+
+    void transmit(conn_id id, const tcp::four_tuple &t, const tcp::out_segment &s, std::uint32_t offset) noexcept override {
+        packet p{t, s, {}};
+        if (s.payload_len > 0) {
+            auto &st = streams[id];
+            REQUIRE(offset + s.payload_len <= st.size());
+            p.payload.assign(st.begin() + offset, st.begin() + offset + s.payload_len);
+        }
+        if (id == no_conn && s.flags.has(tcp::tcp_flags::rst)) ++resets;
+        wire->push_back(std::move(p));
+    }
+    std::uint32_t append(conn_id id, std::span<const std::uint8_t> bytes) noexcept override {
+        const auto n = static_cast<std::uint32_t>(std::min<std::size_t>(bytes.size(), append_limit));
+        append_limit -= append_limit == UINT32_MAX ? 0 : n;
+        auto &st = streams[id];
+        st.insert(st.end(), bytes.begin(), bytes.begin() + n);
+        return n;
+    }
+    void release_sent(conn_id id, std::uint32_t bytes) noexcept override {
+        auto &st = streams[id];
+        REQUIRE(bytes <= st.size());
+        st.erase(st.begin(), st.begin() + bytes);
+    }
+    void forget(conn_id id) noexcept override { streams.erase(id); }
+    std::uint64_t hold(conn_id, seq32 first, std::span<const std::uint8_t> bytes) noexcept override {
+        held_[next_handle] = {first, {bytes.begin(), bytes.end()}};
+        return next_handle++;
+    }
+    tcp::sink::held_bytes held(std::uint64_t h) noexcept override {
+        auto it = held_.find(h);
+        if (it == held_.end()) return {};
+        return {it->second.first, it->second.second};
+    }
+    void release(std::uint64_t h) noexcept override { held_.erase(h); }
+};
+
+// Records callbacks; `echo` sends back what arrives and closes when the peer has.
+struct recorder final : application {
+    bool echo = false;
+    bool close_on_peer_close = true;
+    std::vector<std::string> log;
+    std::map<conn_id, std::string> received;
+    std::map<conn_id, close_reason> closed;
+    std::vector<conn_id> accepted;
+
+    void on_accepted(shard &, conn_id id) override {
+        accepted.push_back(id);
+        log.push_back("accepted");
+    }
+    void on_connected(shard &, conn_id) override { log.push_back("connected"); }
+    void on_data(shard &s, conn_id id, std::span<const std::uint8_t> d) override {
+        received[id].append(d.begin(), d.end());
+        if (echo) CHECK(s.send(id, d) == d.size());
+    }
+    void on_peer_closed(shard &s, conn_id id) override {
+        log.push_back("peer_closed");
+        if (close_on_peer_close) s.close(id);
+    }
+    void on_closed(shard &, conn_id id, close_reason r) override {
+        closed[id] = r;
+        log.push_back("closed " + std::string(tcp::to_string(r)));
+    }
+};
+
+tcp::settings fast_settings() {
+    tcp::settings s;
+    s.msl_ms = 500; // TIME-WAIT is one second
+    s.delayed_ack_ms = 0;
+    return s;
+}
+
+constexpr std::array<std::uint8_t, 16> key_a{1, 2, 3}, key_b{4, 5, 6};
+
+struct pair_of_shards {
+    tcp::settings cfg = fast_settings();
+    tcp::isn_generator isn_c{key_a}, isn_s{key_b};
+    memory_io io_c, io_s;
+    std::deque<packet> to_server, to_client;
+    shard_limits lim_c, lim_s;
+    std::unique_ptr<shard> client, server;
+    recorder app_c, app_s;
+    std::uint64_t now = 0;
+
+    explicit pair_of_shards(shard_limits lc = {.connections = 64, .time_wait = 64},
+                            shard_limits ls = {.connections = 64, .time_wait = 64}) {
+        io_c.wire = &to_server;
+        io_s.wire = &to_client;
+        client = std::make_unique<shard>(cfg, lc, isn_c, io_c, tick{0});
+        server = std::make_unique<shard>(cfg, ls, isn_s, io_s, tick{0});
+        app_s.echo = true;
+    }
+
+    static tcp::segment as_segment(const packet &p) {
+        return tcp::segment{.seq = p.seg.seq, .ack = p.seg.ack, .flags = p.seg.flags, .window = p.seg.window,
+                            .options = p.seg.options, .payload = p.payload};
+    }
+
+    // Delivers everything in flight, both ways, until the link is quiet.
+    void run() {
+        for (int guard = 0; guard < 10'000 && (!to_server.empty() || !to_client.empty()); ++guard) {
+            if (!to_server.empty()) {
+                packet p = std::move(to_server.front());
+                to_server.pop_front();
+                server->input(p.from.reversed(), as_segment(p));
+            }
+            if (!to_client.empty()) {
+                packet p = std::move(to_client.front());
+                to_client.pop_front();
+                client->input(p.from.reversed(), as_segment(p));
+            }
+        }
+    }
+    // Moves time forward, firing timers each millisecond, and delivers what they send.
+    void advance(std::uint64_t ms) {
+        for (std::uint64_t i = 0; i < ms; ++i) {
+            ++now;
+            for (shard *s : {client.get(), server.get()}) {
+                s->set_time(tick{now}, now * 1000);
+                s->run_timers();
+            }
+            run();
+        }
+    }
+    std::optional<conn_id> connect(std::uint16_t port) {
+        return client->connect(tcp::four_tuple{client_ip, server_ip, port, server_port}, app_c);
+    }
+};
+
+std::span<const std::uint8_t> bytes_of(const std::string &s) {
+    return {reinterpret_cast<const std::uint8_t *>(s.data()), s.size()};
+}
+
+} // namespace
+
+TEST_CASE("shard: a listener accepts, echoes and both sides close cleanly", "[flow][shard]") {
+    pair_of_shards w;
+    REQUIRE(w.server->listen(server_ip, server_port, w.app_s));
+    const auto id = w.connect(40000);
+    REQUIRE(id);
+    w.run();
+    REQUIRE(w.app_c.log == std::vector<std::string>{"connected"});
+    REQUIRE(w.app_s.accepted.size() == 1);
+    CHECK(w.server->stats().passive_opens == 1);
+    CHECK(w.client->stats().active_opens == 1);
+
+    const std::string msg(5000, 'x');
+    CHECK(w.client->send(*id, bytes_of(msg)) == msg.size());
+    w.run();
+    w.advance(5);
+    CHECK(w.app_c.received[*id] == msg);
+    CHECK(w.app_s.received[w.app_s.accepted[0]] == msg);
+
+    // The client closes first: it ends in TIME-WAIT, handed to an entry; the server's
+    // connection is gone at once after LAST-ACK.
+    w.client->close(*id);
+    w.run();
+    CHECK(w.app_s.closed.at(w.app_s.accepted[0]) == close_reason::normal);
+    CHECK(w.app_c.closed.at(*id) == close_reason::normal);
+    CHECK(w.server->connections() == 0);
+    CHECK(w.client->connections() == 0);
+    CHECK(w.client->time_wait_entries() == 1);
+    CHECK(w.client->in_time_wait(tcp::four_tuple{client_ip, server_ip, 40000, server_port}));
+    CHECK(w.io_c.streams.empty());
+    CHECK(w.io_s.streams.empty());
+}
+
+TEST_CASE("shard: RFC 9293 §3.10.7.1, a SYN for a port with no listener is answered with RST", "[flow][shard]") {
+    pair_of_shards w;
+    const auto id = w.connect(40001);
+    REQUIRE(id);
+    w.run();
+    CHECK(w.io_s.resets == 1);
+    CHECK(w.server->stats().out_rsts == 1);
+    CHECK(w.server->stats().dropped[static_cast<std::size_t>(tcp::drop::no_connection)] == 1);
+    CHECK(w.app_c.closed.at(*id) == close_reason::refused);
+    CHECK(w.client->connections() == 0);
+}
+
+TEST_CASE("shard: a full connection pool drops the SYN and counts ListenDrops", "[flow][shard]") {
+    pair_of_shards w({.connections = 64, .time_wait = 64}, {.connections = 1, .time_wait = 4});
+    REQUIRE(w.server->listen(ipv4_addr{0}, server_port, w.app_s));
+    REQUIRE(w.connect(40002));
+    REQUIRE(w.connect(40003));
+    w.run();
+    CHECK(w.server->connections() == 1);
+    CHECK(w.server->stats().listen_drops == 1);
+    CHECK(w.server->stats().dropped[static_cast<std::size_t>(tcp::drop::no_memory)] == 1);
+    CHECK(w.app_c.log == std::vector<std::string>{"connected"});
+    // The dropped SYN is retried after the initial RTO and still finds no room; no
+    // reset is ever sent for it.
+    w.advance(1'100);
+    CHECK(w.server->stats().listen_drops == 2);
+    CHECK(w.io_s.resets == 0);
+}
+
+TEST_CASE("shard: a TIME-WAIT entry holds the 4-tuple for 2*MSL, then the table forgets it", "[flow][shard][time_wait]") {
+    pair_of_shards w;
+    REQUIRE(w.server->listen(server_ip, server_port, w.app_s));
+    const auto id = w.connect(40004);
+    w.run();
+    w.client->close(*id);
+    w.run();
+    REQUIRE(w.client->time_wait_entries() == 1);
+    CHECK(w.client->stats().in_state[static_cast<std::size_t>(state::time_wait)] == 0); // the TCB is gone
+    w.advance(990);
+    CHECK(w.client->time_wait_entries() == 1); // never early
+    w.advance(200);                              // the wheel may be up to 8/63 of a delay late
+    CHECK(w.client->time_wait_entries() == 0);
+    CHECK(w.client->shard_stats().time_wait_expired == 1);
+    CHECK(w.client->tuples().size() == 0);
+}
+
+TEST_CASE("shard: with no TIME-WAIT entry free the TCB keeps TIME-WAIT itself (TCPTimeWaitOverflow)",
+          "[flow][shard][time_wait]") {
+    pair_of_shards w({.connections = 8, .time_wait = 1}, {.connections = 8, .time_wait = 8});
+    REQUIRE(w.server->listen(server_ip, server_port, w.app_s));
+    const auto a = w.connect(40005);
+    const auto b = w.connect(40006);
+    w.run();
+    w.client->close(*a);
+    w.client->close(*b);
+    w.run();
+    CHECK(w.client->time_wait_entries() == 1);
+    CHECK(w.client->stats().time_wait_overflow == 1);
+    CHECK(w.client->connections() == 1);
+    CHECK(w.client->stats().in_state[static_cast<std::size_t>(state::time_wait)] == 1);
+    w.advance(1'200);
+    CHECK(w.client->connections() == 0);
+    CHECK(w.client->time_wait_entries() == 0);
+    CHECK(w.client->tuples().size() == 0);
+}
+
+TEST_CASE("shard: RFC 6191, a newer SYN reopens a 4-tuple in TIME-WAIT on the server", "[flow][shard][time_wait]") {
+    pair_of_shards w;
+    REQUIRE(w.server->listen(server_ip, server_port, w.app_s));
+    w.app_c.close_on_peer_close = true;
+    const auto id = w.connect(40007);
+    w.run();
+    // The server closes first, so the server holds TIME-WAIT.
+    w.server->close(w.app_s.accepted.at(0));
+    w.run();
+    REQUIRE(w.server->time_wait_entries() == 1);
+    REQUIRE(w.app_c.closed.count(*id) == 1);
+    w.advance(10); // timestamps move on
+    const auto again = w.connect(40007);
+    REQUIRE(again);
+    w.run();
+    CHECK(w.server->stats().time_wait_recycled == 1);
+    CHECK(w.server->time_wait_entries() == 0);
+    CHECK(w.app_s.accepted.size() == 2);
+    CHECK(w.client->connection(*again).current() == state::established);
+}
+
+TEST_CASE("shard: short of buffers, send() takes what was stored and writable follows the next ACK",
+          "[flow][shard]") {
+    pair_of_shards w;
+    REQUIRE(w.server->listen(server_ip, server_port, w.app_s));
+    w.app_s.echo = false;
+    const auto id = w.connect(40008);
+    w.run();
+    struct writer final : application {
+        int writable = 0;
+        void on_writable(shard &, conn_id) override { ++writable; }
+    } wr;
+    // Rebind the client connection's application by opening a second one with `wr`.
+    const auto id2 = w.client->connect(tcp::four_tuple{client_ip, server_ip, 40009, server_port}, wr);
+    REQUIRE(id2);
+    w.run();
+    w.io_c.append_limit = 1000;
+    const std::string msg(3000, 'y');
+    CHECK(w.client->send(*id2, bytes_of(msg)) == 1000);
+    CHECK(w.client->shard_stats().send_no_buffer == 1);
+    w.run();
+    w.advance(2);
+    CHECK(wr.writable == 1);
+    CHECK(w.app_s.received[w.app_s.accepted.at(1)] == std::string(1000, 'y'));
+    (void)id;
+}
+
+TEST_CASE("shard: out-of-order bytes are held by the io and released once delivered", "[flow][shard]") {
+    pair_of_shards w;
+    REQUIRE(w.server->listen(server_ip, server_port, w.app_s));
+    w.app_s.echo = false;
+    const auto id = w.connect(40010);
+    w.run();
+    const std::string msg(3 * 1460, 'z');
+    w.client->send(*id, bytes_of(msg));
+    // Several segments in flight to the server: deliver them last first.
+    REQUIRE(w.to_server.size() >= 3);
+    std::reverse(w.to_server.begin(), w.to_server.end());
+    w.run();
+    CHECK(w.app_s.received[w.app_s.accepted.at(0)] == msg);
+    CHECK(w.server->stats().ofo_queue >= 1);
+    CHECK(w.io_s.held_.empty());
+}
+
+TEST_CASE("shard: ids are reused, and a connection's id stays valid through its closed callback", "[flow][shard]") {
+    pair_of_shards w({.connections = 1, .time_wait = 1}, {.connections = 4, .time_wait = 4});
+    REQUIRE(w.server->listen(server_ip, server_port, w.app_s));
+    const auto a = w.connect(40011);
+    REQUIRE(a);
+    CHECK_FALSE(w.connect(40012)); // the pool holds one
+    w.run();
+    w.client->abort(*a);
+    CHECK(w.app_c.closed.at(*a) == close_reason::aborted);
+    w.run();
+    const auto b = w.connect(40013);
+    REQUIRE(b);
+    CHECK(*b == *a);
+    w.run();
+    CHECK(w.client->connection(*b).current() == state::established);
+    CHECK(w.server->stats().estab_resets == 1);
+}
+
+TEST_CASE("shard: abort_all resets every connection and forgets TIME-WAIT", "[flow][shard]") {
+    pair_of_shards w;
+    REQUIRE(w.server->listen(server_ip, server_port, w.app_s));
+    for (std::uint16_t p = 41000; p < 41010; ++p) REQUIRE(w.connect(p));
+    w.run();
+    REQUIRE(w.server->connections() == 10);
+    w.client->close(*w.client->find(tcp::four_tuple{client_ip, server_ip, 41000, server_port}));
+    w.run();
+    w.client->abort_all();
+    CHECK(w.client->connections() == 0);
+    CHECK(w.client->time_wait_entries() == 0);
+    CHECK(w.client->tuples().size() == 0);
+    w.run();
+    CHECK(w.server->connections() == 0);
+}
