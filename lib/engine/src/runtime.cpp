@@ -168,6 +168,7 @@ struct alignas(64) worker final : flow::io {
     void queue_tx(std::uint16_t pi, rte_mbuf *m);
     void flush(std::uint16_t pi);
     void flush_all();
+    void drop_unsent();
     bool fill_template(const tcp::four_tuple &t, header_template &out, rte_mbuf *m_if_waiting, bool &parked);
     std::optional<std::uint16_t> port_for(ipv4_addr local) const noexcept;
     void send_arp_request(std::uint16_t pi, ipv4_addr target, std::optional<mac_addr> unicast);
@@ -395,16 +396,26 @@ void worker::queue_tx(std::uint16_t pi, rte_mbuf *m) {
         }
         return;
     }
+    if (txn[pi] == tx_batch_size) {
+        flush(pi);
+        if (txn[pi] == tx_batch_size) {
+            // The device has taken nothing for a whole batch: this one is dropped.
+            stats.count(local_drop::tx_full);
+            rte_pktmbuf_free(m);
+            return;
+        }
+    }
     txb[pi][txn[pi]++] = m;
     if (txn[pi] == tx_batch_size) flush(pi);
 }
 
-// Sends what the batch holds; whatever the queue refuses is freed and counted, never
-// retried in a loop (a stuck queue must not stall the lcore).
+// Sends what the batch holds. What the device refuses (its ring is full: net_tap, for
+// one, when the kernel's queue is) stays at the front of the batch for the next flush
+// rather than being dropped at once: a dropped segment costs a retransmission timeout.
+// Nothing is retried in a loop, so a stuck queue never stalls the lcore.
 void worker::flush(std::uint16_t pi) {
     const std::uint16_t n = txn[pi];
     if (n == 0) return;
-    txn[pi] = 0;
     auto &b = txb[pi];
     const std::uint16_t sent = rte_eth_tx_burst(shared->ports[pi].port_id, static_cast<std::uint16_t>(txq[pi]),
                                                 b.data(), n);
@@ -412,9 +423,17 @@ void worker::flush(std::uint16_t pi) {
         ++stats.tx_frames;
         stats.tx_bytes += rte_pktmbuf_pkt_len(b[i]);
     }
-    for (std::uint16_t i = sent; i < n; ++i) {
-        stats.count(local_drop::tx_full);
-        rte_pktmbuf_free(b[i]);
+    if (sent > 0 && sent < n) std::memmove(b.data(), b.data() + sent, (n - sent) * sizeof(rte_mbuf *));
+    txn[pi] = static_cast<std::uint16_t>(n - sent);
+}
+
+void worker::drop_unsent() {
+    for (std::uint16_t pi = 0; pi < txn.size(); ++pi) {
+        for (std::uint16_t i = 0; i < txn[pi]; ++i) {
+            stats.count(local_drop::tx_full);
+            rte_pktmbuf_free(txb[pi][i]);
+        }
+        txn[pi] = 0;
     }
 }
 
@@ -704,9 +723,10 @@ void worker::loop() {
         }
     }
     // Tell the peers: every connection still open is reset, and what that sends goes
-    // out before the ports stop.
+    // out before the ports stop (a few tries; what the device still refuses is freed).
     shard->abort_all();
-    flush_all();
+    for (int i = 0; i < 100; ++i) flush_all();
+    drop_unsent();
     done.store(true, std::memory_order_release);
 }
 
@@ -920,6 +940,7 @@ runtime::~runtime() {
         // Whatever is still queued or held goes back to the pool before it is freed.
         w->shard->abort_all();
         w->flush_all();
+        w->drop_unsent();
         for (auto *r : w->in)
             if (r != nullptr) r->consume_all([](rte_mbuf *m) { rte_pktmbuf_free(m); });
         for (auto *r : w->tx_in)

@@ -135,9 +135,19 @@ void connection::emit(out_segment s, context &ctx) noexcept {
     // RFC 2018 §4: an ACK sent while data is held out of order reports it, most recent
     // block first. With timestamps only three blocks fit in the 40 option bytes.
     if (sack_ok_ && ooo_ != nullptr && s.flags.has(f::ack) && !s.flags.has(f::syn | f::rst)) {
-        const std::size_t room = ts_ok_ ? 3 : wire::tcp_max_sack_blocks;
-        s.options.sack_count =
-            static_cast<std::uint8_t>(ooo_->sack_blocks(rcv_nxt_, std::span(s.options.sack).first(room)));
+        std::size_t room = ts_ok_ ? 3 : wire::tcp_max_sack_blocks;
+        // RFC 9293 §3.7.1: options come off the data a segment may carry (the MSS
+        // counts data only, and snd_mss_ already leaves room for the timestamp), so a
+        // data segment takes only the blocks that still fit, each 8 bytes after 4 of
+        // NOP, NOP, kind and length. A full-sized one takes none; the pure ACKs sent for
+        // out-of-order arrivals carry them (RFC 2018 §4), as Linux's tcp_current_mss does.
+        if (s.payload_len > 0) {
+            const std::uint32_t spare = snd_mss_ > s.payload_len ? snd_mss_ - s.payload_len : 0;
+            room = std::min<std::size_t>(room, spare >= 12 ? (spare - 4) / 8 : 0);
+        }
+        s.options.sack_count = room == 0 ? 0
+                                         : static_cast<std::uint8_t>(ooo_->sack_blocks(
+                                               rcv_nxt_, std::span(s.options.sack).first(room)));
     }
     // RFC 7323 §3.2: once negotiated, every segment but a RST carries a timestamp.
     if (ts_ok_ && !s.flags.has(f::rst) && !s.flags.has(f::syn)) {

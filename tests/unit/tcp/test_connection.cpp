@@ -974,3 +974,39 @@ TEST_CASE("RFC 9293 §3.10.2: SEND takes what the buffer holds and signals writa
     auto y = h.ctx();
     CHECK(h.c.send(10000, y) == 2920);
 }
+
+TEST_CASE("RFC 9293 §3.7.1: SACK blocks never push a data segment past the MSS", "[tcp][established][reassembly]") {
+    harness h;
+    segment syn = h.peer_syn();
+    syn.options.sack_permitted = true;
+    syn.options.has_timestamp = true;
+    syn.options.ts_val = 1;
+    auto x = h.ctx();
+    h.c.open_passive(local_view, syn, 0, x);
+    segment ack = h.peer(f::ack);
+    ack.options.has_timestamp = true;
+    ack.options.ts_val = 2;
+    h.deliver(ack);
+    h.clear();
+    // Data held out of order: every ACK we send now has SACK blocks to report.
+    segment ooo = h.peer(f::ack, 101, bytes_from(0, 100));
+    ooo.options.has_timestamp = true;
+    ooo.options.ts_val = 3;
+    h.deliver(ooo);
+    REQUIRE_FALSE(h.out.sent.empty());
+    CHECK(h.out.sent.back().options.sack_count == 1);
+    h.clear();
+    auto y = h.ctx();
+    REQUIRE(h.c.send(3000, y) == 3000);
+    std::size_t full = 0, small = 0;
+    while (!h.out.sent.empty()) {
+        const out_segment s = h.out.sent.front();
+        h.out.sent.pop_front();
+        // 1460 from the peer's MSS, less the timestamp: the room for data and SACK.
+        CHECK(s.payload_len + (s.options.sack_count ? 4 + 8u * s.options.sack_count : 0) <= 1448);
+        (s.payload_len == 1448 ? full : small) += 1;
+        if (s.payload_len == 1448) CHECK(s.options.sack_count == 0);
+    }
+    CHECK(full == 2);
+    CHECK(small == 1); // 104 bytes: room for the block
+}
