@@ -54,14 +54,14 @@ def netns():
 class Server:
     """linerate-server running inside a namespace, with its output in files."""
 
-    def __init__(self, ns, config, extra=(), duration=60):
+    def __init__(self, ns, config, extra=(), duration=60, eal=()):
         self.dir = tempfile.TemporaryDirectory(prefix="linerate-test-")
         self.out_path = pathlib.Path(self.dir.name) / "stdout"
         self.err_path = pathlib.Path(self.dir.name) / "stderr"
         self._out = open(self.out_path, "w")
         self._err = open(self.err_path, "w")
         # `ip netns exec` execs the program, so the PID we hold is the server's own.
-        cmd = ["ip", "netns", "exec", ns, str(SERVER), "--", "--config", str(config),
+        cmd = ["ip", "netns", "exec", ns, str(SERVER), *eal, "--", "--config", str(config),
                "--duration", str(duration), *extra]
         self.proc = subprocess.Popen(cmd, stdout=self._out, stderr=self._err, stdin=subprocess.DEVNULL,
                                      cwd=SOURCE_ROOT)

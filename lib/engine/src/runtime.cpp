@@ -36,6 +36,7 @@
 #include <fmt/format.h>
 #include <sodium.h>
 
+#include <algorithm>
 #include <cstring>
 #include <optional>
 
@@ -759,12 +760,15 @@ int telemetry_states(const char *, const char *, rte_tel_data *d) {
     if (telemetry_target == nullptr) return -1;
     rte_tel_data_start_dict(d);
     const auto snap = telemetry_target->snapshot();
-    for (std::size_t s = 1; s < tcp::state_count; ++s) { // CLOSED is never held
+    for (std::size_t s = 2; s < tcp::state_count; ++s) { // CLOSED is never held; LISTEN is no connection
         std::uint64_t n = 0;
         for (const auto &w : snap) n += w.tcp.in_state[s];
         if (static_cast<tcp::state>(s) == tcp::state::time_wait)
             for (const auto &w : snap) n += w.time_wait_entries;
-        rte_tel_data_add_dict_u64(d, std::string(tcp::to_string(static_cast<tcp::state>(s))).c_str(), n);
+        // Telemetry names take letters, digits and underscores: "TIME_WAIT".
+        std::string name(tcp::to_string(static_cast<tcp::state>(s)));
+        std::replace(name.begin(), name.end(), '-', '_');
+        rte_tel_data_add_dict_u64(d, name.c_str(), n);
     }
     return 0;
 }
