@@ -260,7 +260,8 @@ def test_a_closed_port_is_refused_with_rst(netns, server_in):
     """RFC 9293 §3.10.7.1: a SYN to a port with no listener gets <SEQ=0><ACK=SEG.SEQ+1><CTL=RST,ACK>."""
     with tempfile.TemporaryDirectory() as d:
         tmp = pathlib.Path(d)
-        srv, _ = start(server_in, netns, make_config(tmp), 1, "respond")
+        summary = tmp / "summary.json"
+        srv, _ = start(server_in, netns, make_config(tmp), 1, "respond", ("--json", str(summary)))
         probe = ("import socket\n"
                  "try:\n"
                  f"    socket.create_connection(('{STACK}', 81), timeout=3)\n"
@@ -270,7 +271,12 @@ def test_a_closed_port_is_refused_with_rst(netns, server_in):
         r = run("ip", "netns", "exec", netns, "/usr/bin/python3", "-c", probe, check=False)
         assert r.stdout.strip() == "refused", r.stdout + r.stderr
         assert srv.stop() == 0, srv.stderr()
+        totals = json.loads(summary.read_text())["totals"]
     c = srv.counters()
     assert c["OutRsts"] == 1, c
     assert c["tcp_no_connection"] == 1, c
     assert c["PassiveOpens"] == 0, c
+    assert totals["OutRsts"] == 1 and totals["tcp_no_connection"] == 1, totals
+    # The gateway was asked for at start, before any SYN (the kernel side is not up yet
+    # then, so the answer that counts is the kernel's own request, which we learned).
+    assert c["ArpOutRequests"] >= 1 and c["ArpCacheUpdates"] >= 1, c

@@ -260,6 +260,7 @@ void connection::push(context &ctx) noexcept {
 }
 
 void connection::retransmit(context &ctx) noexcept {
+    ++ctx.stats.timeouts; // TCPTimeouts: the retransmission timer expired
     const bool synchronizing = in(state::syn_sent | state::syn_received);
     const std::uint8_t limit = state_ == state::syn_sent       ? ctx.cfg.syn_retries
                                : state_ == state::syn_received ? ctx.cfg.synack_retries
@@ -565,6 +566,7 @@ bool connection::check_syn(const segment &seg, context &ctx) noexcept {
     // its sequence number, gets a challenge ACK; the peer that really restarted answers
     // it with a RST at exactly the right number, an attacker cannot.
     ctx.stats.count(drop::syn_in_window);
+    ++ctx.stats.syn_challenges;
     challenge_ack(ctx);
     return false;
 }

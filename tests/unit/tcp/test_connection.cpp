@@ -278,6 +278,8 @@ TEST_CASE("RFC 5961 §4.2: a SYN in ESTABLISHED gets a challenge ACK", "[tcp][es
     h.deliver(h.peer(f::syn, 1));
     CHECK(h.c.current() == state::established);
     CHECK(h.expect_emitted().flags == tcp_flags{f::ack});
+    CHECK(h.stats.syn_challenges == 1); // TCPSYNChallenge
+    CHECK(h.stats.challenge_acks == 1);
 }
 
 TEST_CASE("RFC 5961 §7: challenge ACKs are limited per second", "[tcp][established]") {
@@ -363,6 +365,7 @@ TEST_CASE("RFC 6298 §5: unacknowledged data is retransmitted on RTO with backof
     CHECK(again.seq == h.c.iss() + 1);
     CHECK(again.payload_len == 500);
     CHECK(h.stats.retrans_segs == 1);
+    CHECK(h.stats.timeouts == 1); // TCPTimeouts
     h.advance(2 * rto - 1);
     h.expect_nothing();
     h.fire(1, 2 * rto);

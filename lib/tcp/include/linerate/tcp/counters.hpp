@@ -54,6 +54,8 @@ struct counters {
     std::uint64_t in_csum_errors = 0;
     // TcpExt:
     std::uint64_t challenge_acks = 0;      // TCPChallengeACK
+    std::uint64_t syn_challenges = 0;      // TCPSYNChallenge: a SYN in a synchronized state (RFC 5961 §4)
+    std::uint64_t timeouts = 0;            // TCPTimeouts: retransmission timer expirations
     std::uint64_t paws_rejected = 0;       // PAWSEstabRejected
     std::uint64_t delayed_acks = 0;        // DelayedACKs
     std::uint64_t syn_retrans = 0;         // TCPSynRetrans
@@ -80,7 +82,7 @@ struct named_counter {
     std::string_view name;
     std::uint64_t counters::*field;
 };
-inline constexpr std::array<named_counter, 25> mib_counters{{
+inline constexpr std::array<named_counter, 27> mib_counters{{
     {"ActiveOpens", &counters::active_opens},
     {"PassiveOpens", &counters::passive_opens},
     {"AttemptFails", &counters::attempt_fails},
@@ -93,6 +95,8 @@ inline constexpr std::array<named_counter, 25> mib_counters{{
     {"OutRsts", &counters::out_rsts},
     {"InCsumErrors", &counters::in_csum_errors},
     {"TCPChallengeACK", &counters::challenge_acks},
+    {"TCPSYNChallenge", &counters::syn_challenges},
+    {"TCPTimeouts", &counters::timeouts},
     {"PAWSEstabRejected", &counters::paws_rejected},
     {"DelayedACKs", &counters::delayed_acks},
     {"TCPSynRetrans", &counters::syn_retrans},
