@@ -125,6 +125,7 @@ struct shared_state;
 // One lcore's world.
 struct alignas(64) worker final : flow::io {
     unsigned index = 0;
+    rte_mempool *pool = nullptr; // the pool of this lcore's NUMA socket
     unsigned lcore_id = 0;
     shared_state *shared = nullptr;
     std::vector<rx_queue> rxq;
@@ -188,7 +189,6 @@ struct alignas(64) worker final : flow::io {
 };
 
 struct shared_state {
-    rte_mempool *pool = nullptr;
     std::vector<port_info> ports;
     unsigned workers = 1;
     bool software_dispatch = false;
@@ -246,7 +246,7 @@ void worker::poll_rx(const rx_queue &q, tick now) {
 void worker::copy_arp_to_others(rte_mbuf *m) {
     for (unsigned w = 0; w < shared->workers; ++w) {
         if (w == index) continue;
-        rte_mbuf *c = rte_pktmbuf_copy(m, shared->pool, 0, UINT32_MAX);
+        rte_mbuf *c = rte_pktmbuf_copy(m, pool, 0, UINT32_MAX);
         if (c == nullptr) {
             stats.count(local_drop::tx_no_mbuf);
             continue;
@@ -443,7 +443,7 @@ void worker::flush_all() {
 }
 
 void worker::send_arp_request(std::uint16_t pi, ipv4_addr target, std::optional<mac_addr> unicast) {
-    rte_mbuf *m = rte_pktmbuf_alloc(shared->pool);
+    rte_mbuf *m = rte_pktmbuf_alloc(pool);
     if (m == nullptr) {
         stats.count(local_drop::tx_no_mbuf);
         return;
@@ -531,7 +531,7 @@ void worker::release_waiting_for_learned() {
 
 void worker::transmit(flow::conn_id id, const tcp::four_tuple &t, const tcp::out_segment &s,
                       std::uint32_t offset) noexcept {
-    rte_mbuf *m = rte_pktmbuf_alloc(shared->pool);
+    rte_mbuf *m = rte_pktmbuf_alloc(pool);
     if (m == nullptr) {
         // The core's retransmission timer recovers; a reset is simply not sent.
         stats.count(local_drop::tx_no_mbuf);
@@ -599,7 +599,7 @@ std::uint32_t worker::append(flow::conn_id id, std::span<const std::uint8_t> byt
     std::size_t done = 0;
     while (done < bytes.size()) {
         if (e.tail == nullptr || rte_pktmbuf_tailroom(e.tail) == 0) {
-            rte_mbuf *m = rte_pktmbuf_alloc(shared->pool);
+            rte_mbuf *m = rte_pktmbuf_alloc(pool);
             if (m == nullptr) {
                 stats.count(local_drop::send_no_mbuf);
                 break;
@@ -803,7 +803,9 @@ int telemetry_lcores(const char *, const char *, rte_tel_data *d) {
 
 struct runtime::impl {
     device::eal eal;
-    std::unique_ptr<device::mbuf_pool> pool;
+    // One mbuf pool per NUMA socket that runs a worker, so that every lcore allocates
+    // from memory near it; each is sized by [mempool].
+    std::vector<std::pair<unsigned, std::unique_ptr<device::mbuf_pool>>> pools;
     std::vector<std::unique_ptr<device::port>> ports;
     std::vector<port_summary> summaries;
     shared_state shared;
@@ -822,8 +824,6 @@ runtime::runtime(const config::app_config &cfg, const std::string &program,
                  std::span<const std::string> eal_cli_args)
     : impl_(std::make_unique<impl>(cfg, program, eal_cli_args)) {
     auto &d = *impl_;
-    d.pool = std::make_unique<device::mbuf_pool>("linerate_mbufs", cfg.mempool);
-    d.shared.pool = d.pool->get();
     d.isn = std::make_unique<tcp::isn_generator>();
 
     // The lcores EAL actually runs, main first: they may differ from the file when the
@@ -833,6 +833,14 @@ runtime::runtime(const config::app_config &cfg, const std::string &program,
     RTE_LCORE_FOREACH_WORKER(id) lcore_ids.push_back(id);
     const auto nw = static_cast<unsigned>(lcore_ids.size());
     d.shared.workers = nw;
+    const auto pool_for = [&d, &cfg](unsigned socket) -> rte_mempool * {
+        for (auto &[s, p] : d.pools)
+            if (s == socket) return p->get();
+        d.pools.emplace_back(socket, std::make_unique<device::mbuf_pool>(fmt::format("linerate_mbufs_s{}", socket),
+                                                                          cfg.mempool, static_cast<int>(socket)));
+        return d.pools.back().second->get();
+    };
+    for (unsigned l : lcore_ids) (void)pool_for(rte_lcore_to_socket_id(l));
 
     const std::uint16_t mtu = cfg.ports.empty() ? 1500 : cfg.ports.front().mtu;
     d.tcp_cfg = to_tcp_settings(cfg.tcp, mtu);
@@ -841,7 +849,9 @@ runtime::runtime(const config::app_config &cfg, const std::string &program,
     for (const auto &pc : cfg.ports) {
         const unsigned rxq = std::min<unsigned>(pc.rx_queues, nw);
         const unsigned txq = std::min<unsigned>(pc.tx_queues, nw);
-        auto p = std::make_unique<device::port>(pc, d.pool->get(), rxq, txq);
+        // RX buffers come from the pool of the main lcore's socket; on a two-socket
+        // machine, put the port's workers on its socket.
+        auto p = std::make_unique<device::port>(pc, pool_for(rte_lcore_to_socket_id(lcore_ids[0])), rxq, txq);
         port_info info;
         info.port_id = p->id();
         info.mac = p->mac();
@@ -882,6 +892,7 @@ runtime::runtime(const config::app_config &cfg, const std::string &program,
         wk->index = w;
         wk->lcore_id = lcore_ids[w];
         wk->shared = &d.shared;
+        wk->pool = pool_for(rte_lcore_to_socket_id(lcore_ids[w]));
         wk->clock = tick_clock(hz);
         wk->tsc_hz = hz;
         wk->drain_tsc = hz / 1'000'000 * drain_us;
@@ -953,8 +964,8 @@ runtime::~runtime() {
         w->waiting.clear();
     }
     d.workers.clear();
-    d.ports.clear(); // stop and close before the pool they draw from goes away
-    d.pool.reset();
+    d.ports.clear(); // stop and close before the pools they draw from go away
+    d.pools.clear();
 }
 
 const std::vector<port_summary> &runtime::ports() const noexcept { return impl_->summaries; }

@@ -52,10 +52,10 @@ private:
     std::vector<char *> argv_;
 };
 
-// An mbuf pool from [mempool], on the socket of the calling thread.
+// An mbuf pool from [mempool], on NUMA socket `socket` (-1: the calling thread's).
 class mbuf_pool {
 public:
-    mbuf_pool(const std::string &name, const config::mempool_config &cfg);
+    mbuf_pool(const std::string &name, const config::mempool_config &cfg, int socket = -1);
     ~mbuf_pool();
     mbuf_pool(const mbuf_pool &) = delete;
     mbuf_pool &operator=(const mbuf_pool &) = delete;
