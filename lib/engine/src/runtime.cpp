@@ -418,11 +418,15 @@ void worker::flush(std::uint16_t pi) {
     const std::uint16_t n = txn[pi];
     if (n == 0) return;
     auto &b = txb[pi];
+    // Lengths are read before the burst: a sent mbuf belongs to the driver, which may
+    // free it at once.
+    std::uint32_t len[tx_batch_size];
+    for (std::uint16_t i = 0; i < n; ++i) len[i] = rte_pktmbuf_pkt_len(b[i]);
     const std::uint16_t sent = rte_eth_tx_burst(shared->ports[pi].port_id, static_cast<std::uint16_t>(txq[pi]),
                                                 b.data(), n);
     for (std::uint16_t i = 0; i < sent; ++i) {
         ++stats.tx_frames;
-        stats.tx_bytes += rte_pktmbuf_pkt_len(b[i]);
+        stats.tx_bytes += len[i];
     }
     if (sent > 0 && sent < n) std::memmove(b.data(), b.data() + sent, (n - sent) * sizeof(rte_mbuf *));
     txn[pi] = static_cast<std::uint16_t>(n - sent);
