@@ -46,11 +46,14 @@ verdict responder::on_arp(std::span<std::uint8_t> frame, std::size_t l3, tick no
         if (answer) c_.count(arp.error());
         return drop();
     }
+    // Never learn a sender that could not own a unicast address: a multicast or zero
+    // MAC would poison the cache, and 0.0.0.0 is an RFC 5227 probe, not an owner.
+    const bool learnable = !arp->sha.is_multicast() && !arp->sha.is_zero() && arp->spa.value != 0 &&
+                           arp->spa != self_.ip.addr;
     if (!answer) {
         // Another lcore received this frame, answered and counted it; here it only
-        // teaches this lcore's cache, by the same rules.
-        if (!arp->sha.is_multicast() && !arp->sha.is_zero() && arp->spa.value != 0 && arp->spa != self_.ip.addr &&
-            !arp_.merge(arp->spa, arp->sha, now) && arp->tpa == self_.ip.addr)
+        // teaches this lcore's cache, by the same rules (merge, or insert as target).
+        if (learnable && !arp_.merge(arp->spa, arp->sha, now) && arp->tpa == self_.ip.addr)
             (void)arp_.insert(arp->spa, arp->sha, now);
         return verdict{verdict::kind::consumed, 0};
     }
@@ -58,11 +61,6 @@ verdict responder::on_arp(std::span<std::uint8_t> frame, std::size_t l3, tick no
         ++c_.arp_in_requests;
     else
         ++c_.arp_in_replies;
-
-    // Never learn a sender that could not own a unicast address: a multicast or zero
-    // MAC would poison the cache, and 0.0.0.0 is an RFC 5227 probe, not an owner.
-    const bool learnable = !arp->sha.is_multicast() && !arp->sha.is_zero() && arp->spa.value != 0 &&
-                           arp->spa != self_.ip.addr;
 
     // RFC 826 "Packet Reception": refresh a known sender whoever the target is...
     bool merged = false;

@@ -151,7 +151,6 @@ struct alignas(64) worker final : flow::io {
     tick last_tick{};
     const std::atomic<bool> *stop = nullptr;
     std::uint64_t deadline_tsc = 0;
-    std::atomic<bool> done{false};
 
     // The segment being input, so that hold() can keep its mbuf and a reply can use
     // the frame's source MAC when ARP does not know the peer yet.
@@ -165,7 +164,7 @@ struct alignas(64) worker final : flow::io {
     void steer_tcp(rte_mbuf *m, std::uint16_t pi, const verdict &v, tcp_item *local, std::uint16_t &nl);
     void tcp_burst(tcp_item *items, std::uint16_t n);
     void tcp_input(const tcp_item &it);
-    void copy_arp_to_others(rte_mbuf *m);
+    void copy_arp_to_others(rte_mbuf *m, std::uint16_t pi);
     void on_tick(tick now);
     void queue_tx(std::uint16_t pi, rte_mbuf *m);
     void flush(std::uint16_t pi);
@@ -222,7 +221,7 @@ void worker::poll_rx(const rx_queue &q, tick now) {
         // Every worker's ARP cache learns from every ARP frame; the copies go out before
         // this worker writes its reply over the request.
         if (shared->workers > 1 && frame.size() >= 14 && load_be16(frame_bytes + 12) == wire::ethertype_arp)
-            copy_arp_to_others(m);
+            copy_arp_to_others(m, q.port_index);
         const bool cksum_good =
             p.rx_ipv4_cksum && (m->ol_flags & RTE_MBUF_F_RX_IP_CKSUM_MASK) == RTE_MBUF_F_RX_IP_CKSUM_GOOD;
         const verdict v = answer[q.port_index]->on_frame(frame, cksum_good, now);
@@ -243,7 +242,7 @@ void worker::poll_rx(const rx_queue &q, tick now) {
     tcp_burst(local, nl);
 }
 
-void worker::copy_arp_to_others(rte_mbuf *m) {
+void worker::copy_arp_to_others(rte_mbuf *m, std::uint16_t pi) {
     for (unsigned w = 0; w < shared->workers; ++w) {
         if (w == index) continue;
         rte_mbuf *c = rte_pktmbuf_copy(m, pool, 0, UINT32_MAX);
@@ -251,6 +250,7 @@ void worker::copy_arp_to_others(rte_mbuf *m) {
             stats.count(local_drop::tx_no_mbuf);
             continue;
         }
+        c->port = pi; // which port's responder learns from it
         if (!out[w]->push(c)) {
             stats.count(local_drop::dispatch_full);
             rte_pktmbuf_free(c);
@@ -309,7 +309,7 @@ void worker::poll_rings(tick now) {
             auto *f = rte_pktmbuf_mtod(m, std::uint8_t *);
             if (load_be16(f + 12) == wire::ethertype_arp) {
                 // A copy to learn from; the receiving worker answered the original.
-                (void)answer[0]->on_frame(std::span<std::uint8_t>(f, rte_pktmbuf_data_len(m)), false, now, false);
+                (void)answer[m->port]->on_frame(std::span<std::uint8_t>(f, rte_pktmbuf_data_len(m)), false, now, false);
                 rte_pktmbuf_free(m);
                 if (!waiting.empty()) release_waiting_for_learned();
                 continue;
@@ -732,7 +732,6 @@ void worker::loop() {
     shard->abort_all();
     for (int i = 0; i < 100; ++i) flush_all();
     drop_unsent();
-    done.store(true, std::memory_order_release);
 }
 
 int worker_main(void *arg) {
@@ -993,7 +992,6 @@ void runtime::run(const std::atomic<bool> &stop, const run_options &opts) {
     for (auto &w : d.workers) {
         w->stop = &stop;
         w->deadline_tsc = deadline;
-        w->done.store(false, std::memory_order_relaxed);
     }
     // Before the first SYN goes out: ask for each gateway, so active opens find it.
     for (std::uint16_t pi = 0; pi < d.shared.ports.size(); ++pi)
