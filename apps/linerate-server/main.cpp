@@ -24,6 +24,8 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <array>
+#include <optional>
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
@@ -55,7 +57,26 @@ struct options {
     double stats_interval_s = 1;
     std::string json_path;
     std::string lcores;
+    std::string isn_key;
+    bool frozen_clock = false;
 };
+
+// 32 hex digits to the 16-byte RFC 6528 key; nullopt when it is not that.
+std::optional<std::array<std::uint8_t, linerate::tcp::isn_generator::key_size>> parse_key(const std::string &hex) {
+    std::array<std::uint8_t, linerate::tcp::isn_generator::key_size> k{};
+    if (hex.size() != 2 * k.size()) return std::nullopt;
+    for (std::size_t i = 0; i < k.size(); ++i) {
+        unsigned v = 0;
+        for (std::size_t j = 0; j < 2; ++j) {
+            const char c = hex[2 * i + j];
+            const int d = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
+            if (d < 0) return std::nullopt;
+            v = v * 16 + static_cast<unsigned>(d);
+        }
+        k[i] = static_cast<std::uint8_t>(v);
+    }
+    return k;
+}
 
 using linerate::engine::counters;
 using linerate::engine::runtime;
@@ -219,6 +240,10 @@ int main(int argc, char **argv) {
         ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "critical", "off"}));
     app.add_flag("--check-config", opt.check_config, "validate the configuration and exit (0 if valid)");
     app.add_flag("--all-counters", opt.all_counters, "print every counter at exit, zeros included");
+    app.add_option("--isn-key", opt.isn_key, "fixed RFC 6528 ISN secret, 32 hex digits: for reproducible captures "
+                                             "only (a known key makes ISNs predictable)");
+    app.add_flag("--frozen-clock", opt.frozen_clock, "time stands still at zero (no timer fires): with --isn-key, "
+                                                     "replaying a capture gives the same segments every time");
     try {
         std::reverse(own_args.begin(), own_args.end()); // CLI11 takes them last-first
         app.parse(own_args);
@@ -247,6 +272,15 @@ int main(int argc, char **argv) {
             return 2;
         }
     }
+    linerate::engine::runtime_options ropts;
+    ropts.frozen_clock = opt.frozen_clock;
+    if (!opt.isn_key.empty()) {
+        ropts.isn_key = parse_key(opt.isn_key);
+        if (!ropts.isn_key) {
+            std::cerr << "--isn-key: expected 32 hexadecimal digits\n";
+            return 2;
+        }
+    }
     if (opt.check_config) {
         std::cout << opt.config_path << ": ok\n";
         return 0;
@@ -261,7 +295,7 @@ int main(int argc, char **argv) {
     std::signal(SIGTERM, on_signal);
 
     try {
-        runtime rt(cfg, program, eal_args);
+        runtime rt(cfg, program, eal_args, ropts);
         for (const auto &p : rt.ports())
             log->info("port {} ({}, port id {}): mac {}, address {}, {} RX / {} TX queue(s), rss {}, tx checksum {}",
                       p.name, p.device_name, p.port_id, p.mac, p.address, p.rx_queues, p.tx_queues,

@@ -49,11 +49,11 @@ verdict responder::on_arp(std::span<std::uint8_t> frame, std::size_t l3, tick no
     // Never learn a sender that could not own a unicast address: a multicast or zero
     // MAC would poison the cache, and 0.0.0.0 is an RFC 5227 probe, not an owner.
     const bool learnable = !arp->sha.is_multicast() && !arp->sha.is_zero() && arp->spa.value != 0 &&
-                           arp->spa != self_.ip.addr;
+                           !self_.owns(arp->spa);
     if (!answer) {
         // Another lcore received this frame, answered and counted it; here it only
         // teaches this lcore's cache, by the same rules (merge, or insert as target).
-        if (learnable && !arp_.merge(arp->spa, arp->sha, now) && arp->tpa == self_.ip.addr)
+        if (learnable && !arp_.merge(arp->spa, arp->sha, now) && self_.owns(arp->tpa))
             (void)arp_.insert(arp->spa, arp->sha, now);
         return verdict{verdict::kind::consumed, 0};
     }
@@ -69,7 +69,7 @@ verdict responder::on_arp(std::span<std::uint8_t> frame, std::size_t l3, tick no
         if (merged) ++c_.arp_cache_updates;
     }
     // ...answer only for our own address.
-    if (arp->tpa != self_.ip.addr) {
+    if (!self_.owns(arp->tpa)) {
         if (arp->op == wire::arp_op::request) {
             c_.count(local_drop::arp_not_for_us);
             return drop();
@@ -93,7 +93,8 @@ verdict responder::on_arp(std::span<std::uint8_t> frame, std::size_t l3, tick no
     // the opcode to reply, and send it to the requester's hardware address.
     const mac_addr requester = arp->sha;
     const ipv4_addr requester_ip = arp->spa;
-    wire::write_arp(frame.subspan(l3), wire::arp_op::reply, self_.mac, self_.ip.addr, requester, requester_ip);
+    const ipv4_addr asked = arp->tpa;
+    wire::write_arp(frame.subspan(l3), wire::arp_op::reply, self_.mac, asked, requester, requester_ip);
     wire::store_mac(frame.data(), requester);
     wire::store_mac(frame.data() + 6, self_.mac);
     ++c_.arp_out_replies;
@@ -109,7 +110,7 @@ verdict responder::on_ipv4(std::span<std::uint8_t> frame, std::size_t l3, bool i
         c_.count(ip.error());
         return drop();
     }
-    if (ip->dst != self_.ip.addr) {
+    if (!self_.owns(ip->dst)) {
         ++c_.ip_in_addr_errors;
         c_.count(local_drop::ipv4_not_for_us);
         return drop();

@@ -72,6 +72,8 @@ struct port_info {
     std::uint16_t port_id = 0;
     mac_addr mac{};
     ipv4_prefix address{};
+    ipv4_addr extra_first{}; // add_addresses(): more of ours on this link
+    std::uint32_t extra_count = 0;
     std::optional<ipv4_addr> gateway;
     unsigned rx_queues = 1;
     unsigned tx_queues = 1;
@@ -123,10 +125,10 @@ struct tcp_item {
 struct shared_state;
 
 // One lcore's world.
-struct alignas(64) worker final : flow::io {
+struct alignas(64) worker final : flow::io, lcore {
     unsigned index = 0;
     rte_mempool *pool = nullptr; // the pool of this lcore's NUMA socket
-    unsigned lcore_id = 0;
+    unsigned lcore_id_ = 0;
     shared_state *shared = nullptr;
     std::vector<rx_queue> rxq;
     std::vector<std::optional<responder>> answer; // per port
@@ -151,6 +153,12 @@ struct alignas(64) worker final : flow::io {
     tick last_tick{};
     const std::atomic<bool> *stop = nullptr;
     std::uint64_t deadline_tsc = 0;
+    bool frozen = false;       // runtime_options::frozen_clock
+    std::uint64_t us_now = 0;  // the time the shard was last given
+    poller *app_poller = nullptr;
+    // connect(): the next source address (an index into the port's sources) and port.
+    std::uint32_t next_source = 0;
+    std::uint16_t next_port = 0;
 
     // The segment being input, so that hold() can keep its mbuf and a reply can use
     // the frame's source MAC when ARP does not know the peer yet.
@@ -176,6 +184,15 @@ struct alignas(64) worker final : flow::io {
     void release_waiting_for_learned();
     void drain_rings_at_exit();
 
+    // lcore
+    unsigned worker_index() const noexcept override { return index; }
+    unsigned lcore_id() const noexcept override { return lcore_id_; }
+    flow::shard &tcp() noexcept override { return *shard; }
+    std::uint64_t now_us() const noexcept override { return us_now; }
+    std::optional<flow::conn_id> connect(ipv4_addr remote, std::uint16_t port, flow::application &app,
+                                         std::uint64_t user, connect_error *why) noexcept override;
+    const counters &engine_stats() const noexcept override { return stats; }
+
     // flow::io
     void transmit(flow::conn_id id, const tcp::four_tuple &t, const tcp::out_segment &s,
                   std::uint32_t offset) noexcept override;
@@ -193,6 +210,7 @@ struct shared_state {
     bool software_dispatch = false;
     device::toeplitz hash{};
     device::reta_map reta{};
+    std::uint16_t source_port_lo = 1024, source_port_hi = 65535;
 };
 
 // --- receive ------------------------------------------------------------------------------
@@ -382,9 +400,47 @@ void worker::tcp_input(const tcp_item &it) {
 // --- transmit -----------------------------------------------------------------------------
 
 std::optional<std::uint16_t> worker::port_for(ipv4_addr local) const noexcept {
-    for (std::uint16_t i = 0; i < shared->ports.size(); ++i)
-        if (shared->ports[i].address.addr == local) return i;
+    for (std::uint16_t i = 0; i < shared->ports.size(); ++i) {
+        const port_info &p = shared->ports[i];
+        if (p.address.addr == local || local.value - p.extra_first.value < p.extra_count) return i;
+    }
     return std::nullopt;
+}
+
+std::optional<flow::conn_id> worker::connect(ipv4_addr remote, std::uint16_t rport, flow::application &app,
+                                             std::uint64_t user, connect_error *why) noexcept {
+    const auto fail = [why](connect_error e) -> std::optional<flow::conn_id> {
+        if (why != nullptr) *why = e;
+        return std::nullopt;
+    };
+    // The port that reaches `remote`: on its link first, else through a gateway.
+    std::optional<std::uint16_t> pi;
+    for (std::uint16_t i = 0; i < shared->ports.size() && !pi; ++i)
+        if (shared->ports[i].address.contains(remote)) pi = i;
+    for (std::uint16_t i = 0; i < shared->ports.size() && !pi; ++i)
+        if (shared->ports[i].gateway) pi = i;
+    if (!pi) return fail(connect_error::no_route);
+    const port_info &p = shared->ports[*pi];
+    const std::uint32_t sources = p.extra_count > 0 ? p.extra_count : 1;
+    const std::uint16_t lo = shared->source_port_lo, hi = shared->source_port_hi;
+    // Try each source address once, starting where the last connect() left off; on
+    // each, the first free port at or after the cursor that steers back to this lcore.
+    for (std::uint32_t tried = 0; tried < sources; ++tried) {
+        const std::uint32_t k = next_source++ % sources;
+        const ipv4_addr local = p.extra_count > 0 ? ipv4_addr{p.extra_first.value + k} : p.address.addr;
+        const auto is_free = [&](std::uint16_t lport) {
+            const tcp::four_tuple t{local, remote, lport, rport};
+            return !shard->find(t) && !shard->in_time_wait(t);
+        };
+        const auto port = device::choose_source_port(shared->hash, shared->reta, index, local, remote, rport, lo, hi,
+                                                      next_port, is_free);
+        if (!port) continue;
+        next_port = static_cast<std::uint16_t>(*port == hi ? lo : *port + 1);
+        const auto id = shard->connect(tcp::four_tuple{local, remote, *port, rport}, app, user);
+        if (!id) return fail(connect_error::no_memory);
+        return id;
+    }
+    return fail(connect_error::no_source);
 }
 
 void worker::queue_tx(std::uint16_t pi, rte_mbuf *m) {
@@ -483,6 +539,12 @@ bool worker::fill_template(const tcp::four_tuple &t, header_template &out, rte_m
             return false;
         }
         hop = *p.gateway;
+    }
+    if (port_for(hop) == pi) {
+        // Talking to ourselves (both ends on one port, as over a net_ring loopback): the
+        // frame goes to our own MAC, with no ARP, which never answers its own address.
+        out = make_template(p.mac, p.mac, t, *pi);
+        return true;
     }
     const tick now = last_tick;
     if (const auto e = arp.lookup_entry(hop); e && now.value - e->updated.value < arp_expire_ms) {
@@ -712,11 +774,13 @@ void worker::loop() {
     while (!stop->load(std::memory_order_relaxed)) {
         const std::uint64_t tsc = rte_rdtsc();
         if (deadline_tsc != 0 && tsc >= deadline_tsc) break;
-        const tick now = clock.to_ticks(tsc);
-        shard->set_time(now, tsc / (tsc_hz / 1'000'000 ? tsc_hz / 1'000'000 : 1));
+        const tick now = frozen ? tick{} : clock.to_ticks(tsc);
+        us_now = frozen ? 0 : tsc / (tsc_hz / 1'000'000 ? tsc_hz / 1'000'000 : 1);
+        shard->set_time(now, us_now);
         const std::uint64_t rx_before = stats.rx_frames + stats.dispatched_in;
         for (const auto &q : rxq) poll_rx(q, now);
         poll_rings(now);
+        if (app_poller != nullptr) app_poller->poll(*this);
         if (now != last_tick) {
             last_tick = now;
             on_tick(now);
@@ -824,10 +888,11 @@ struct runtime::impl {
 };
 
 runtime::runtime(const config::app_config &cfg, const std::string &program,
-                 std::span<const std::string> eal_cli_args)
+                 std::span<const std::string> eal_cli_args, const runtime_options &ropts)
     : impl_(std::make_unique<impl>(cfg, program, eal_cli_args)) {
     auto &d = *impl_;
-    d.isn = std::make_unique<tcp::isn_generator>();
+    d.isn = ropts.isn_key ? std::make_unique<tcp::isn_generator>(*ropts.isn_key)
+                          : std::make_unique<tcp::isn_generator>();
 
     // The lcores EAL actually runs, main first: they may differ from the file when the
     // command line passed its own -l.
@@ -893,16 +958,19 @@ runtime::runtime(const config::app_config &cfg, const std::string &program,
     for (unsigned w = 0; w < nw; ++w) {
         auto wk = std::make_unique<worker>();
         wk->index = w;
-        wk->lcore_id = lcore_ids[w];
+        wk->lcore_id_ = lcore_ids[w];
         wk->shared = &d.shared;
         wk->pool = pool_for(rte_lcore_to_socket_id(lcore_ids[w]));
         wk->clock = tick_clock(hz);
         wk->tsc_hz = hz;
         wk->drain_tsc = hz / 1'000'000 * drain_us;
-        const tick start = wk->clock.to_ticks(rte_rdtsc());
+        wk->frozen = ropts.frozen_clock;
+        const tick start = ropts.frozen_clock ? tick{} : wk->clock.to_ticks(rte_rdtsc());
         wk->last_tick = start;
         auto lim = limits;
-        randombytes_buf(&lim.table_seed, sizeof lim.table_seed);
+        // A frozen clock asks for a reproducible run: the table's layout (and so the
+        // order of anything walked through it) is fixed too.
+        if (!ropts.frozen_clock) randombytes_buf(&lim.table_seed, sizeof lim.table_seed);
         wk->shard = std::make_unique<flow::shard>(d.tcp_cfg, lim, *d.isn, *wk, start);
         wk->ext.resize(limits.connections);
         wk->held_.resize(limits.held_segments);
@@ -985,6 +1053,32 @@ bool runtime::listen(std::uint16_t port, const std::function<flow::application &
     return true;
 }
 
+void runtime::add_addresses(ipv4_addr first, std::uint32_t count) {
+    auto &d = *impl_;
+    if (count == 0) return;
+    const ipv4_addr last{first.value + (count - 1)};
+    for (std::uint16_t pi = 0; pi < d.shared.ports.size(); ++pi) {
+        port_info &p = d.shared.ports[pi];
+        if (!p.address.contains(first) || !p.address.contains(last) || last.value < first.value) continue;
+        p.extra_first = first;
+        p.extra_count = count;
+        for (auto &w : d.workers) w->answer[pi]->set_extra_addresses(first, count);
+        return;
+    }
+    throw device::error(fmt::format("addresses {}..{} are not inside any port's prefix", first.to_string(),
+                                    last.to_string()));
+}
+
+void runtime::set_source_ports(std::uint16_t lo, std::uint16_t hi) {
+    impl_->shared.source_port_lo = lo;
+    impl_->shared.source_port_hi = hi;
+    for (auto &w : impl_->workers) w->next_port = lo;
+}
+
+void runtime::set_pollers(const std::function<poller *(unsigned worker)> &poller_for) {
+    for (auto &w : impl_->workers) w->app_poller = poller_for(w->index);
+}
+
 void runtime::run(const std::atomic<bool> &stop, const run_options &opts) {
     auto &d = *impl_;
     const std::uint64_t deadline =
@@ -997,7 +1091,7 @@ void runtime::run(const std::atomic<bool> &stop, const run_options &opts) {
     for (std::uint16_t pi = 0; pi < d.shared.ports.size(); ++pi)
         if (const auto gw = d.shared.ports[pi].gateway) d.workers[0]->send_arp_request(pi, *gw, std::nullopt);
     for (std::size_t i = 1; i < d.workers.size(); ++i)
-        rte_eal_remote_launch(worker_main, d.workers[i].get(), d.workers[i]->lcore_id);
+        rte_eal_remote_launch(worker_main, d.workers[i].get(), d.workers[i]->lcore_id_);
     d.workers[0]->loop();
     rte_eal_mp_wait_lcore();
 }
@@ -1024,7 +1118,7 @@ std::vector<worker_snapshot> runtime::snapshot() const {
     for (const auto &w : impl_->workers) {
         worker_snapshot s;
         s.worker = w->index;
-        s.lcore_id = w->lcore_id;
+        s.lcore_id = w->lcore_id_;
         s.engine = relaxed_copy(w->stats);
         s.tcp = relaxed_copy(w->shard->stats());
         s.flow = relaxed_copy(w->shard->shard_stats());

@@ -22,6 +22,15 @@ namespace linerate::engine {
 struct interface_address {
     mac_addr mac;
     ipv4_prefix ip; // our address and its subnet
+    // More addresses of ours on this link, [extra_first, extra_first + extra_count): a
+    // load generator's source addresses, so that TIME-WAIT does not cap its rate. They
+    // are answered for (ARP, ICMP) and accepted (TCP) like `ip.addr`.
+    ipv4_addr extra_first{};
+    std::uint32_t extra_count = 0;
+
+    [[nodiscard]] bool owns(ipv4_addr a) const noexcept {
+        return a == ip.addr || a.value - extra_first.value < extra_count;
+    }
 };
 
 // What to do with the frame after on_frame() has looked at it.
@@ -48,6 +57,10 @@ public:
     verdict on_frame(std::span<std::uint8_t> frame, bool ip_checksum_good, tick now, bool answer = true) noexcept;
 
     [[nodiscard]] const interface_address &self() const noexcept { return self_; }
+    void set_extra_addresses(ipv4_addr first, std::uint32_t count) noexcept {
+        self_.extra_first = first;
+        self_.extra_count = count;
+    }
 
 private:
     verdict on_arp(std::span<std::uint8_t> frame, std::size_t l3_offset, tick now, bool answer) noexcept;

@@ -19,11 +19,14 @@
 #include <linerate/engine/counters.hpp>
 #include <linerate/flow/shard.hpp>
 #include <linerate/tcp/counters.hpp>
+#include <linerate/tcp/isn.hpp>
 
+#include <array>
 #include <atomic>
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <span>
 #include <string>
 #include <vector>
@@ -40,6 +43,57 @@ struct port_summary {
     unsigned tx_queues;
     bool rss;                // the device steers flows to queues
     std::string tx_checksum; // "software", "ipv4" or "ipv4+tcp"
+};
+
+// How a runtime is built, beyond its configuration file.
+struct runtime_options {
+    // A fixed RFC 6528 secret instead of a random one: only for reproducible captures and
+    // tests (a published key lets an off-path attacker predict ISNs).
+    std::optional<std::array<std::uint8_t, tcp::isn_generator::key_size>> isn_key;
+    // Time stands still at zero: ISNs and timestamps depend only on the key and the
+    // 4-tuple, and no timer ever fires. For replaying a capture and comparing what comes
+    // out with an expected one; never for traffic that needs retransmission.
+    bool frozen_clock = false;
+};
+
+// Why lcore::connect() opened nothing.
+enum class connect_error : std::uint8_t {
+    no_route,    // no port reaches the destination
+    no_source,   // every local address and port that this lcore owns is in use with it
+    no_memory,   // the connection pool is full
+};
+
+// What an lcore offers the application code that runs on it (its poller and callbacks).
+class lcore {
+public:
+    [[nodiscard]] virtual unsigned worker_index() const noexcept = 0;
+    [[nodiscard]] virtual unsigned lcore_id() const noexcept = 0;
+    [[nodiscard]] virtual flow::shard &tcp() noexcept = 0;
+    // Microseconds on this lcore's clock (the one the TCP core is given).
+    [[nodiscard]] virtual std::uint64_t now_us() const noexcept = 0;
+    // Opens a connection to remote:port from a local address and port that this lcore
+    // owns: the source port is chosen so that the peer's segments hash back here (RSS
+    // or software steering) and the 4-tuple is in use neither by a connection nor by a
+    // TIME-WAIT entry. Sources are the addresses given to add_addresses() on the port
+    // that reaches `remote` (its own address when none were given) and the ports of
+    // set_source_ports(), taken round-robin.
+    virtual std::optional<flow::conn_id> connect(ipv4_addr remote, std::uint16_t port, flow::application &app,
+                                                 std::uint64_t user, connect_error *why) noexcept = 0;
+    [[nodiscard]] virtual const counters &engine_stats() const noexcept = 0;
+
+protected:
+    ~lcore() = default;
+};
+
+// Application code that runs on an lcore's loop, once per turn, after received packets
+// have been handled: a load generator opens connections here, an embedding runs its
+// timers. It must not block.
+class poller {
+public:
+    virtual void poll(lcore &l) noexcept = 0;
+
+protected:
+    ~poller() = default;
 };
 
 struct run_options {
@@ -63,7 +117,8 @@ class runtime {
 public:
     // Starts EAL (arguments from the file, then the command line), every port and one
     // shard per lcore. Throws device::error with a message naming what failed.
-    runtime(const config::app_config &cfg, const std::string &program, std::span<const std::string> eal_cli_args);
+    runtime(const config::app_config &cfg, const std::string &program, std::span<const std::string> eal_cli_args,
+            const runtime_options &opts = {});
     ~runtime();
     runtime(const runtime &) = delete;
     runtime &operator=(const runtime &) = delete;
@@ -76,6 +131,16 @@ public:
     // application of worker w (it must outlive run()). Call before run(). Returns false
     // if a worker's listener table is full.
     bool listen(std::uint16_t port, const std::function<flow::application &(unsigned worker)> &app_for);
+
+    // More local addresses, [first, first + count), on the port whose prefix holds them:
+    // answered for and accepted like the port's own, and the sources of connect().
+    // Call before run(). Throws device::error when no port's prefix holds them all.
+    void add_addresses(ipv4_addr first, std::uint32_t count);
+    // The source ports connect() takes, [lo, hi]; by default 1024..65535.
+    void set_source_ports(std::uint16_t lo, std::uint16_t hi);
+    // poller_for(w) is polled on worker w's lcore every loop turn (or nullptr for none).
+    // Call before run(); the pollers must outlive it.
+    void set_pollers(const std::function<poller *(unsigned worker)> &poller_for);
 
     // Runs the loops on every lcore (the calling thread is the main lcore and runs one
     // too) until `stop` becomes true or the duration has passed; then aborts what is
