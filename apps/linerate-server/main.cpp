@@ -12,6 +12,7 @@
 // thread that reads the lcores' counters without stopping them; on exit the summary
 // (every MIB counter, each drop reason that happened, and per-lcore figures), and with
 // --json the same as JSON.
+#include "app_common.hpp"
 #include "modes.hpp"
 
 #include <linerate/config/config.hpp>
@@ -61,23 +62,6 @@ struct options {
     bool frozen_clock = false;
 };
 
-// 32 hex digits to the 16-byte RFC 6528 key; nullopt when it is not that.
-std::optional<std::array<std::uint8_t, linerate::tcp::isn_generator::key_size>> parse_key(const std::string &hex) {
-    std::array<std::uint8_t, linerate::tcp::isn_generator::key_size> k{};
-    if (hex.size() != 2 * k.size()) return std::nullopt;
-    for (std::size_t i = 0; i < k.size(); ++i) {
-        unsigned v = 0;
-        for (std::size_t j = 0; j < 2; ++j) {
-            const char c = hex[2 * i + j];
-            const int d = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
-            if (d < 0) return std::nullopt;
-            v = v * 16 + static_cast<unsigned>(d);
-        }
-        k[i] = static_cast<std::uint8_t>(v);
-    }
-    return k;
-}
-
 using linerate::engine::counters;
 using linerate::engine::runtime;
 
@@ -92,22 +76,10 @@ std::uint64_t time_wait_total(const std::vector<linerate::engine::worker_snapsho
 }
 
 void print_summary(const runtime &rt, const std::vector<const linerate::server::server_app *> &apps, bool all) {
-    const counters c = rt.totals();
-    const linerate::tcp::counters t = rt.tcp_totals();
-    std::printf("counters:\n");
+    linerate::app::print_counters(rt, all);
     const auto line = [](std::string_view name, std::uint64_t v) {
         std::printf("  %-28.*s %llu\n", static_cast<int>(name.size()), name.data(), static_cast<unsigned long long>(v));
     };
-    for (const auto &n : linerate::tcp::mib_counters) line(n.name, t.*n.field);
-    std::size_t mib = 0;
-    c.for_each([&](std::string_view name, std::uint64_t v) {
-        // MIB counters are always shown, so scripts find them; drop reasons only when
-        // they happened, unless asked for all.
-        const bool is_mib = mib++ < linerate::engine::mib_counters.size();
-        if (is_mib || all || v != 0) line(name, v);
-    });
-    for (std::size_t i = 0; i < linerate::tcp::drop_count; ++i)
-        if (all || t.dropped[i] != 0) line(linerate::tcp::to_string(static_cast<linerate::tcp::drop>(i)), t.dropped[i]);
     linerate::server::app_counters a{};
     for (const auto *app : apps) {
         const auto &s = app->stats();
@@ -131,85 +103,18 @@ void print_summary(const runtime &rt, const std::vector<const linerate::server::
     line("ClosedReset", a.closed_reset);
     line("ClosedTimeout", a.closed_timeout);
     line("ClosedAborted", a.closed_aborted);
-    std::printf("lcores:\n");
-    for (const auto &w : rt.snapshot())
-        std::printf("  worker %u lcore %u: PassiveOpens %llu ActiveOpens %llu InSegs %llu OutSegs %llu "
-                    "DispatchedIn %llu DispatchedOut %llu connections %llu time_wait %llu\n",
-                    w.worker, w.lcore_id, static_cast<unsigned long long>(w.tcp.passive_opens),
-                    static_cast<unsigned long long>(w.tcp.active_opens), static_cast<unsigned long long>(w.tcp.in_segs),
-                    static_cast<unsigned long long>(w.tcp.out_segs),
-                    static_cast<unsigned long long>(w.engine.dispatched_in),
-                    static_cast<unsigned long long>(w.engine.dispatched_out),
-                    static_cast<unsigned long long>(w.connections),
-                    static_cast<unsigned long long>(w.time_wait_entries));
+    linerate::app::print_lcores(rt);
     std::fflush(stdout);
 }
 
 std::string summary_json(const runtime &rt, double seconds) {
-    const counters c = rt.totals();
-    const linerate::tcp::counters t = rt.tcp_totals();
-    std::string j = fmt::format("{{\n  \"seconds\": {:.3f},\n  \"totals\": {{", seconds);
-    bool first = true;
-    const auto add = [&](std::string_view name, std::uint64_t v) {
-        j += fmt::format("{}\n    \"{}\": {}", first ? "" : ",", name, v);
-        first = false;
-    };
-    for (const auto &n : linerate::tcp::mib_counters) add(n.name, t.*n.field);
-    c.for_each(add);
-    for (std::size_t i = 0; i < linerate::tcp::drop_count; ++i)
-        add(linerate::tcp::to_string(static_cast<linerate::tcp::drop>(i)), t.dropped[i]);
-    j += "\n  },\n  \"lcores\": [";
-    first = true;
-    for (const auto &w : rt.snapshot()) {
-        j += fmt::format("{}\n    {{\"worker\": {}, \"lcore\": {}, \"PassiveOpens\": {}, \"ActiveOpens\": {}, "
-                         "\"InSegs\": {}, \"OutSegs\": {}, \"DispatchedIn\": {}, \"DispatchedOut\": {}, "
-                         "\"connections\": {}, \"time_wait\": {}}}",
-                         first ? "" : ",", w.worker, w.lcore_id, w.tcp.passive_opens, w.tcp.active_opens,
-                         w.tcp.in_segs, w.tcp.out_segs, w.engine.dispatched_in, w.engine.dispatched_out, w.connections,
-                         w.time_wait_entries);
-        first = false;
-    }
-    j += "\n  ]\n}\n";
-    return j;
-}
-
-// "0,1", "0-3" or "0-1,4" -> lcore ids.
-std::vector<unsigned> parse_lcores(const std::string &s) {
-    std::vector<unsigned> out;
-    std::size_t i = 0;
-    while (i < s.size()) {
-        const std::size_t comma = s.find(',', i);
-        const std::string part = s.substr(i, comma == std::string::npos ? std::string::npos : comma - i);
-        const std::size_t dash = part.find('-');
-        const unsigned lo = static_cast<unsigned>(std::stoul(part.substr(0, dash)));
-        const unsigned hi = dash == std::string::npos ? lo : static_cast<unsigned>(std::stoul(part.substr(dash + 1)));
-        if (hi < lo || hi >= linerate::config::max_lcores) throw std::invalid_argument(part);
-        for (unsigned l = lo; l <= hi; ++l) out.push_back(l);
-        if (comma == std::string::npos) break;
-        i = comma + 1;
-    }
-    if (out.empty()) throw std::invalid_argument(s);
-    return out;
+    return fmt::format("{{\n  \"seconds\": {:.3f},\n  {}\n}}\n", seconds, linerate::app::counters_json(rt));
 }
 
 } // namespace
 
 int main(int argc, char **argv) {
-    const std::string program = argc > 0 ? argv[0] : "linerate-server";
-    // Split at the first "--": EAL options before it, ours after. Without "--", every
-    // argument is ours, so that `linerate-server --help` works as people expect.
-    std::vector<std::string> eal_args, own_args;
-    {
-        std::vector<std::string> all(argv + 1, argv + argc);
-        const auto sep = std::find(all.begin(), all.end(), "--");
-        if (sep == all.end()) {
-            own_args = all;
-        } else {
-            eal_args.assign(all.begin(), sep);
-            own_args.assign(sep + 1, all.end());
-        }
-    }
-
+    auto [program, eal_args, own_args] = linerate::app::split_command_line(argc, argv, "linerate-server");
     options opt;
     CLI::App app{"linerate-server: a TCP endpoint on DPDK that accepts connections at line rate and echoes, "
                  "responds or discards.\n\n"
@@ -266,7 +171,7 @@ int main(int argc, char **argv) {
     }
     if (!opt.lcores.empty()) {
         try {
-            cfg.lcores = parse_lcores(opt.lcores);
+            cfg.lcores = linerate::app::parse_lcores(opt.lcores);
         } catch (const std::exception &) {
             std::cerr << "--lcores: '" << opt.lcores << "' is not a list of lcores like 0,1 or 0-3\n";
             return 2;
@@ -275,7 +180,7 @@ int main(int argc, char **argv) {
     linerate::engine::runtime_options ropts;
     ropts.frozen_clock = opt.frozen_clock;
     if (!opt.isn_key.empty()) {
-        ropts.isn_key = parse_key(opt.isn_key);
+        ropts.isn_key = linerate::app::parse_key(opt.isn_key);
         if (!ropts.isn_key) {
             std::cerr << "--isn-key: expected 32 hexadecimal digits\n";
             return 2;

@@ -1,0 +1,40 @@
+// What linerate's programs share: the command line's split between EAL and program
+// options, lcore lists, the fixed ISN key option, and the counters summary (text and
+// JSON), so that every program reports the same counters under the same names.
+#pragma once
+
+#include <linerate/engine/runtime.hpp>
+#include <linerate/tcp/isn.hpp>
+
+#include <array>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace linerate::app {
+
+struct split_args {
+    std::string program;
+    std::vector<std::string> eal;
+    std::vector<std::string> own; // in order
+};
+// Splits at the first "--": EAL options before it, the program's after. Without "--",
+// every argument is the program's, so that `--help` works as people expect.
+[[nodiscard]] split_args split_command_line(int argc, char **argv, const char *default_name);
+
+// "0,1", "0-3" or "0-1,4" -> lcore ids; throws std::invalid_argument.
+[[nodiscard]] std::vector<unsigned> parse_lcores(const std::string &s);
+
+// 32 hex digits -> the 16-byte RFC 6528 key; nullopt when it is not that.
+[[nodiscard]] std::optional<std::array<std::uint8_t, tcp::isn_generator::key_size>> parse_key(const std::string &hex);
+
+// "counters:" and one line per counter: every MIB counter, and drop reasons when they
+// happened (or all of them with `all`).
+void print_counters(const engine::runtime &rt, bool all);
+// "lcores:" and one line per worker.
+void print_lcores(const engine::runtime &rt);
+// The same as JSON members: `"totals": {...}, "lcores": [...]` (no surrounding braces).
+[[nodiscard]] std::string counters_json(const engine::runtime &rt);
+
+} // namespace linerate::app

@@ -1,0 +1,183 @@
+// linerate-client's per-lcore work; see generator.hpp.
+#include "generator.hpp"
+
+#include <algorithm>
+
+namespace linerate::client {
+
+std::string_view to_string(failure f) noexcept {
+    switch (f) {
+    case failure::refused: return "refused";
+    case failure::connect_timeout: return "connect_timeout";
+    case failure::reset: return "reset";
+    case failure::timeout: return "timeout";
+    case failure::closed_early: return "closed_early";
+    case failure::bad_response: return "bad_response";
+    case failure::no_source: return "no_source";
+    case failure::no_memory: return "no_memory";
+    case failure::no_route: return "no_route";
+    case failure::unfinished: return "unfinished";
+    case failure::count_: break;
+    }
+    return "?";
+}
+
+generator::generator(const settings &s, const run_phase &phase, std::uint32_t max_connections)
+    : cfg_(s), phase_(phase), pacer_(s.rate, s.ramp_s), conns_(max_connections) {
+    for (auto &c : conns_) c.parser = response_parser(s.response_size);
+}
+
+std::uint64_t generator::now_us(const flow::shard &) const noexcept { return lcore_->now_us(); }
+
+void generator::fail(failure f) noexcept {
+    ++stats_.failures[static_cast<std::size_t>(f)];
+    ++stats_.failed;
+}
+
+void generator::poll(engine::lcore &l) noexcept {
+    if (lcore_ == nullptr) {
+        lcore_ = &l;
+        start_us_ = l.now_us();
+    }
+    if (!phase_.opening.load(std::memory_order_relaxed) || quota_done_.load(std::memory_order_relaxed)) return;
+    const std::uint64_t now = l.now_us();
+    std::uint64_t budget = cfg_.opens_per_turn;
+    if (!pacer_.unlimited()) {
+        const std::uint64_t due = pacer_.due(now - start_us_);
+        budget = due > attempts_ ? std::min<std::uint64_t>(due - attempts_, budget) : 0;
+    }
+    while (budget-- > 0) {
+        if (attempts_ >= cfg_.connections) {
+            quota_done_.store(true, std::memory_order_relaxed);
+            return;
+        }
+        const std::uint64_t open = stats_.opened - stats_.closed;
+        if (cfg_.concurrency != 0 && open >= cfg_.concurrency) {
+            // At the cap, a paced run falls behind rather than bursting later: what was
+            // due while the cap held is forgotten.
+            if (!pacer_.unlimited()) attempts_ = std::max(attempts_, pacer_.due(now - start_us_));
+            return;
+        }
+        ++attempts_;
+        engine::connect_error why{};
+        const auto id = l.connect(cfg_.target, cfg_.target_port, *this, 0, &why);
+        if (!id) {
+            fail(why == engine::connect_error::no_source   ? failure::no_source
+                 : why == engine::connect_error::no_memory ? failure::no_memory
+                                                           : failure::no_route);
+            continue;
+        }
+        ++stats_.opened;
+        conn_state &c = conns_[*id];
+        c = conn_state{};
+        c.parser = response_parser(cfg_.response_size);
+        c.start_us = now;
+    }
+    if (attempts_ >= cfg_.connections) quota_done_.store(true, std::memory_order_relaxed);
+}
+
+void generator::on_connected(flow::shard &s, flow::conn_id id) {
+    conn_state &c = conns_[id];
+    c.established = true;
+    ++stats_.established;
+    // RFC 9293 §3.5: the SYN-ACK has just been answered; SYN to here is the handshake.
+    connect_.record(now_us(s) - c.start_us);
+    send_request(s, id, c);
+}
+
+void generator::send_request(flow::shard &s, flow::conn_id id, conn_state &c) {
+    if (c.request_sent == cfg_.request.size()) return;
+    const std::uint32_t n = s.send(id, cfg_.request.subspan(c.request_sent));
+    c.request_sent += n;
+    stats_.bytes_out += n;
+    if (c.request_sent == cfg_.request.size()) ++stats_.requests;
+    // Otherwise the rest goes on `writable`.
+}
+
+void generator::on_writable(flow::shard &s, flow::conn_id id) {
+    conn_state &c = conns_[id];
+    if (!c.done) send_request(s, id, c);
+}
+
+void generator::on_data(flow::shard &s, flow::conn_id id, std::span<const std::uint8_t> data) {
+    conn_state &c = conns_[id];
+    stats_.bytes_in += data.size();
+    if (c.done) return; // after the last response: nothing more is expected, nothing is read
+    if (!c.got_byte && !data.empty()) {
+        c.got_byte = true;
+        first_byte_.record(now_us(s) - c.start_us);
+    }
+    while (!data.empty() && !c.done) {
+        const std::size_t used = c.parser.feed(data);
+        data = data.subspan(used);
+        if (!c.parser.complete()) return;
+        response_done(s, id, c);
+    }
+}
+
+void generator::response_done(flow::shard &s, flow::conn_id id, conn_state &c) {
+    ++stats_.responses;
+    ++c.requests_done;
+    const std::uint16_t st = c.parser.status();
+    if (c.parser.bad() || (st != 0 && (st < 200 || st > 299))) {
+        fail(failure::bad_response);
+        c.done = true;
+        c.requests_done = ~0u; // failed: on_closed must not count it again
+        s.abort(id);
+        return;
+    }
+    if (c.requests_done < cfg_.requests_per_connection) {
+        c.parser = response_parser(cfg_.response_size);
+        c.request_sent = 0;
+        send_request(s, id, c);
+        return;
+    }
+    c.done = true;
+    switch (cfg_.close) {
+    case close_mode::client:
+        c.close_called = true;
+        s.close(id);
+        break;
+    case close_mode::reset:
+        c.close_called = true;
+        s.abort(id);
+        break;
+    case close_mode::server: break; // on_peer_closed closes
+    }
+}
+
+void generator::on_peer_closed(flow::shard &s, flow::conn_id id) {
+    conn_state &c = conns_[id];
+    if (!c.done) {
+        // A response that runs until the close ends here.
+        c.parser.peer_closed();
+        if (c.parser.complete()) response_done(s, id, c);
+    }
+    if (c.requests_done == ~0u || c.close_called) return;
+    c.close_called = true;
+    s.close(id);
+}
+
+void generator::on_closed(flow::shard &s, flow::conn_id id, tcp::close_reason why) {
+    conn_state &c = conns_[id];
+    ++stats_.closed;
+    if (why == tcp::close_reason::reset || why == tcp::close_reason::refused) ++stats_.resets_in;
+    if (why == tcp::close_reason::timeout) ++stats_.timeouts;
+    if (c.requests_done == ~0u) return; // counted when it failed
+    const bool ok = c.done && (why == tcp::close_reason::normal ||
+                               (why == tcp::close_reason::aborted && cfg_.close == close_mode::reset));
+    if (ok) {
+        ++stats_.completed;
+        whole_.record(now_us(s) - c.start_us);
+        return;
+    }
+    switch (why) {
+    case tcp::close_reason::refused: fail(failure::refused); break;
+    case tcp::close_reason::reset: fail(failure::reset); break;
+    case tcp::close_reason::timeout: fail(c.established ? failure::timeout : failure::connect_timeout); break;
+    case tcp::close_reason::aborted: fail(failure::unfinished); break; // the run's end reset it
+    case tcp::close_reason::normal: fail(failure::closed_early); break;
+    }
+}
+
+} // namespace linerate::client

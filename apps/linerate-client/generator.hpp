@@ -1,0 +1,136 @@
+// linerate-client's work on one lcore: open connections at the paced rate (the poller),
+// send the request(s), read the responses, end each connection as --close says, and
+// count and time what happened (the application callbacks). One generator per lcore;
+// nothing here is shared between lcores except the run's phase, which the control
+// thread sets and the lcores only read.
+#pragma once
+
+#include "histogram.hpp"
+#include "pacer.hpp"
+#include "response.hpp"
+
+#include <linerate/engine/runtime.hpp>
+#include <linerate/flow/shard.hpp>
+
+#include <array>
+#include <atomic>
+#include <cstdint>
+#include <span>
+#include <string_view>
+#include <vector>
+
+namespace linerate::client {
+
+enum class close_mode : std::uint8_t {
+    client, // the client closes after its last response (it holds TIME-WAIT)
+    server, // the client waits for the server's FIN, then closes
+    reset,  // the client resets the connection after its last response
+};
+
+inline constexpr std::uint64_t unlimited = ~std::uint64_t{0};
+
+struct settings {
+    ipv4_addr target{};
+    std::uint16_t target_port = 80;
+    double rate = 0;                 // per lcore; 0: as fast as --concurrency allows
+    double ramp_s = 0;
+    std::uint64_t concurrency = 0;   // per lcore; cap on open connections
+    std::uint64_t connections = unlimited; // per lcore (the duration ends an unlimited run)
+    std::uint32_t requests_per_connection = 1;
+    std::uint32_t response_size = 0; // raw requests: bytes expected back
+    close_mode close = close_mode::server;
+    std::span<const std::uint8_t> request{};
+    std::uint32_t opens_per_turn = 64; // bounds one loop turn's work with --rate 0
+};
+
+// Why a connection failed. Each has a counter; "unfinished" are those still open when
+// the run ended (they are reset).
+enum class failure : std::uint8_t {
+    refused,         // RST in answer to our SYN
+    connect_timeout, // SYN retransmissions ran out
+    reset,           // the server reset an established connection early
+    timeout,         // retransmissions ran out after the handshake
+    closed_early,    // the server closed before the last response was complete
+    bad_response,    // a response this client cannot follow (or not 2xx)
+    no_source,       // no free local address and port for this lcore
+    no_memory,       // the connection pool is full
+    no_route,        // no port reaches the target
+    unfinished,      // still open at the end of the run
+    count_
+};
+inline constexpr std::size_t failure_count = static_cast<std::size_t>(failure::count_);
+[[nodiscard]] std::string_view to_string(failure f) noexcept;
+
+// Counters of one lcore. All 64-bit words, written only by their lcore; the control
+// thread reads them word by word (relaxed), as the engine's are read.
+struct gen_counters {
+    std::uint64_t opened = 0;        // connect() gave a connection
+    std::uint64_t established = 0;
+    std::uint64_t completed = 0;     // every response read and the connection ended as asked
+    std::uint64_t failed = 0;        // sum of `failures`
+    std::uint64_t requests = 0;      // requests handed to TCP whole
+    std::uint64_t responses = 0;     // responses read whole
+    std::uint64_t bytes_out = 0;
+    std::uint64_t bytes_in = 0;
+    std::uint64_t resets_in = 0;     // connections ended by the peer's RST (refused or reset)
+    std::uint64_t timeouts = 0;      // connections ended by retransmission timeout
+    std::uint64_t closed = 0;        // on_closed calls: open = opened - closed
+    std::array<std::uint64_t, failure_count> failures{};
+};
+
+// The run's phase, set by the control thread.
+struct run_phase {
+    std::atomic<bool> opening{true};
+};
+
+class generator final : public flow::application, public engine::poller {
+public:
+    generator(const settings &s, const run_phase &phase, std::uint32_t max_connections);
+
+    // engine::poller: opens what is due.
+    void poll(engine::lcore &l) noexcept override;
+
+    // flow::application
+    void on_connected(flow::shard &s, flow::conn_id id) override;
+    void on_data(flow::shard &s, flow::conn_id id, std::span<const std::uint8_t> data) override;
+    void on_writable(flow::shard &s, flow::conn_id id) override;
+    void on_peer_closed(flow::shard &s, flow::conn_id id) override;
+    void on_closed(flow::shard &s, flow::conn_id id, tcp::close_reason why) override;
+
+    [[nodiscard]] const gen_counters &stats() const noexcept { return stats_; }
+    // This lcore has opened all it was asked to (with --connections).
+    [[nodiscard]] bool quota_done() const noexcept { return quota_done_.load(std::memory_order_relaxed); }
+    // Read after the run only.
+    [[nodiscard]] const histogram &connect_us() const noexcept { return connect_; }
+    [[nodiscard]] const histogram &first_byte_us() const noexcept { return first_byte_; }
+    [[nodiscard]] const histogram &connection_us() const noexcept { return whole_; }
+
+private:
+    struct conn_state {
+        std::uint64_t start_us = 0;
+        std::uint32_t requests_done = 0;
+        std::uint32_t request_sent = 0; // bytes of the current request handed to send()
+        response_parser parser{};
+        bool established = false;
+        bool got_byte = false;
+        bool done = false;              // every response read
+        bool close_called = false;      // close() or abort() was asked for
+    };
+    void send_request(flow::shard &s, flow::conn_id id, conn_state &c);
+    void response_done(flow::shard &s, flow::conn_id id, conn_state &c);
+    void fail(failure f) noexcept;
+    [[nodiscard]] std::uint64_t now_us(const flow::shard &s) const noexcept;
+
+    settings cfg_;
+    const run_phase &phase_;
+    pacer pacer_;
+    std::vector<conn_state> conns_;
+    gen_counters stats_{};
+    std::atomic<bool> quota_done_{false};
+    engine::lcore *lcore_ = nullptr; // set on the first poll
+    std::uint64_t start_us_ = 0;
+    std::uint64_t attempts_ = 0;     // connect() calls, successful or not
+    histogram connect_, first_byte_, whole_;
+};
+
+} // namespace linerate::client

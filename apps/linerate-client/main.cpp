@@ -1,0 +1,499 @@
+// linerate-client: opens TCP connections at a paced rate, sends a request on each, reads
+// the response and ends the connection as asked; reports per second and at the end.
+//
+//   linerate-client [EAL options] -- --config FILE --target IP:PORT [options]
+//
+// Each lcore runs a generator (generator.hpp) that owns its connections; the source
+// port of each is chosen so the server's answers come back to the lcore that opened it
+// (RSS or software steering). The control thread reads the lcores' counters each
+// interval and prints one row; it also ends the run: when the duration is over (or
+// every lcore has opened its share of --connections) no connection is opened any more,
+// open ones get --drain-timeout seconds to finish, and what is left is reset and
+// counted as unfinished. So a run never hangs, whatever the peer does.
+//
+// Exit status: 0 when failed / attempted <= --max-error-rate, 1 otherwise or on a device
+// error, 2 for bad options or configuration.
+#include "app_common.hpp"
+#include "generator.hpp"
+#include "modes.hpp"
+
+#include <linerate/config/config.hpp>
+#include <linerate/device/device.hpp>
+#include <linerate/engine/runtime.hpp>
+
+#include <CLI/CLI.hpp>
+#include <fmt/format.h>
+#include <spdlog/sinks/stdout_color_sinks.h>
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <csignal>
+#include <cstdio>
+#include <fstream>
+#include <iostream>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+namespace {
+
+using linerate::ipv4_addr;
+namespace client = linerate::client;
+
+std::atomic<bool> stop_requested{false};
+static_assert(std::atomic<bool>::is_always_lock_free, "the signal handler stores to it");
+extern "C" void on_signal(int) { stop_requested.store(true, std::memory_order_relaxed); }
+
+struct options {
+    std::string config_path;
+    std::string target;
+    double rate = 0;
+    std::uint64_t concurrency = 0;
+    std::uint64_t connections = 0;
+    double duration_s = 0;
+    double ramp_s = 0;
+    std::int64_t request_size = -1; // -1: an HTTP GET
+    std::int64_t response_size = -1;
+    std::uint32_t requests_per_connection = 1;
+    std::string close = "server";
+    std::string source_ips;
+    std::string source_ports;
+    double stats_interval_s = 1;
+    std::string json_path;
+    double max_error_rate = 0;
+    double drain_timeout_s = 10;
+    std::string lcores;
+    std::uint16_t serve = 0;
+    std::string log_level = "info";
+    bool check_config = false;
+    bool all_counters = false;
+};
+
+// "A" or "A-B" of addresses; nullopt when malformed or reversed.
+std::optional<std::pair<ipv4_addr, std::uint32_t>> parse_ip_range(const std::string &s) {
+    const auto dash = s.find('-');
+    const auto a = ipv4_addr::parse(s.substr(0, dash));
+    const auto b = dash == std::string::npos ? a : ipv4_addr::parse(s.substr(dash + 1));
+    if (!a || !b || b->value < a->value) return std::nullopt;
+    return std::pair{*a, b->value - a->value + 1};
+}
+
+// "LO-HI" of ports.
+std::optional<std::pair<std::uint16_t, std::uint16_t>> parse_port_range(const std::string &s) {
+    const auto dash = s.find('-');
+    try {
+        const unsigned long lo = std::stoul(s.substr(0, dash));
+        const unsigned long hi = dash == std::string::npos ? lo : std::stoul(s.substr(dash + 1));
+        if (lo == 0 || hi > 65535 || hi < lo) return std::nullopt;
+        return std::pair{static_cast<std::uint16_t>(lo), static_cast<std::uint16_t>(hi)};
+    } catch (const std::exception &) {
+        return std::nullopt;
+    }
+}
+
+// Reads another thread's counters word by word (see relaxed_copy in the engine).
+client::gen_counters read_counters(const client::gen_counters &src) {
+    client::gen_counters out;
+    auto *d = reinterpret_cast<std::uint64_t *>(&out);
+    const auto *s = reinterpret_cast<const std::uint64_t *>(&src);
+    static_assert(sizeof(client::gen_counters) % 8 == 0);
+    for (std::size_t i = 0; i < sizeof out / 8; ++i) d[i] = __atomic_load_n(s + i, __ATOMIC_RELAXED);
+    return out;
+}
+
+client::gen_counters sum(const std::vector<std::unique_ptr<client::generator>> &gens) {
+    client::gen_counters t;
+    for (const auto &g : gens) {
+        const auto c = read_counters(g->stats());
+        const auto *s = reinterpret_cast<const std::uint64_t *>(&c);
+        auto *d = reinterpret_cast<std::uint64_t *>(&t);
+        for (std::size_t i = 0; i < sizeof t / 8; ++i) d[i] += s[i];
+    }
+    return t;
+}
+
+// One row of the per-second table.
+struct row {
+    double t = 0;
+    double new_per_s = 0;
+    std::uint64_t open = 0;
+    double requests_per_s = 0;
+    std::uint64_t syn_retrans = 0;
+    std::uint64_t data_retrans = 0;
+    std::uint64_t resets_in = 0;
+    std::uint64_t timeouts = 0;
+    std::uint64_t errors = 0;
+    double rx_pps = 0, tx_pps = 0, rx_gbps = 0, tx_gbps = 0;
+};
+
+struct sample {
+    client::gen_counters g;
+    linerate::engine::counters e;
+    linerate::tcp::counters t;
+};
+
+row make_row(const sample &a, const sample &b, double t, double dt) {
+    row r;
+    r.t = t;
+    r.new_per_s = static_cast<double>(b.g.opened - a.g.opened) / dt;
+    r.open = b.g.opened - b.g.closed;
+    r.requests_per_s = static_cast<double>(b.g.responses - a.g.responses) / dt;
+    r.syn_retrans = b.t.syn_retrans - a.t.syn_retrans;
+    r.data_retrans = (b.t.retrans_segs - b.t.syn_retrans) - (a.t.retrans_segs - a.t.syn_retrans);
+    r.resets_in = b.g.resets_in - a.g.resets_in;
+    r.timeouts = b.g.timeouts - a.g.timeouts;
+    r.errors = b.g.failed - a.g.failed;
+    r.rx_pps = static_cast<double>(b.e.rx_frames - a.e.rx_frames) / dt;
+    r.tx_pps = static_cast<double>(b.e.tx_frames - a.e.tx_frames) / dt;
+    r.rx_gbps = static_cast<double>(b.e.rx_bytes - a.e.rx_bytes) * 8 / dt / 1e9;
+    r.tx_gbps = static_cast<double>(b.e.tx_bytes - a.e.tx_bytes) * 8 / dt / 1e9;
+    return r;
+}
+
+void print_header() {
+    std::printf("%7s %9s %8s %9s %7s %7s %7s %6s %7s %10s %10s %8s %8s\n", "time", "new/s", "open", "req/s", "synrtx",
+                "rtx", "rst-in", "tmo", "errors", "rx-pps", "tx-pps", "rx-Gbps", "tx-Gbps");
+}
+
+void print_row(const row &r) {
+    std::printf("%6.1fs %9.0f %8llu %9.0f %7llu %7llu %7llu %6llu %7llu %10.0f %10.0f %8.3f %8.3f\n", r.t, r.new_per_s,
+                static_cast<unsigned long long>(r.open), r.requests_per_s,
+                static_cast<unsigned long long>(r.syn_retrans), static_cast<unsigned long long>(r.data_retrans),
+                static_cast<unsigned long long>(r.resets_in), static_cast<unsigned long long>(r.timeouts),
+                static_cast<unsigned long long>(r.errors), r.rx_pps, r.tx_pps, r.rx_gbps, r.tx_gbps);
+    std::fflush(stdout);
+}
+
+std::string row_json(const row &r) {
+    return fmt::format("{{\"t\": {:.3f}, \"new_per_s\": {:.1f}, \"open\": {}, \"requests_per_s\": {:.1f}, "
+                       "\"syn_retrans\": {}, \"data_retrans\": {}, \"resets_in\": {}, \"timeouts\": {}, "
+                       "\"errors\": {}, \"rx_pps\": {:.1f}, \"tx_pps\": {:.1f}, \"rx_gbps\": {:.6f}, "
+                       "\"tx_gbps\": {:.6f}}}",
+                       r.t, r.new_per_s, r.open, r.requests_per_s, r.syn_retrans, r.data_retrans, r.resets_in,
+                       r.timeouts, r.errors, r.rx_pps, r.tx_pps, r.rx_gbps, r.tx_gbps);
+}
+
+struct latency {
+    std::string_view name;
+    client::histogram h;
+};
+
+constexpr std::array<double, 4> percentiles{0.50, 0.90, 0.99, 0.999};
+
+std::vector<std::uint8_t> make_request(const options &opt, ipv4_addr target) {
+    if (opt.request_size < 0) {
+        const std::string r = fmt::format("GET / HTTP/1.1\r\nHost: {}\r\nUser-Agent: linerate-client\r\n\r\n",
+                                          target.to_string());
+        return {r.begin(), r.end()};
+    }
+    // Raw bytes that are not an HTTP method (no capital first letter), so a linerate
+    // server in respond mode takes them as a whole request, and an echo server returns them.
+    std::vector<std::uint8_t> r(static_cast<std::size_t>(opt.request_size));
+    for (std::size_t i = 0; i < r.size(); ++i) r[i] = static_cast<std::uint8_t>('a' + i % 26);
+    return r;
+}
+
+} // namespace
+
+int main(int argc, char **argv) {
+    auto [program, eal_args, own_args] = linerate::app::split_command_line(argc, argv, "linerate-client");
+
+    options opt;
+    CLI::App app{"linerate-client: opens TCP connections at a paced rate on DPDK, sends a request on each, reads "
+                 "the response and reports connections, requests, retransmissions, errors and latency.\n\n"
+                 "  linerate-client [EAL options] -- --config FILE --target IP:PORT [options]\n",
+                 "linerate-client"};
+    app.footer("EAL options go before `--`; the file's [eal] args come first, then these.\n"
+               "The run opens connections for --duration seconds (default 10) or until --connections have been "
+               "attempted, then waits up to --drain-timeout seconds for open ones; what is left is reset and "
+               "counted as unfinished. SIGINT or SIGTERM ends it at once.\n"
+               "Exit status: 0 when the error rate is at most --max-error-rate, 1 otherwise or on a device "
+               "failure, 2 bad configuration or options.");
+    app.add_option("-c,--config", opt.config_path, "configuration file (see drivers-config/*.toml)")
+        ->required()
+        ->check(CLI::ExistingFile);
+    app.add_option("-t,--target", opt.target, "server address and port, IP:PORT")->required();
+    app.add_option("--rate", opt.rate, "new connections per second over all lcores (0: as fast as --concurrency "
+                                       "allows)")
+        ->check(CLI::NonNegativeNumber);
+    app.add_option("--concurrency", opt.concurrency, "cap on open connections over all lcores (0: none; "
+                                                     "default 0, or 1000 with --rate 0)");
+    app.add_option("-n,--connections", opt.connections, "connections to attempt in all, then stop (0: no limit)");
+    app.add_option("-d,--duration", opt.duration_s, "seconds to open connections for (default 10 without "
+                                                    "--connections)")
+        ->check(CLI::NonNegativeNumber);
+    app.add_option("--ramp", opt.ramp_s, "seconds to reach --rate from zero, linearly")->check(CLI::NonNegativeNumber);
+    app.add_option("--request-size", opt.request_size, "send N raw bytes as the request instead of an HTTP GET")
+        ->check(CLI::Range(std::int64_t{0}, std::int64_t{1} << 20));
+    app.add_option("--response-size", opt.response_size, "raw requests: bytes expected back (default: the request "
+                                                         "size, as from an echo server); HTTP responses carry "
+                                                         "their own length")
+        ->check(CLI::Range(std::int64_t{0}, std::int64_t{1} << 30));
+    app.add_option("--requests-per-connection", opt.requests_per_connection, "requests sent one after another "
+                                                                             "on each connection (keep-alive)")
+        ->check(CLI::Range(1u, 1u << 20));
+    app.add_option("--close", opt.close, "who ends the connection: client (FIN after the last response), server "
+                                         "(wait for the server's FIN) or reset (RST after the last response)")
+        ->check(CLI::IsMember({"client", "server", "reset"}));
+    app.add_option("--source-ips", opt.source_ips, "source addresses A or A-B inside the port's prefix (default: "
+                                                   "the port's own address)");
+    app.add_option("--source-ports", opt.source_ports, "source ports LO-HI (default 1024-65535)");
+    app.add_option("--stats-interval", opt.stats_interval_s, "seconds between rows (0: none)")
+        ->check(CLI::NonNegativeNumber);
+    app.add_option("--json", opt.json_path, "write the summary and every row as JSON to this file");
+    app.add_option("--max-error-rate", opt.max_error_rate, "failed / attempted above which the exit status is 1")
+        ->check(CLI::Range(0.0, 1.0));
+    app.add_option("--drain-timeout", opt.drain_timeout_s, "seconds open connections get to finish after the "
+                                                           "opening ends (default 10)")
+        ->check(CLI::NonNegativeNumber);
+    app.add_option("--lcores", opt.lcores, "lcores to run on, e.g. 0,1 or 0-3 (replaces the file's)");
+    app.add_option("--serve", opt.serve, "also serve on this port, in this process (respond mode for HTTP, echo "
+                                         "for raw requests): a loopback benchmark over net_ring")
+        ->check(CLI::Range(1, 65535));
+    app.add_option("-l,--log-level", opt.log_level, "trace, debug, info, warn, error, critical or off")
+        ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "critical", "off"}));
+    app.add_flag("--check-config", opt.check_config, "validate the configuration and options, and exit");
+    app.add_flag("--all-counters", opt.all_counters, "print every counter at exit, zeros included");
+    try {
+        std::reverse(own_args.begin(), own_args.end()); // CLI11 takes them last-first
+        app.parse(own_args);
+    } catch (const CLI::ParseError &e) {
+        const int rc = app.exit(e);
+        return rc == 0 ? 0 : 2;
+    }
+
+    auto log = spdlog::stderr_color_mt("app.client");
+    spdlog::set_default_logger(log);
+    spdlog::set_level(spdlog::level::from_str(opt.log_level));
+
+    const auto bad = [](const std::string &msg) {
+        std::cerr << msg << '\n';
+        return 2;
+    };
+    const auto colon = opt.target.rfind(':');
+    const auto target_ip = ipv4_addr::parse(opt.target.substr(0, colon));
+    const auto target_port = colon == std::string::npos ? std::nullopt : parse_port_range(opt.target.substr(colon + 1));
+    if (!target_ip || !target_port || target_port->first != target_port->second)
+        return bad("--target: '" + opt.target + "' is not IP:PORT");
+    std::optional<std::pair<ipv4_addr, std::uint32_t>> sources;
+    if (!opt.source_ips.empty() && !(sources = parse_ip_range(opt.source_ips)))
+        return bad("--source-ips: '" + opt.source_ips + "' is not an address or a range A-B");
+    std::optional<std::pair<std::uint16_t, std::uint16_t>> ports;
+    if (!opt.source_ports.empty() && !(ports = parse_port_range(opt.source_ports)))
+        return bad("--source-ports: '" + opt.source_ports + "' is not a range LO-HI of ports 1..65535");
+    if (opt.response_size >= 0 && opt.request_size < 0)
+        return bad("--response-size: only for raw requests (--request-size); HTTP responses carry their length");
+    if (opt.duration_s == 0 && opt.connections == 0) opt.duration_s = 10;
+    if (opt.rate == 0 && opt.concurrency == 0) opt.concurrency = 1000; // as fast as possible, but bounded
+
+    linerate::config::app_config cfg;
+    try {
+        cfg = linerate::config::load_file(opt.config_path);
+    } catch (const linerate::config::error &e) {
+        std::cerr << e.what() << '\n';
+        return 2;
+    }
+    if (!opt.lcores.empty()) {
+        try {
+            cfg.lcores = linerate::app::parse_lcores(opt.lcores);
+        } catch (const std::exception &) {
+            return bad("--lcores: '" + opt.lcores + "' is not a list of lcores like 0,1 or 0-3");
+        }
+    }
+    if (opt.check_config) {
+        std::cout << opt.config_path << ": ok\n";
+        return 0;
+    }
+
+    const std::vector<std::uint8_t> request = make_request(opt, *target_ip);
+    const std::vector<std::uint8_t> served_response = linerate::server::http_response(64);
+
+    std::signal(SIGINT, on_signal);
+    std::signal(SIGTERM, on_signal);
+
+    int status = 0;
+    try {
+        linerate::engine::runtime rt(cfg, program, eal_args);
+        for (const auto &p : rt.ports())
+            log->info("port {} ({}, port id {}): mac {}, address {}, {} RX / {} TX queue(s), rss {}, tx checksum {}",
+                      p.name, p.device_name, p.port_id, p.mac, p.address, p.rx_queues, p.tx_queues,
+                      p.rss ? "on" : "off", p.tx_checksum);
+        if (sources) rt.add_addresses(sources->first, sources->second);
+        if (ports) rt.set_source_ports(ports->first, ports->second);
+        const unsigned nw = rt.workers();
+
+        // Each lcore takes an equal share of the rate, the cap and the count.
+        client::run_phase phase;
+        std::vector<std::unique_ptr<client::generator>> gens;
+        for (unsigned w = 0; w < nw; ++w) {
+            client::settings s;
+            s.target = *target_ip;
+            s.target_port = target_port->first;
+            s.rate = opt.rate / nw;
+            s.ramp_s = opt.ramp_s;
+            s.concurrency = opt.concurrency == 0 ? 0 : std::max<std::uint64_t>(1, (opt.concurrency + nw - 1) / nw);
+            s.connections = opt.connections == 0 ? client::unlimited
+                                                 : opt.connections / nw + (w < opt.connections % nw ? 1 : 0);
+            s.requests_per_connection = opt.requests_per_connection;
+            s.response_size = static_cast<std::uint32_t>(
+                opt.request_size < 0 ? 0 : opt.response_size >= 0 ? opt.response_size : opt.request_size);
+            s.close = opt.close == "client" ? client::close_mode::client
+                      : opt.close == "reset" ? client::close_mode::reset
+                                             : client::close_mode::server;
+            s.request = request;
+            gens.push_back(std::make_unique<client::generator>(s, phase, cfg.tcp.max_connections));
+        }
+        rt.set_pollers([&](unsigned w) -> linerate::engine::poller * { return gens[w].get(); });
+
+        std::vector<std::unique_ptr<linerate::server::server_app>> servers;
+        if (opt.serve != 0) {
+            const auto mode = opt.request_size < 0 ? linerate::server::mode::respond : linerate::server::mode::echo;
+            for (unsigned w = 0; w < nw; ++w)
+                servers.push_back(std::make_unique<linerate::server::server_app>(mode, served_response));
+            if (!rt.listen(opt.serve, [&](unsigned w) -> linerate::flow::application & { return *servers[w]; })) {
+                log->error("cannot listen on port {}", opt.serve);
+                return 2;
+            }
+        }
+        log->info("{} lcore(s){}, target {}:{}, rate {}, concurrency {}, {}, close {}", nw,
+                  rt.software_dispatch() ? " (software dispatch)" : "", target_ip->to_string(), target_port->first,
+                  opt.rate == 0 ? std::string("unlimited") : fmt::format("{}/s", opt.rate),
+                  opt.concurrency == 0 ? std::string("unlimited") : std::to_string(opt.concurrency),
+                  opt.connections != 0 ? fmt::format("{} connections", opt.connections)
+                                       : fmt::format("{} s", opt.duration_s),
+                  opt.close);
+        log->info("running; SIGINT or SIGTERM stops");
+
+        // The control thread: rows, and the run's end (see the file's comment).
+        std::atomic<bool> stop{false};
+        std::vector<row> rows;
+        double opening_s = 0;
+        const auto started = std::chrono::steady_clock::now();
+        const auto elapsed = [&] { return std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count(); };
+        std::thread control([&] {
+            const auto take = [&] { return sample{sum(gens), rt.totals(), rt.tcp_totals()}; };
+            sample prev = take();
+            double prev_t = 0;
+            double next_row = opt.stats_interval_s;
+            double drain_from = -1;
+            if (opt.stats_interval_s > 0) print_header();
+            for (;;) {
+                std::this_thread::sleep_for(std::chrono::milliseconds(20));
+                const double now = elapsed();
+                const bool interrupted = stop_requested.load(std::memory_order_relaxed);
+                if (drain_from < 0) {
+                    bool all_done = opt.connections != 0;
+                    for (const auto &g : gens) all_done = all_done && g->quota_done();
+                    if (interrupted || all_done || (opt.duration_s > 0 && now >= opt.duration_s)) {
+                        phase.opening.store(false, std::memory_order_relaxed);
+                        drain_from = now;
+                        opening_s = now;
+                    }
+                }
+                const sample cur = take();
+                if (opt.stats_interval_s > 0 && now >= next_row) {
+                    rows.push_back(make_row(prev, cur, now, now - prev_t));
+                    print_row(rows.back());
+                    prev = cur;
+                    prev_t = now;
+                    next_row += opt.stats_interval_s;
+                }
+                if (drain_from >= 0 &&
+                    (interrupted || cur.g.opened == cur.g.closed || now - drain_from >= opt.drain_timeout_s)) {
+                    stop.store(true, std::memory_order_relaxed);
+                    return;
+                }
+            }
+        });
+        linerate::engine::run_options ro;
+        // A backstop only: the control thread ends the run well before.
+        ro.duration_ms = static_cast<std::uint64_t>((opt.duration_s + opt.drain_timeout_s + 60) * 1000);
+        if (opt.connections != 0) ro.duration_ms = 0;
+        rt.run(stop, ro);
+        stop.store(true);
+        control.join();
+        const double total_s = elapsed();
+        if (opening_s == 0) opening_s = total_s;
+
+        // The summary. The lcores have stopped: their counters and histograms are final.
+        const client::gen_counters g = sum(gens);
+        std::array<latency, 3> lat{{{"connect", {}}, {"first-byte", {}}, {"connection", {}}}};
+        for (const auto &gen : gens) {
+            lat[0].h.merge(gen->connect_us());
+            lat[1].h.merge(gen->first_byte_us());
+            lat[2].h.merge(gen->connection_us());
+        }
+        const std::uint64_t local_failures = g.failures[static_cast<std::size_t>(client::failure::no_source)] +
+                                             g.failures[static_cast<std::size_t>(client::failure::no_memory)] +
+                                             g.failures[static_cast<std::size_t>(client::failure::no_route)];
+        const std::uint64_t attempted = g.opened + local_failures;
+        const double error_rate = attempted == 0 ? 1.0 : static_cast<double>(g.failed) / static_cast<double>(attempted);
+        const double cps = static_cast<double>(g.opened) / std::max(opening_s, 1e-3);
+        std::printf("summary: %.1f s opening, %.1f s in all, %u lcore(s)\n", opening_s, total_s, nw);
+        std::printf("  connections: attempted %llu, opened %llu, established %llu, completed %llu, failed %llu "
+                    "(error rate %.4f%%)\n",
+                    static_cast<unsigned long long>(attempted), static_cast<unsigned long long>(g.opened),
+                    static_cast<unsigned long long>(g.established), static_cast<unsigned long long>(g.completed),
+                    static_cast<unsigned long long>(g.failed), error_rate * 100);
+        std::printf("  rate: %.0f connections/s opened over the opening time\n", cps);
+        std::printf("  requests %llu, responses %llu, bytes out %llu, bytes in %llu\n",
+                    static_cast<unsigned long long>(g.requests), static_cast<unsigned long long>(g.responses),
+                    static_cast<unsigned long long>(g.bytes_out), static_cast<unsigned long long>(g.bytes_in));
+        std::printf("  errors:");
+        for (std::size_t i = 0; i < client::failure_count; ++i) {
+            const auto name = client::to_string(static_cast<client::failure>(i));
+            std::printf(" %.*s %llu", static_cast<int>(name.size()), name.data(),
+                        static_cast<unsigned long long>(g.failures[i]));
+        }
+        std::printf("\nlatency (us)        count      p50      p90      p99    p99.9      max\n");
+        for (const auto &l : lat)
+            std::printf("  %-12.*s %10llu %8llu %8llu %8llu %8llu %8llu\n", static_cast<int>(l.name.size()),
+                        l.name.data(), static_cast<unsigned long long>(l.h.count()),
+                        static_cast<unsigned long long>(l.h.percentile(percentiles[0])),
+                        static_cast<unsigned long long>(l.h.percentile(percentiles[1])),
+                        static_cast<unsigned long long>(l.h.percentile(percentiles[2])),
+                        static_cast<unsigned long long>(l.h.percentile(percentiles[3])),
+                        static_cast<unsigned long long>(l.h.max()));
+        linerate::app::print_counters(rt, opt.all_counters);
+        linerate::app::print_lcores(rt);
+        std::fflush(stdout);
+
+        if (!opt.json_path.empty()) {
+            std::string j = fmt::format("{{\n  \"seconds_opening\": {:.3f},\n  \"seconds\": {:.3f},\n  \"lcores_used\": {},\n"
+                                        "  \"attempted\": {},\n  \"opened\": {},\n  \"established\": {},\n"
+                                        "  \"completed\": {},\n  \"failed\": {},\n  \"error_rate\": {:.6f},\n"
+                                        "  \"connections_per_second\": {:.1f},\n  \"requests\": {},\n"
+                                        "  \"responses\": {},\n  \"bytes_out\": {},\n  \"bytes_in\": {},\n  \"errors\": {{",
+                                        opening_s, total_s, nw, attempted, g.opened, g.established, g.completed,
+                                        g.failed, error_rate, cps, g.requests, g.responses, g.bytes_out, g.bytes_in);
+            for (std::size_t i = 0; i < client::failure_count; ++i)
+                j += fmt::format("{}\"{}\": {}", i ? ", " : "", client::to_string(static_cast<client::failure>(i)),
+                                 g.failures[i]);
+            j += "},\n  \"latency_us\": {";
+            for (std::size_t k = 0; k < lat.size(); ++k)
+                j += fmt::format("{}\n    \"{}\": {{\"count\": {}, \"p50\": {}, \"p90\": {}, \"p99\": {}, "
+                                 "\"p99.9\": {}, \"max\": {}, \"mean\": {:.1f}}}",
+                                 k ? "," : "", lat[k].name, lat[k].h.count(), lat[k].h.percentile(percentiles[0]),
+                                 lat[k].h.percentile(percentiles[1]), lat[k].h.percentile(percentiles[2]),
+                                 lat[k].h.percentile(percentiles[3]), lat[k].h.max(), lat[k].h.mean());
+            j += "\n  },\n  \"rows\": [";
+            for (std::size_t k = 0; k < rows.size(); ++k) j += fmt::format("{}\n    {}", k ? "," : "", row_json(rows[k]));
+            j += "\n  ],\n  " + linerate::app::counters_json(rt) + "\n}\n";
+            std::ofstream f(opt.json_path);
+            f << j;
+            if (!f) log->error("cannot write {}", opt.json_path);
+        }
+        status = error_rate <= opt.max_error_rate ? 0 : 1;
+        if (status != 0) log->warn("error rate {:.4f}% is above --max-error-rate {:.4f}%", error_rate * 100,
+                                   opt.max_error_rate * 100);
+    } catch (const linerate::device::error &e) {
+        log->error("{}", e.what());
+        return 1;
+    }
+    return status;
+}
