@@ -36,6 +36,7 @@ void generator::fail(failure f) noexcept {
 
 void generator::poll(engine::lcore &l) noexcept {
     if (lcore_ == nullptr) {
+        if (!phase_.started.load(std::memory_order_relaxed)) return;
         lcore_ = &l;
         start_us_ = l.now_us();
     }

@@ -80,6 +80,7 @@ struct gen_counters {
 
 // The run's phase, set by the control thread.
 struct run_phase {
+    std::atomic<bool> started{false}; // after --warmup
     std::atomic<bool> opening{true};
 };
 

@@ -67,6 +67,7 @@ struct options {
     std::string json_path;
     double max_error_rate = 0;
     double drain_timeout_s = 10;
+    double warmup_s = 0;
     std::string lcores;
     std::uint16_t serve = 0;
     std::string log_level = "info";
@@ -251,6 +252,9 @@ int main(int argc, char **argv) {
     app.add_option("--drain-timeout", opt.drain_timeout_s, "seconds open connections get to finish after the "
                                                            "opening ends (default 10)")
         ->check(CLI::NonNegativeNumber);
+    app.add_option("--warmup", opt.warmup_s, "seconds to wait after the ports start before opening connections "
+                                             "(for a peer that configures its side of the link first)")
+        ->check(CLI::NonNegativeNumber);
     app.add_option("--lcores", opt.lcores, "lcores to run on, e.g. 0,1 or 0-3 (replaces the file's)");
     app.add_option("--serve", opt.serve, "also serve on this port, in this process (respond mode for HTTP, echo "
                                          "for raw requests): a loopback benchmark over net_ring")
@@ -376,10 +380,14 @@ int main(int argc, char **argv) {
         const auto started = std::chrono::steady_clock::now();
         const auto elapsed = [&] { return std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count(); };
         std::thread control([&] {
+            while (elapsed() < opt.warmup_s && !stop_requested.load(std::memory_order_relaxed))
+                std::this_thread::sleep_for(std::chrono::milliseconds(10));
+            const double warm = elapsed();
+            phase.started.store(true, std::memory_order_relaxed);
             const auto take = [&] { return sample{sum(gens), rt.totals(), rt.tcp_totals()}; };
             sample prev = take();
-            double prev_t = 0;
-            double next_row = opt.stats_interval_s;
+            double prev_t = warm;
+            double next_row = warm + opt.stats_interval_s;
             double drain_from = -1;
             if (opt.stats_interval_s > 0) print_header();
             for (;;) {
@@ -389,15 +397,15 @@ int main(int argc, char **argv) {
                 if (drain_from < 0) {
                     bool all_done = opt.connections != 0;
                     for (const auto &g : gens) all_done = all_done && g->quota_done();
-                    if (interrupted || all_done || (opt.duration_s > 0 && now >= opt.duration_s)) {
+                    if (interrupted || all_done || (opt.duration_s > 0 && now - warm >= opt.duration_s)) {
                         phase.opening.store(false, std::memory_order_relaxed);
                         drain_from = now;
-                        opening_s = now;
+                        opening_s = now - warm;
                     }
                 }
                 const sample cur = take();
                 if (opt.stats_interval_s > 0 && now >= next_row) {
-                    rows.push_back(make_row(prev, cur, now, now - prev_t));
+                    rows.push_back(make_row(prev, cur, now - warm, now - prev_t));
                     print_row(rows.back());
                     prev = cur;
                     prev_t = now;
@@ -412,7 +420,7 @@ int main(int argc, char **argv) {
         });
         linerate::engine::run_options ro;
         // A backstop only: the control thread ends the run well before.
-        ro.duration_ms = static_cast<std::uint64_t>((opt.duration_s + opt.drain_timeout_s + 60) * 1000);
+        ro.duration_ms = static_cast<std::uint64_t>((opt.warmup_s + opt.duration_s + opt.drain_timeout_s + 60) * 1000);
         if (opt.connections != 0) ro.duration_ms = 0;
         rt.run(stop, ro);
         stop.store(true);
