@@ -1,0 +1,221 @@
+"""linerate-client against linerate-server over memif: two processes, one lcore each,
+connected by a shared-memory packet interface (drivers-config/net_memif_server.toml and
+net_memif_client.toml, adjusted only so that parallel runs cannot collide).
+
+The checks: a fixed-rate run ends with zero errors and the two sides' counters agree
+(every connection the client opened the server accepted, every request and byte is
+seen on both sides); each --close mode leaves TIME-WAIT, or the resets, on the side it
+names; and the client's JSON carries the per-second rows and latency percentiles.
+
+Both processes run inside a network namespace the test creates: memif's default socket
+is an abstract Unix socket, which belongs to the namespace, so two tests (or a stray
+instance) never meet. No traffic leaves the shared memory.
+"""
+import json
+import os
+import pathlib
+import re
+import shutil
+import subprocess
+import tempfile
+import time
+
+import pytest
+
+from conftest import BUILD_ROOT, SOURCE_ROOT
+
+CLIENT = BUILD_ROOT / "apps" / "linerate-client" / "linerate-client"
+SERVER = BUILD_ROOT / "apps" / "linerate-server" / "linerate-server"
+SERVER_IP = "198.18.1.2"
+
+
+def derive_config(name, prefix, lcore, tcp_extra=""):
+    """The committed file with its --file-prefix made unique, its lcore set, and [tcp]
+    keys added: everything else is what users run."""
+    text = (SOURCE_ROOT / "drivers-config" / name).read_text()
+    text, n = re.subn(r'"--file-prefix",\s*"[^"]*"', f'"--file-prefix", "{prefix}"', text)
+    assert n == 1, f"{name}: expected one --file-prefix"
+    text, n = re.subn(r"(?m)^lcores\s*=.*$", f"lcores = [{lcore}]", text)
+    assert n == 1, f"{name}: expected one lcores line"
+    if tcp_extra:
+        if re.search(r"(?m)^\[tcp\]\s*$", text):
+            text = re.sub(r"(?m)^\[tcp\]\s*$", "[tcp]\n" + tcp_extra, text, count=1)
+        else:
+            text += "\n[tcp]\n" + tcp_extra
+    return text
+
+
+class Pair:
+    """A linerate-server and a linerate-client over memif, in one namespace."""
+
+    def __init__(self, ns, tcp_extra="msl_ms = 1000\n"):
+        self.ns = ns
+        self.dir = pathlib.Path(tempfile.mkdtemp(prefix="linerate-memif-"))
+        tag = f"lrmemif-{os.getpid()}-{ns.rsplit('-', 1)[-1]}"
+        self.prefixes = [f"{tag}-s", f"{tag}-c"]
+        (self.dir / "server.toml").write_text(
+            derive_config("net_memif_server.toml", self.prefixes[0], 1, tcp_extra))
+        (self.dir / "client.toml").write_text(
+            derive_config("net_memif_client.toml", self.prefixes[1], 0, tcp_extra))
+        self.server = None
+
+    def start_server(self, *extra, duration=120):
+        self.server_out = open(self.dir / "server.out", "w")
+        self.server_err = open(self.dir / "server.err", "w")
+        self.server = subprocess.Popen(
+            ["ip", "netns", "exec", self.ns, str(SERVER), "--", "--config", str(self.dir / "server.toml"),
+             "--duration", str(duration), "--stats-interval", "0", "--json", str(self.dir / "server.json"), *extra],
+            stdout=self.server_out, stderr=self.server_err, stdin=subprocess.DEVNULL)
+        deadline = time.monotonic() + 30
+        while "running;" not in (self.dir / "server.err").read_text():
+            assert self.server.poll() is None, (self.dir / "server.err").read_text()
+            assert time.monotonic() < deadline, "server did not start"
+            time.sleep(0.1)
+
+    def run_client(self, *args, timeout=120):
+        """Runs the client to its end; returns (exit status, JSON summary, stdout, seconds)."""
+        started = time.monotonic()
+        p = subprocess.run(
+            ["ip", "netns", "exec", self.ns, str(CLIENT), "--", "--config", str(self.dir / "client.toml"),
+             "--target", f"{SERVER_IP}:80", "--json", str(self.dir / "client.json"), *args],
+            capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL)
+        took = time.monotonic() - started
+        summary = json.loads((self.dir / "client.json").read_text()) if (self.dir / "client.json").exists() else None
+        return p.returncode, summary, p.stdout + p.stderr, took
+
+    def stop_server(self):
+        self.server.terminate()
+        assert self.server.wait(timeout=30) == 0, (self.dir / "server.err").read_text()
+        self.server_out.close()
+        self.server_err.close()
+        return json.loads((self.dir / "server.json").read_text()), (self.dir / "server.out").read_text()
+
+    def close(self):
+        if self.server is not None and self.server.poll() is None:
+            self.server.kill()
+            self.server.wait()
+        for p in self.prefixes:
+            shutil.rmtree(f"/var/run/dpdk/{p}", ignore_errors=True)
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+@pytest.fixture
+def pair(netns):
+    p = Pair(netns)
+    yield p
+    p.close()
+
+
+def app_counters(server_stdout):
+    """The server's "application:" section."""
+    section = server_stdout.split("application:", 1)[1].split("lcores:", 1)[0]
+    return {m.group(1): int(m.group(2)) for m in re.finditer(r"^\s+(\S+)\s+(\d+)$", section, re.M)}
+
+
+def test_fixed_rate_30s_zero_errors_and_counters_agree(pair, record_property):
+    pair.start_server("--mode", "respond", "--response-size", "64")
+    rc, c, out, took = pair.run_client("--rate", "2000", "--duration", "30", "--close", "server")
+    s, s_out = pair.stop_server()
+    app = app_counters(s_out)
+    assert rc == 0, out
+    assert c["failed"] == 0 and c["error_rate"] == 0, c["errors"]
+    assert c["completed"] == c["opened"] == c["attempted"]
+    # 30 s at 2000/s: the pacer holds the count (a few connections of slack for the
+    # last turn).
+    assert abs(c["opened"] - 60000) <= 100, c["opened"]
+    # Both sides saw every connection, request and byte.
+    assert s["totals"]["PassiveOpens"] == c["totals"]["ActiveOpens"] == c["opened"]
+    assert app["Requests"] == app["Responses"] == c["requests"] == c["responses"] == c["opened"]
+    assert app["BytesIn"] == c["bytes_out"] and app["BytesOut"] == c["bytes_in"]
+    assert s["totals"]["InSegs"] == c["totals"]["OutSegs"] and s["totals"]["OutSegs"] == c["totals"]["InSegs"]
+    # The server closed first: TIME-WAIT is its, and nothing was reset or retransmitted.
+    assert s["totals"]["TW"] == c["opened"] and c["totals"]["TW"] == 0
+    for side in (s, c):
+        assert side["totals"]["RetransSegs"] == 0 and side["totals"]["OutRsts"] == 0
+        assert side["totals"]["InErrs"] == 0
+    # The rows: about one a second, each with the rate.
+    assert 28 <= len(c["rows"]) <= 45
+    steady = [r["new_per_s"] for r in c["rows"][2:-2]]
+    assert steady and min(steady) > 1500 and max(steady) < 2500, steady
+    lat = c["latency_us"]
+    for name in ("connect", "first-byte", "connection"):
+        assert lat[name]["count"] == c["opened"]
+        assert lat[name]["p50"] <= lat[name]["p90"] <= lat[name]["p99"] <= lat[name]["p99.9"] <= lat[name]["max"]
+    record_property("connections_per_second", c["connections_per_second"])
+    record_property("connect_p50_us", lat["connect"]["p50"])
+    record_property("connect_p99_us", lat["connect"]["p99"])
+
+
+@pytest.mark.parametrize("close", ["client", "server", "reset"])
+def test_close_modes(pair, close):
+    # respond mode closes first; echo closes after the peer, so the client can close
+    # first or reset.
+    if close == "server":
+        pair.start_server("--mode", "respond", "--response-size", "200")
+        args = ()
+    else:
+        pair.start_server("--mode", "echo")
+        args = ("--request-size", "100")
+    rc, c, out, _ = pair.run_client("--rate", "1000", "--connections", "2000", "--close", close, *args)
+    s, s_out = pair.stop_server()
+    app = app_counters(s_out)
+    assert rc == 0, out
+    assert c["completed"] == 2000 and c["failed"] == 0, c["errors"]
+    assert s["totals"]["PassiveOpens"] == 2000
+    if close == "client":
+        # The client closed first: TIME-WAIT is the client's; the server closed on the
+        # client's FIN and ended normally.
+        assert c["totals"]["TW"] == 2000 and s["totals"]["TW"] == 0
+        assert app["ClosedNormal"] == 2000
+        assert c["totals"]["OutRsts"] == 0
+    elif close == "server":
+        assert s["totals"]["TW"] == 2000 and c["totals"]["TW"] == 0
+        assert app["ClosedNormal"] == 2000
+    else:
+        # RST after the last response: no TIME-WAIT anywhere, every connection reset.
+        assert c["totals"]["OutRsts"] >= 2000
+        assert c["totals"]["TW"] == 0 and s["totals"]["TW"] == 0
+        assert app["ClosedReset"] == 2000
+        assert s["totals"]["EstabResets"] == 2000
+
+
+def test_keep_alive_and_as_fast_as_possible(pair):
+    pair.start_server("--mode", "echo")
+    rc, c, out, _ = pair.run_client("--rate", "0", "--concurrency", "32", "--connections", "3000",
+                                    "--request-size", "64", "--requests-per-connection", "4", "--close", "client",
+                                    "--source-ports", "10000-59999")
+    s, _ = pair.stop_server()
+    assert rc == 0, out
+    assert c["completed"] == 3000 and c["requests"] == c["responses"] == 12000
+    assert c["bytes_in"] == c["bytes_out"] == 12000 * 64
+
+
+def test_refused_port_counts_failures_and_exits_1(pair):
+    pair.start_server("--mode", "echo", "--listen", "81")
+    rc, c, out, took = pair.run_client("--rate", "500", "--connections", "100", "--request-size", "10")
+    pair.stop_server()
+    assert rc == 1, out
+    assert c["errors"]["refused"] == 100 and c["completed"] == 0
+
+
+def test_server_killed_mid_run_ends_on_time(pair):
+    # The server dies a second into the run: the memif link goes down, SYNs and
+    # requests go unanswered, and the drain timeout ends the run on time with every
+    # connection counted (complete before the kill, failed or unfinished after).
+    pair.start_server("--mode", "respond")
+    started = time.monotonic()
+    client = subprocess.Popen(
+        ["ip", "netns", "exec", pair.ns, str(CLIENT), "--", "--config", str(pair.dir / "client.toml"),
+         "--target", f"{SERVER_IP}:80", "--json", str(pair.dir / "client.json"), "--rate", "500", "--duration", "3",
+         "--drain-timeout", "3", "--max-error-rate", "1"],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, stdin=subprocess.DEVNULL)
+    time.sleep(1.5)
+    pair.server.kill()
+    pair.server.wait()
+    out, _ = client.communicate(timeout=60)
+    took = time.monotonic() - started
+    assert client.returncode == 0, out
+    c = json.loads((pair.dir / "client.json").read_text())
+    assert c["completed"] > 0 and c["failed"] > 0, c
+    assert c["completed"] + c["failed"] == c["attempted"]
+    assert took < 3 + 3 + 15, took
