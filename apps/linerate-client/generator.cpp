@@ -13,8 +13,6 @@ std::string_view to_string(failure f) noexcept {
     case failure::timeout: return "timeout";
     case failure::closed_early: return "closed_early";
     case failure::bad_response: return "bad_response";
-    case failure::no_source: return "no_source";
-    case failure::no_memory: return "no_memory";
     case failure::no_route: return "no_route";
     case failure::unfinished: return "unfinished";
     case failure::count_: break;
@@ -59,15 +57,25 @@ void generator::poll(engine::lcore &l) noexcept {
             if (!pacer_.unlimited()) attempts_ = std::max(attempts_, pacer_.due(now - start_us_));
             return;
         }
-        ++attempts_;
         engine::connect_error why{};
         const auto id = l.connect(cfg_.target, cfg_.target_port, *this, 0, &why);
         if (!id) {
-            fail(why == engine::connect_error::no_source   ? failure::no_source
-                 : why == engine::connect_error::no_memory ? failure::no_memory
-                                                           : failure::no_route);
-            continue;
+            if (why == engine::connect_error::no_route) {
+                // Nothing will ever reach the target: one failure, and this lcore stops.
+                ++attempts_;
+                fail(failure::no_route);
+                quota_done_.store(true, std::memory_order_relaxed);
+                return;
+            }
+            // Out of local 4-tuples or TCBs: not a connection that failed, but a limit of
+            // this end (TIME-WAIT holding every source port, or the pool too small).
+            // Counted, and the rest of the turn is skipped; like the concurrency cap, a
+            // paced run falls behind instead of bursting later.
+            ++stats_.deferred[why == engine::connect_error::no_source ? 0 : 1];
+            if (!pacer_.unlimited()) attempts_ = std::max(attempts_, pacer_.due(now - start_us_));
+            return;
         }
+        ++attempts_;
         ++stats_.opened;
         conn_state &c = conns_[*id];
         c = conn_state{};

@@ -52,8 +52,6 @@ enum class failure : std::uint8_t {
     timeout,         // retransmissions ran out after the handshake
     closed_early,    // the server closed before the last response was complete
     bad_response,    // a response this client cannot follow (or not 2xx)
-    no_source,       // no free local address and port for this lcore
-    no_memory,       // the connection pool is full
     no_route,        // no port reaches the target
     unfinished,      // still open at the end of the run
     count_
@@ -75,6 +73,9 @@ struct gen_counters {
     std::uint64_t resets_in = 0;     // connections ended by the peer's RST (refused or reset)
     std::uint64_t timeouts = 0;      // connections ended by retransmission timeout
     std::uint64_t closed = 0;        // on_closed calls: open = opened - closed
+    // Opens put off for a limit of this end, not failures of a connection: [0] no free
+    // local address and port (TIME-WAIT holds them all), [1] the connection pool is full.
+    std::array<std::uint64_t, 2> deferred{};
     std::array<std::uint64_t, failure_count> failures{};
 };
 

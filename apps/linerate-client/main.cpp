@@ -436,10 +436,7 @@ int main(int argc, char **argv) {
             lat[1].h.merge(gen->first_byte_us());
             lat[2].h.merge(gen->connection_us());
         }
-        const std::uint64_t local_failures = g.failures[static_cast<std::size_t>(client::failure::no_source)] +
-                                             g.failures[static_cast<std::size_t>(client::failure::no_memory)] +
-                                             g.failures[static_cast<std::size_t>(client::failure::no_route)];
-        const std::uint64_t attempted = g.opened + local_failures;
+        const std::uint64_t attempted = g.opened + g.failures[static_cast<std::size_t>(client::failure::no_route)];
         const double error_rate = attempted == 0 ? 1.0 : static_cast<double>(g.failed) / static_cast<double>(attempted);
         const double cps = static_cast<double>(g.opened) / std::max(opening_s, 1e-3);
         std::printf("summary: %.1f s opening, %.1f s in all, %u lcore(s)\n", opening_s, total_s, nw);
@@ -458,7 +455,9 @@ int main(int argc, char **argv) {
             std::printf(" %.*s %llu", static_cast<int>(name.size()), name.data(),
                         static_cast<unsigned long long>(g.failures[i]));
         }
-        std::printf("\nlatency (us)        count      p50      p90      p99    p99.9      max\n");
+        std::printf("\n  deferred opens (limits of this end): no_source %llu, no_memory %llu\n",
+                    static_cast<unsigned long long>(g.deferred[0]), static_cast<unsigned long long>(g.deferred[1]));
+        std::printf("latency (us)        count      p50      p90      p99    p99.9      max\n");
         for (const auto &l : lat)
             std::printf("  %-12.*s %10llu %8llu %8llu %8llu %8llu %8llu\n", static_cast<int>(l.name.size()),
                         l.name.data(), static_cast<unsigned long long>(l.h.count()),
@@ -482,7 +481,8 @@ int main(int argc, char **argv) {
             for (std::size_t i = 0; i < client::failure_count; ++i)
                 j += fmt::format("{}\"{}\": {}", i ? ", " : "", client::to_string(static_cast<client::failure>(i)),
                                  g.failures[i]);
-            j += "},\n  \"latency_us\": {";
+            j += fmt::format("}},\n  \"deferred\": {{\"no_source\": {}, \"no_memory\": {}}},\n  \"latency_us\": {{",
+                             g.deferred[0], g.deferred[1]);
             for (std::size_t k = 0; k < lat.size(); ++k)
                 j += fmt::format("{}\n    \"{}\": {{\"count\": {}, \"p50\": {}, \"p90\": {}, \"p99\": {}, "
                                  "\"p99.9\": {}, \"max\": {}, \"mean\": {:.1f}}}",
