@@ -6,10 +6,12 @@ inside a namespace it created; the namespace is deleted even when the test fails
 every process started is bounded in time (the server gets --duration as a backstop).
 """
 import contextlib
+import glob
 import itertools
 import os
 import pathlib
 import re
+import shutil
 import signal
 import subprocess
 import tempfile
@@ -49,6 +51,10 @@ def netns():
             with contextlib.suppress(ProcessLookupError, ValueError):
                 os.kill(int(pid), signal.SIGKILL)
         run("ip", "netns", "del", name, check=False)
+        # DPDK's runtime directories of instances given a --file-prefix named after the
+        # namespace (telemetry and memif need them): nothing is left behind.
+        for d in glob.glob(f"/var/run/dpdk/{name}*"):
+            shutil.rmtree(d, ignore_errors=True)
 
 
 class Server:
