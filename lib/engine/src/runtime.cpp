@@ -365,7 +365,10 @@ void worker::tcp_input(const tcp_item &it) {
     auto mode = wire::checksum_mode::verify;
     if (p.rx_tcp_cksum) {
         const auto l4 = m->ol_flags & RTE_MBUF_F_RX_L4_CKSUM_MASK;
-        if (l4 == RTE_MBUF_F_RX_L4_CKSUM_GOOD) mode = wire::checksum_mode::skip;
+        // NONE: the checksum field was never filled in, but the data is known intact
+        // (virtio and taps hand over the sender kernel's unfinished checksums this way),
+        // so it is as good as GOOD; checking it in software would drop every segment.
+        if (l4 == RTE_MBUF_F_RX_L4_CKSUM_GOOD || l4 == RTE_MBUF_F_RX_L4_CKSUM_NONE) mode = wire::checksum_mode::skip;
         if (l4 == RTE_MBUF_F_RX_L4_CKSUM_BAD) {
             stats.count(wire::drop_reason::tcp_bad_checksum);
             shard->count_bad_segment(true);
