@@ -343,9 +343,12 @@ void connection::start_send_side(const four_tuple &t, context &ctx) noexcept {
     snd_end_ = iss_ + 1; // the application's stream starts after the SYN
     cwnd_ = ctx.cfg.initial_window_segments * ctx.cfg.our_mss(); // RFC 6928
     rto_ = rto_estimator(ctx.cfg.rto);
-    // RFC 7323 §5.4: a per-connection offset so TSval reveals no host clock; derived
-    // from the ISS, which is already keyed and unpredictable.
-    ts_offset_ = static_cast<std::uint32_t>(iss_.raw() * 0x9E3779B1u);
+    // RFC 7323 §5.4 and appendix A: a keyed offset so TSval reveals no host clock, per
+    // pair of addresses rather than per connection (as Linux's secure_tcp_ts_off), so
+    // that successive connections between two hosts see TSval keep growing: RFC 6191
+    // lets a SYN reopen a 4-tuple in TIME-WAIT only when its TSval is newer, which a
+    // random offset per connection would refuse half the time.
+    ts_offset_ = ctx.isn.offset(t.local_ip, 0, t.remote_ip, 0) * 0x9E3779B1u;
     rtt_start_ = static_cast<std::uint32_t>(ctx.now.value);
 }
 
