@@ -185,3 +185,34 @@ TEST_CASE("TIME-WAIT entry: a bare ACK is dropped, data is answered with an ACK"
     h.deliver_tw(d);
     CHECK(h.expect_emitted().ack == seq32{peer_iss + 2});
 }
+
+TEST_CASE("RFC 7323 appendix A: TSval keeps growing across connections between two hosts, so RFC 6191 "
+          "can reopen TIME-WAIT",
+          "[tcp][time_wait]") {
+    // Two connections between the same addresses, from different ports, a second apart:
+    // their timestamp clocks share one offset, so the later SYN's TSval is the newer,
+    // which is what a peer holding the old 4-tuple in TIME-WAIT needs to reopen it.
+    harness a;
+    auto xa = a.ctx();
+    a.c.open_active(local_view, xa);
+    REQUIRE(!a.out.sent.empty());
+    const std::uint32_t first = a.out.sent.front().options.ts_val;
+
+    harness b;
+    b.now = tick{1000};
+    four_tuple other = local_view;
+    other.local_port = static_cast<std::uint16_t>(local_view.local_port + 1);
+    auto xb = b.ctx();
+    b.c.open_active(other, xb);
+    REQUIRE(!b.out.sent.empty());
+    CHECK(b.out.sent.front().options.ts_val - first == 1000u);
+
+    // Another pair of hosts gets another offset: TSval says nothing about the host clock.
+    harness c;
+    four_tuple elsewhere = local_view;
+    elsewhere.remote_ip = ipv4_addr::from_octets(198, 19, 0, 9);
+    auto xc = c.ctx();
+    c.c.open_active(elsewhere, xc);
+    REQUIRE(!c.out.sent.empty());
+    CHECK(c.out.sent.front().options.ts_val != first);
+}
