@@ -51,6 +51,10 @@ void generator::poll(engine::lcore &l) noexcept {
             return;
         }
         const std::uint64_t open = stats_.opened - stats_.closed;
+        // The first connection goes alone: until the target has answered once, its MAC
+        // may be unknown, and a burst of SYNs would overflow the engine's bounded queue
+        // of packets waiting for ARP (each one lost there costs a 1 s retransmission).
+        if (open > 0 && stats_.established + stats_.closed == 0) return;
         if (cfg_.concurrency != 0 && open >= cfg_.concurrency) {
             // At the cap, a paced run falls behind rather than bursting later: what was
             // due while the cap held is forgotten.
