@@ -43,6 +43,25 @@ std::vector<unsigned> parse_lcores(const std::string &s) {
     return out;
 }
 
+std::optional<config::app_config> load_config(const std::string &path, const std::string &lcores) {
+    config::app_config cfg;
+    try {
+        cfg = config::load_file(path);
+    } catch (const config::error &e) {
+        std::fprintf(stderr, "%s\n", e.what());
+        return std::nullopt;
+    }
+    if (!lcores.empty()) {
+        try {
+            cfg.lcores = parse_lcores(lcores);
+        } catch (const std::exception &) {
+            std::fprintf(stderr, "--lcores: '%s' is not a list of lcores like 0,1 or 0-3\n", lcores.c_str());
+            return std::nullopt;
+        }
+    }
+    return cfg;
+}
+
 std::optional<std::array<std::uint8_t, tcp::isn_generator::key_size>> parse_key(const std::string &hex) {
     std::array<std::uint8_t, tcp::isn_generator::key_size> k{};
     if (hex.size() != 2 * k.size()) return std::nullopt;
@@ -64,16 +83,11 @@ void print_counters(const engine::runtime &rt, bool all) {
     const auto line = [](std::string_view name, std::uint64_t v) {
         std::printf("  %-28.*s %llu\n", static_cast<int>(name.size()), name.data(), static_cast<unsigned long long>(v));
     };
-    for (const auto &n : tcp::mib_counters) line(n.name, t.*n.field);
-    std::size_t mib = 0;
-    c.for_each([&](std::string_view name, std::uint64_t v) {
+    engine::for_each_counter(c, t, [&](std::string_view name, std::uint64_t v, bool is_drop) {
         // MIB counters are always shown, so scripts find them; drop reasons only when
         // they happened, unless asked for all.
-        const bool is_mib = mib++ < engine::mib_counters.size();
-        if (is_mib || all || v != 0) line(name, v);
+        if (!is_drop || all || v != 0) line(name, v);
     });
-    for (std::size_t i = 0; i < tcp::drop_count; ++i)
-        if (all || t.dropped[i] != 0) line(tcp::to_string(static_cast<tcp::drop>(i)), t.dropped[i]);
 }
 
 void print_lcores(const engine::runtime &rt) {
@@ -99,9 +113,7 @@ std::string counters_json(const engine::runtime &rt) {
         j += fmt::format("{}\n    \"{}\": {}", first ? "" : ",", name, v);
         first = false;
     };
-    for (const auto &n : tcp::mib_counters) add(n.name, t.*n.field);
-    c.for_each(add);
-    for (std::size_t i = 0; i < tcp::drop_count; ++i) add(tcp::to_string(static_cast<tcp::drop>(i)), t.dropped[i]);
+    engine::for_each_counter(c, t, [&](std::string_view name, std::uint64_t v, bool) { add(name, v); });
     j += "\n  },\n  \"lcores\": [";
     first = true;
     for (const auto &w : rt.snapshot()) {

@@ -3,6 +3,7 @@
 // JSON), so that every program reports the same counters under the same names.
 #pragma once
 
+#include <linerate/config/config.hpp>
 #include <linerate/engine/runtime.hpp>
 #include <linerate/tcp/isn.hpp>
 
@@ -25,6 +26,12 @@ struct split_args {
 
 // "0,1", "0-3" or "0-1,4" -> lcore ids; throws std::invalid_argument.
 [[nodiscard]] std::vector<unsigned> parse_lcores(const std::string &s);
+
+// Loads and checks the configuration file, `lcores` (when not empty, e.g. "0,1")
+// replacing the file's list. On an error it prints "file:line: message" (or what is
+// wrong with `lcores`) and gives nullopt: the caller exits with status 2 before any
+// device is touched.
+[[nodiscard]] std::optional<config::app_config> load_config(const std::string &path, const std::string &lcores);
 
 // 32 hex digits -> the 16-byte RFC 6528 key; nullopt when it is not that.
 [[nodiscard]] std::optional<std::array<std::uint8_t, tcp::isn_generator::key_size>> parse_key(const std::string &hex);

@@ -295,20 +295,9 @@ int main(int argc, char **argv) {
     if (opt.duration_s == 0 && opt.connections == 0) opt.duration_s = 10;
     if (opt.rate == 0 && opt.concurrency == 0) opt.concurrency = 1000; // as fast as possible, but bounded
 
-    linerate::config::app_config cfg;
-    try {
-        cfg = linerate::config::load_file(opt.config_path);
-    } catch (const linerate::config::error &e) {
-        std::cerr << e.what() << '\n';
-        return 2;
-    }
-    if (!opt.lcores.empty()) {
-        try {
-            cfg.lcores = linerate::app::parse_lcores(opt.lcores);
-        } catch (const std::exception &) {
-            return bad("--lcores: '" + opt.lcores + "' is not a list of lcores like 0,1 or 0-3");
-        }
-    }
+    const auto loaded = linerate::app::load_config(opt.config_path, opt.lcores);
+    if (!loaded) return 2;
+    const linerate::config::app_config &cfg = *loaded;
     if (opt.check_config) {
         std::cout << opt.config_path << ": ok\n";
         return 0;

@@ -162,21 +162,9 @@ int main(int argc, char **argv) {
     spdlog::set_default_logger(log);
     spdlog::set_level(spdlog::level::from_str(opt.log_level));
 
-    linerate::config::app_config cfg;
-    try {
-        cfg = linerate::config::load_file(opt.config_path);
-    } catch (const linerate::config::error &e) {
-        std::cerr << e.what() << '\n';
-        return 2;
-    }
-    if (!opt.lcores.empty()) {
-        try {
-            cfg.lcores = linerate::app::parse_lcores(opt.lcores);
-        } catch (const std::exception &) {
-            std::cerr << "--lcores: '" << opt.lcores << "' is not a list of lcores like 0,1 or 0-3\n";
-            return 2;
-        }
-    }
+    const auto loaded = linerate::app::load_config(opt.config_path, opt.lcores);
+    if (!loaded) return 2;
+    const linerate::config::app_config &cfg = *loaded;
     linerate::engine::runtime_options ropts;
     ropts.frozen_clock = opt.frozen_clock;
     if (!opt.isn_key.empty()) {

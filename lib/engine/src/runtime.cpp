@@ -811,12 +811,9 @@ int worker_main(void *arg) {
 runtime *telemetry_target = nullptr; // set while a runtime exists; DPDK's callbacks take no context
 
 void add_counters(rte_tel_data *d, const counters &c, const tcp::counters &t) {
-    for (const auto &n : tcp::mib_counters) rte_tel_data_add_dict_u64(d, std::string(n.name).c_str(), t.*n.field);
-    c.for_each([&](std::string_view name, std::uint64_t v) {
+    for_each_counter(c, t, [&](std::string_view name, std::uint64_t v, bool) {
         rte_tel_data_add_dict_u64(d, std::string(name).c_str(), v);
     });
-    for (std::size_t i = 0; i < tcp::drop_count; ++i)
-        rte_tel_data_add_dict_u64(d, std::string(tcp::to_string(static_cast<tcp::drop>(i))).c_str(), t.dropped[i]);
 }
 
 int telemetry_stats(const char *, const char *, rte_tel_data *d) {

@@ -7,6 +7,7 @@
 // value one increment old, which is what a counter reader expects anyway.
 #pragma once
 
+#include <linerate/tcp/counters.hpp>
 #include <linerate/wire/drop_reason.hpp>
 
 #include <array>
@@ -118,6 +119,17 @@ template <class F> void counters::for_each(F &&f) const {
     for (std::size_t i = 1; i < malformed.size(); ++i)
         f(wire::to_string(static_cast<wire::drop_reason>(i)), malformed[i]);
     for (std::size_t i = 0; i < dropped.size(); ++i) f(to_string(static_cast<local_drop>(i)), dropped[i]);
+}
+
+// Every counter of an lcore (or of a sum), in the one order that the summaries,
+// telemetry, JSON and the embedding API all report: the TCP MIB, the engine's MIB, then
+// every drop reason (the engine's, then the TCP core's). f(name, value, is_drop): drop
+// reasons are what a summary may leave out while they are zero.
+template <class F> void for_each_counter(const counters &e, const tcp::counters &t, F &&f) {
+    for (const auto &n : tcp::mib_counters) f(n.name, t.*n.field, false);
+    std::size_t i = 0;
+    e.for_each([&](std::string_view name, std::uint64_t v) { f(name, v, i++ >= mib_counters.size()); });
+    for (std::size_t d = 0; d < tcp::drop_count; ++d) f(tcp::to_string(static_cast<tcp::drop>(d)), t.dropped[d], true);
 }
 
 } // namespace linerate::engine
