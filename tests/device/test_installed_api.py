@@ -112,7 +112,9 @@ def test_the_install_holds_the_library_the_public_headers_and_a_clean_pc(install
     # stay hidden from (and cannot clash with) an embedder's own copies.
     nm = run("nm", "-DC", "--defined-only", str(installed.library_dir() / "liblinerate.so"))
     names = [line.split(" ", 2)[2] for line in nm.stdout.splitlines() if line.count(" ") >= 2]
-    public = re.compile(r"^(linerate::(stack|handler|error)::|(vtable|typeinfo|typeinfo name) for linerate::(handler|error)$)")
+    # munmap is the one C name, on purpose: it must come before libc's for DPDK's driver
+    # plugins (lib/device/include/linerate/device/unmap_guard.hpp).
+    public = re.compile(r"^(linerate::(stack|handler|error)::|(vtable|typeinfo|typeinfo name) for linerate::(handler|error)$|munmap$)")
     leaked = [n for n in names if not public.match(n)]
     assert names and not leaked, leaked[:20]
 

@@ -13,6 +13,7 @@
 #include <linerate/base/ticks.hpp>
 #include <linerate/device/device.hpp>
 #include <linerate/device/rss.hpp>
+#include <linerate/device/unmap_guard.hpp>
 #include <linerate/engine/arp_cache.hpp>
 #include <linerate/engine/responder.hpp>
 #include <linerate/engine/tcp_settings.hpp>
@@ -156,6 +157,9 @@ struct alignas(64) worker final : flow::io, lcore {
     bool frozen = false;       // runtime_options::frozen_clock
     std::uint64_t us_now = 0;  // the time the shard was last given
     poller *app_poller = nullptr;
+    // Tells a driver's munmap on another thread when no burst of ours is in flight
+    // (device/unmap_guard.hpp: memif unmaps its rings under a running burst otherwise).
+    device::burst_reader reader;
     // connect(): the next source address (an index into the port's sources) and port.
     std::uint32_t next_source = 0;
     std::uint16_t next_port = 0;
@@ -774,7 +778,11 @@ void worker::on_tick(tick now) {
 void worker::loop() {
     // A relaxed load is enough: the flag only asks the loop to end soon, it orders no
     // data; what the loop did is read after rte_eal_mp_wait_lcore().
+    reader.online();
     while (!stop->load(std::memory_order_relaxed)) {
+        // Between two turns no burst is in flight: a driver waiting to unmap its rings
+        // may go ahead.
+        reader.quiescent();
         const std::uint64_t tsc = rte_rdtsc();
         if (deadline_tsc != 0 && tsc >= deadline_tsc) break;
         const tick now = frozen ? tick{} : clock.to_ticks(tsc);
@@ -799,6 +807,7 @@ void worker::loop() {
     shard->abort_all();
     for (int i = 0; i < 100; ++i) flush_all();
     drop_unsent();
+    reader.offline();
 }
 
 int worker_main(void *arg) {
@@ -1025,8 +1034,10 @@ runtime::~runtime() {
     for (auto &w : d.workers) {
         // Whatever is still queued or held goes back to the pool before it is freed.
         w->shard->abort_all();
+        w->reader.online(); // bursts from this thread now, while a driver may be unmapping
         w->flush_all();
         w->drop_unsent();
+        w->reader.offline();
         for (auto *r : w->in)
             if (r != nullptr) r->consume_all([](rte_mbuf *m) { rte_pktmbuf_free(m); });
         for (auto *r : w->tx_in)
