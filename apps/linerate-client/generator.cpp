@@ -95,6 +95,11 @@ void generator::on_connected(flow::shard &s, flow::conn_id id) {
     ++stats_.established;
     // RFC 9293 §3.5: the SYN-ACK has just been answered; SYN to here is the handshake.
     connect_.record(now_us(s) - c.start_us);
+    if (cfg_.requests_per_connection == 0) {
+        // No data: the connection ends as soon as it is open.
+        finish(s, id, c);
+        return;
+    }
     send_request(s, id, c);
 }
 
@@ -145,6 +150,10 @@ void generator::response_done(flow::shard &s, flow::conn_id id, conn_state &c) {
         send_request(s, id, c);
         return;
     }
+    finish(s, id, c);
+}
+
+void generator::finish(flow::shard &s, flow::conn_id id, conn_state &c) {
     c.done = true;
     switch (cfg_.close) {
     case close_mode::client:

@@ -120,6 +120,8 @@ private:
     };
     void send_request(flow::shard &s, flow::conn_id id, conn_state &c);
     void response_done(flow::shard &s, flow::conn_id id, conn_state &c);
+    // The last response is in (or none was asked for): close as --close says.
+    void finish(flow::shard &s, flow::conn_id id, conn_state &c);
     void fail(failure f) noexcept;
     [[nodiscard]] std::uint64_t now_us(const flow::shard &s) const noexcept;
 

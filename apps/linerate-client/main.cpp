@@ -236,8 +236,9 @@ int main(int argc, char **argv) {
                                                          "their own length")
         ->check(CLI::Range(std::int64_t{0}, std::int64_t{1} << 30));
     app.add_option("--requests-per-connection", opt.requests_per_connection, "requests sent one after another "
-                                                                             "on each connection (keep-alive)")
-        ->check(CLI::Range(1u, 1u << 20));
+                                                                             "on each connection (keep-alive); 0: connect, "
+                                                                             "then close as --close says")
+        ->check(CLI::Range(0u, 1u << 20));
     app.add_option("--close", opt.close, "who ends the connection: client (FIN after the last response), server "
                                          "(wait for the server's FIN) or reset (RST after the last response)")
         ->check(CLI::IsMember({"client", "server", "reset"}));

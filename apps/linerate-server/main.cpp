@@ -55,6 +55,8 @@ struct options {
     std::vector<std::uint16_t> listen;
     std::string mode = "respond";
     std::uint64_t response_size = 64;
+    bool raw = false;
+    std::string close = "server";
     double stats_interval_s = 1;
     std::string json_path;
     std::string lcores;
@@ -135,6 +137,11 @@ int main(int argc, char **argv) {
         ->check(CLI::IsMember({"echo", "respond", "discard"}));
     app.add_option("--response-size", opt.response_size, "respond mode: body bytes of the response (default 64)")
         ->check(CLI::Range(std::uint64_t{0}, std::uint64_t{1} << 30));
+    app.add_flag("--raw", opt.raw, "respond mode: the response is --response-size bytes and nothing else (no "
+                                   "HTTP header), for raw requests (linerate-client --request-size)");
+    app.add_option("--close", opt.close, "respond mode: server closes right after the response (default); client "
+                                         "waits for the peer's FIN first, so TIME-WAIT is the client's")
+        ->check(CLI::IsMember({"server", "client"}));
     app.add_option("--lcores", opt.lcores, "lcores to run workers on, e.g. 0,1 or 0-3 (replaces the file's)");
     app.add_option("--stats-interval", opt.stats_interval_s, "seconds between counter lines (0: none)")
         ->check(CLI::NonNegativeNumber);
@@ -182,7 +189,8 @@ int main(int argc, char **argv) {
     const auto mode = opt.mode == "echo"      ? linerate::server::mode::echo
                       : opt.mode == "discard" ? linerate::server::mode::discard
                                               : linerate::server::mode::respond;
-    const std::vector<std::uint8_t> response = linerate::server::http_response(opt.response_size);
+    const std::vector<std::uint8_t> response = opt.raw ? linerate::server::raw_response(opt.response_size)
+                                                       : linerate::server::http_response(opt.response_size);
 
     std::signal(SIGINT, on_signal);
     std::signal(SIGTERM, on_signal);
@@ -196,7 +204,7 @@ int main(int argc, char **argv) {
         std::vector<std::unique_ptr<linerate::server::server_app>> apps;
         std::vector<const linerate::server::server_app *> app_views;
         for (unsigned w = 0; w < rt.workers(); ++w) {
-            apps.push_back(std::make_unique<linerate::server::server_app>(mode, response));
+            apps.push_back(std::make_unique<linerate::server::server_app>(mode, response, opt.close == "server"));
             app_views.push_back(apps.back().get());
         }
         for (const std::uint16_t port : opt.listen)

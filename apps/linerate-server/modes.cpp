@@ -12,12 +12,14 @@ namespace {
 //   bit  34      the request has begun (its first byte was seen)
 //   bit  35      the request is HTTP-like: wait for the blank line
 //   bit  36      responding (the request is complete)
+//   bit  37      the peer's FIN has arrived
 constexpr std::uint64_t sent_mask = 0xffff'ffffull;
 constexpr int match_shift = 32;
 constexpr std::uint64_t match_mask = 3ull << match_shift;
 constexpr std::uint64_t begun = 1ull << 34;
 constexpr std::uint64_t http_like = 1ull << 35;
 constexpr std::uint64_t responding = 1ull << 36;
+constexpr std::uint64_t peer_fin = 1ull << 37;
 
 } // namespace
 
@@ -30,11 +32,18 @@ std::vector<std::uint8_t> http_response(std::uint64_t body_size) {
                                          "\r\n",
                                          body_size);
     std::vector<std::uint8_t> r(head.begin(), head.end());
-    r.reserve(head.size() + body_size);
+    const std::vector<std::uint8_t> body = raw_response(body_size);
+    r.insert(r.end(), body.begin(), body.end());
+    return r;
+}
+
+std::vector<std::uint8_t> raw_response(std::uint64_t size) {
     // A body that shows where it was cut if a byte goes missing: lines of 64 bytes.
     static constexpr std::string_view line = "linerate linerate linerate linerate linerate linerate linerate.\n";
     static_assert(line.size() == 64);
-    for (std::uint64_t i = 0; i < body_size; ++i) r.push_back(static_cast<std::uint8_t>(line[i % line.size()]));
+    std::vector<std::uint8_t> r;
+    r.reserve(size);
+    for (std::uint64_t i = 0; i < size; ++i) r.push_back(static_cast<std::uint8_t>(line[i % line.size()]));
     return r;
 }
 
@@ -98,7 +107,9 @@ void server_app::respond_more(flow::shard &s, flow::conn_id id) {
     u = (u & ~sent_mask) | (sent + n);
     if (sent + n == response_.size()) {
         ++stats_.responses;
-        s.close(id); // the FIN follows the response: the server closes first
+        // The FIN follows the response: the server closes first. Otherwise the peer's
+        // FIN, already in or still to come, closes it (on_peer_closed).
+        if (close_first_ || (u & peer_fin)) s.close(id);
     }
     // Otherwise the rest goes on `writable`.
 }
@@ -109,7 +120,13 @@ void server_app::on_writable(flow::shard &s, flow::conn_id id) {
 }
 
 void server_app::on_peer_closed(flow::shard &s, flow::conn_id id) {
-    if (mode_ == mode::respond && (s.user(id) & responding)) return; // closes when the response is out
+    std::uint64_t &u = s.user(id);
+    u |= peer_fin;
+    if (mode_ == mode::respond && (u & responding)) {
+        // A response still going out closes the connection when it is out; one that is
+        // out was closed with it, unless this FIN is what it waited for.
+        if ((u & sent_mask) < response_.size() || close_first_) return;
+    }
     // echo and discard close after the peer; respond closes a connection that ended
     // without a complete request.
     s.close(id);

@@ -4,6 +4,9 @@
 //            like an HTTP request; any data otherwise), sends an HTTP/1.1 200 response
 //            with `Connection: close` and a body of the configured size, and closes
 //            first: the side that closes first holds TIME-WAIT, as a web server does.
+//            With close_first off it sends the response and then waits for the
+//            peer's FIN (the client holds TIME-WAIT), as perf/cps's client-close case
+//            needs.
 //   discard: reads and drops; closes after the peer closes.
 // The state of a connection lives in the shard's per-connection user word, so a mode
 // allocates nothing per connection.
@@ -39,10 +42,16 @@ struct app_counters {
 // from.
 [[nodiscard]] std::vector<std::uint8_t> http_response(std::uint64_t body_size);
 
+// A raw response: `size` bytes of the same body, no header, for clients that send raw
+// requests and read a fixed number of bytes back (linerate-client --request-size
+// --response-size, perf/cps).
+[[nodiscard]] std::vector<std::uint8_t> raw_response(std::uint64_t size);
+
 class server_app final : public flow::application {
 public:
     // response must outlive the app (respond mode sends from it without copying it).
-    server_app(mode m, std::span<const std::uint8_t> response) noexcept : mode_(m), response_(response) {}
+    server_app(mode m, std::span<const std::uint8_t> response, bool close_first = true) noexcept
+        : mode_(m), response_(response), close_first_(close_first) {}
 
     void on_accepted(flow::shard &s, flow::conn_id id) override;
     void on_data(flow::shard &s, flow::conn_id id, std::span<const std::uint8_t> data) override;
@@ -57,6 +66,7 @@ private:
 
     mode mode_;
     std::span<const std::uint8_t> response_;
+    bool close_first_;
     app_counters stats_{};
 };
 
