@@ -7,9 +7,9 @@
 // Every call into a side goes through a non-inlined function whose name starts with
 // client_side or server_side, so `valgrind --tool=callgrind --toggle-collect=
 // '*client_side*'` counts exactly what one side's core (with the application's few
-// calls and this file's io, which is what the engine's would be: a copy into an array
-// and a queue push) executes. perf/instructions/run does that for each side and
-// divides by the connections and by the segments.
+// calls) executes. perf/instructions/run does that for each side, toggles collection
+// off inside array_io (this file's stand-in for the engine's frame building and the
+// device: not the protocol core), and divides by the connections and by the segments.
 //
 // Not counted, on purpose: the engine's packet parsing, checksums and mbufs (they are
 // device- and offload-dependent and have their own benchmarks in perf/micro), and this
@@ -71,12 +71,18 @@ private:
     std::size_t head_ = 0, count_ = 0;
 };
 
-// Send streams as fixed arrays per connection: a request or a response fits one.
+// Send streams as fixed arrays per connection: a request or a response fits one. One
+// type per side (Side is client_io or server_io), so that perf/instructions/run can
+// name each side's io calls and leave them out of that side's count; noipa keeps the
+// compiler from folding the two sides' identical bodies into one function.
+struct client_io;
+struct server_io;
+template <class Side>
 class array_io final : public flow::io {
 public:
     array_io(wire_link &out, std::uint32_t connections) : out_(out), streams_(connections) {}
 
-    void transmit(conn_id id, const tcp::four_tuple &t, const tcp::out_segment &s, std::uint32_t offset) noexcept override {
+    [[gnu::noipa]] void transmit(conn_id id, const tcp::four_tuple &t, const tcp::out_segment &s, std::uint32_t offset) noexcept override {
         packet *p = out_.push();
         if (p == nullptr) {
             ++out_.overflow;
@@ -88,15 +94,15 @@ public:
         p->len = s.payload_len;
         if (s.payload_len > 0) std::memcpy(p->payload.data(), streams_[id].bytes.data() + streams_[id].first + offset, s.payload_len);
     }
-    std::uint32_t append(conn_id id, std::span<const std::uint8_t> bytes) noexcept override {
+    [[gnu::noipa]] std::uint32_t append(conn_id id, std::span<const std::uint8_t> bytes) noexcept override {
         stream &st = streams_[id];
         const auto n = static_cast<std::uint32_t>(std::min(bytes.size(), st.bytes.size() - st.end));
         std::memcpy(st.bytes.data() + st.end, bytes.data(), n);
         st.end += n;
         return n;
     }
-    void release_sent(conn_id id, std::uint32_t bytes) noexcept override { streams_[id].first += bytes; }
-    void forget(conn_id id) noexcept override { streams_[id] = stream{}; }
+    [[gnu::noipa]] void release_sent(conn_id id, std::uint32_t bytes) noexcept override { streams_[id].first += bytes; }
+    [[gnu::noipa]] void forget(conn_id id) noexcept override { streams_[id] = stream{}; }
 
 private:
     struct stream {
@@ -207,7 +213,8 @@ int main(int argc, char **argv) {
     const tcp::isn_generator isn_c(key_c), isn_s(key_s);
     wire_link to_server(4 * window + 64), to_client(4 * window + 64);
     const auto conns = static_cast<std::uint32_t>(2 * window + 16);
-    array_io io_c(to_server, conns), io_s(to_client, conns);
+    array_io<client_io> io_c(to_server, conns);
+    array_io<server_io> io_s(to_client, conns);
     const auto tws = static_cast<std::uint32_t>(n + 16);
     flow::shard client(cfg, {.connections = conns, .time_wait = 16, .table_seed = 1}, isn_c, io_c, tick{0});
     flow::shard server(cfg, {.connections = conns, .time_wait = tws, .table_seed = 2}, isn_s, io_s, tick{0});

@@ -63,7 +63,16 @@ void connection::set_state(state s, context &ctx) noexcept {
 }
 
 void connection::rearm(context &ctx) noexcept {
-    const tick first = std::min({rexmit_at_, delack_at_, close_at_, idle_at_});
+    // Two pairwise minima rather than std::min's initializer list, which the compiler
+    // spills to the stack: this runs on nearly every segment.
+    const tick first = std::min(std::min(rexmit_at_, delack_at_), std::min(close_at_, idle_at_));
+    // Lazy, as BSD's and Linux's TCP timers are in spirit: a deadline that moved later
+    // (the retransmission timer pushed back by every ACK, the delayed ACK dropped
+    // because a segment carried the ACK, all deadlines gone) leaves the timer where it
+    // is. It then fires early, on_timer finds nothing due and re-arms it for the real
+    // deadline. Most such timers never get that far: the connection closes first, and
+    // moving the timer on every segment was the core's largest single cost.
+    if (hook_.armed() && hook_.expires() <= first) return;
     if (first == never)
         ctx.wheel.cancel(hook_);
     else
@@ -348,7 +357,8 @@ void connection::start_send_side(const four_tuple &t, context &ctx) noexcept {
     // that successive connections between two hosts see TSval keep growing: RFC 6191
     // lets a SYN reopen a 4-tuple in TIME-WAIT only when its TSval is newer, which a
     // random offset per connection would refuse half the time.
-    ts_offset_ = ctx.isn.offset(t.local_ip, 0, t.remote_ip, 0) * 0x9E3779B1u;
+    ts_offset_ = ctx.ts_offsets != nullptr ? ctx.ts_offsets->get(ctx.isn, t.local_ip, t.remote_ip)
+                                           : ctx.isn.ts_offset(t.local_ip, t.remote_ip);
     rtt_start_ = static_cast<std::uint32_t>(ctx.now.value);
 }
 

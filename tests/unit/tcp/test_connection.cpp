@@ -155,7 +155,12 @@ TEST_CASE("SYN-RECEIVED: the ACK of our SYN moves to ESTABLISHED", "[tcp][syn_re
     h.expect_nothing();
     CHECK(h.stats.passive_opens == 1);
     CHECK(h.stats.curr_estab == 1);
-    CHECK(h.wheel.size() == 0); // nothing to retransmit, nothing delayed
+    // Nothing to retransmit, nothing delayed. The SYN-ACK's timer stays where it was
+    // (rearm is lazy): it fires, finds nothing due, sends nothing and is not re-armed.
+    h.advance(10 * 60 * 1000);
+    h.expect_nothing();
+    CHECK(h.c.current() == state::established);
+    CHECK(h.wheel.size() == 0);
 }
 
 TEST_CASE("RFC 9293 §3.10.7.4: SYN-RECEIVED answers an ACK not for our SYN with RST", "[tcp][syn_received]") {
@@ -370,6 +375,36 @@ TEST_CASE("RFC 6298 §5: unacknowledged data is retransmitted on RTO with backof
     h.expect_nothing();
     h.fire(1, 2 * rto);
     h.expect_emitted();
+}
+
+TEST_CASE("RFC 6298 §5.3: an ACK of new data restarts the RTO; the early timer left behind sends nothing",
+          "[tcp][established][timer]") {
+    // rearm is lazy: the ACK moves the deadline later but leaves the wheel's timer at
+    // the old one. That timer must fire harmlessly and re-arm for the real deadline.
+    harness h;
+    h.to_established();
+    auto x = h.ctx();
+    h.c.send(500, x);
+    h.clear();
+    const std::uint32_t rto = h.c.rto().rto_ms();
+    h.advance(rto / 2);
+    segment part = h.peer(f::ack);
+    part.ack = h.c.iss() + 1 + 200;
+    h.deliver(part);
+    h.clear();
+    const std::uint32_t rto2 = h.c.rto().rto_ms(); // the ACK may have sampled the RTT
+    const std::uint32_t past_old = rto / 2 + rto / 8 + 1;
+    REQUIRE(rto2 > past_old); // else the real deadline would come first
+    // Past the old deadline (and its granule): the stale timer has fired, nothing sent.
+    h.advance(past_old);
+    CHECK(h.fired >= 1);
+    h.expect_nothing();
+    CHECK(h.stats.retrans_segs == 0);
+    // RFC 6298 §5.3: the timer restarted at the ACK, so it expires rto2 after it.
+    h.fire(rto2 - past_old, rto2);
+    const auto again = h.expect_emitted();
+    CHECK(again.seq == h.c.iss() + 1 + 200);
+    CHECK(h.stats.retrans_segs == 1);
 }
 
 TEST_CASE("RFC 9293 §3.8.3: data retransmissions end in a timeout after data_retries", "[tcp][established][timer]") {

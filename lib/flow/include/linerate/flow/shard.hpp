@@ -184,7 +184,7 @@ private:
     void release(std::uint64_t handle) override;
 
     [[nodiscard]] tcp::context ctx() noexcept {
-        return tcp::context{now_, now_us_, cfg_, wheel_, isn_, stats_, *this, challenge_budget_, challenge_end_};
+        return tcp::context{now_, now_us_, cfg_, wheel_, isn_, stats_, *this, challenge_budget_, challenge_end_, &ts_offsets_};
     }
     [[nodiscard]] conn_id id_of(const tcp::connection &c) const noexcept { return conns_.index_of(&c); }
 
@@ -219,6 +219,7 @@ private:
 
     tcp::settings cfg_;
     const tcp::isn_generator &isn_;
+    tcp::ts_offset_cache ts_offsets_;
     io &io_;
     tick now_{};
     std::uint64_t now_us_ = 0;

@@ -103,6 +103,8 @@ struct context {
     // when the one-second window ending at challenge_window_end has passed.
     std::uint32_t &challenge_budget;
     tick &challenge_window_end;
+    // The shard's cache of TSval offsets; without one each connection hashes its own.
+    ts_offset_cache *ts_offsets = nullptr;
 };
 
 class connection {
