@@ -45,6 +45,12 @@ void generator::poll(engine::lcore &l) noexcept {
         const std::uint64_t due = pacer_.due(now - start_us_);
         budget = due > attempts_ ? std::min<std::uint64_t>(due - attempts_, budget) : 0;
     }
+    // The device refused frames at the last flush: new SYNs now would be dropped on top
+    // of them. Wait for the ring to drain (a paced run falls behind, as at the cap).
+    if (l.tx_backlogged()) {
+        if (!pacer_.unlimited()) attempts_ = std::max(attempts_, pacer_.due(now - start_us_));
+        return;
+    }
     while (budget-- > 0) {
         if (attempts_ >= cfg_.connections) {
             quota_done_.store(true, std::memory_order_relaxed);

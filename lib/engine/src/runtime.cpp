@@ -46,6 +46,10 @@ namespace {
 
 constexpr std::uint16_t burst_size = 32;
 constexpr std::uint16_t tx_batch_size = 64;
+// Frames a port's TX stage holds while the device's ring is full, before the next is
+// dropped (tx_full): a few bursts' worth of a full ring, so a burst of SYNs or of
+// responses meets backpressure instead of loss. 16 KiB of pointers per port and worker.
+constexpr std::uint32_t tx_stage_size = 2048;
 constexpr std::size_t ring_size = 4096;         // mbufs in flight between two workers
 constexpr std::size_t arp_waiting_max = 64;     // packets held per worker while a next hop resolves
 constexpr std::uint64_t drain_us = 100;         // a queued TX packet waits at most this long
@@ -135,8 +139,17 @@ struct alignas(64) worker final : flow::io, lcore {
     std::vector<std::optional<responder>> answer; // per port
     std::vector<int> txq;                          // per port: our TX queue, or -1
     std::vector<unsigned> tx_owner;                // per port: the worker that sends for us
-    std::vector<std::array<rte_mbuf *, tx_batch_size>> txb; // per port
-    std::vector<std::uint16_t> txn;                         // per port
+    // Per port: frames to send, in order, from buf[head] on (count of them). Sent in
+    // bursts of tx_batch_size; what the device refuses stays, so order is kept.
+    struct tx_stage {
+        std::vector<rte_mbuf *> buf;
+        std::uint32_t head = 0;
+        std::uint32_t count = 0;
+    };
+    std::vector<tx_stage> txs;
+    // Bit p: port p's device refused part of the last flush, and what it refused is
+    // still staged. Cleared by a flush that empties the stage.
+    std::uint64_t tx_refused = 0;
     arp_cache arp{256};
     counters stats;
     std::unique_ptr<flow::shard> shard;
@@ -196,6 +209,7 @@ struct alignas(64) worker final : flow::io, lcore {
     std::optional<flow::conn_id> connect(ipv4_addr remote, std::uint16_t port, flow::application &app,
                                          std::uint64_t user, connect_error *why) noexcept override;
     const counters &engine_stats() const noexcept override { return stats; }
+    bool tx_backlogged() const noexcept override { return tx_refused != 0; }
 
     // flow::io
     void transmit(flow::conn_id id, const tcp::four_tuple &t, const tcp::out_segment &s,
@@ -460,53 +474,66 @@ void worker::queue_tx(std::uint16_t pi, rte_mbuf *m) {
         }
         return;
     }
-    if (txn[pi] == tx_batch_size) {
+    tx_stage &s = txs[pi];
+    if (s.head + s.count == s.buf.size()) {
+        // At the end of the buffer: try the device, then move what it left to the front.
         flush(pi);
-        if (txn[pi] == tx_batch_size) {
-            // The device has taken nothing for a whole batch: this one is dropped.
+        if (s.head > 0 && s.count > 0) std::memmove(s.buf.data(), s.buf.data() + s.head, s.count * sizeof(rte_mbuf *));
+        s.head = 0;
+        if (s.count == s.buf.size()) {
+            // A whole stage waiting on a device that takes nothing: this one is dropped.
             stats.count(local_drop::tx_full);
             rte_pktmbuf_free(m);
             return;
         }
     }
-    txb[pi][txn[pi]++] = m;
-    if (txn[pi] == tx_batch_size) flush(pi);
+    s.buf[s.head + s.count++] = m;
+    // A burst's worth is ready: send it now rather than at the end of the turn (while
+    // the device refuses, once per burst's worth, so a full ring costs little).
+    if (s.count % tx_batch_size == 0) flush(pi);
 }
 
-// Sends what the batch holds. What the device refuses (its ring is full: net_tap, for
-// one, when the kernel's queue is) stays at the front of the batch for the next flush
-// rather than being dropped at once: a dropped segment costs a retransmission timeout.
+// Sends what the stage holds, a burst of tx_batch_size at a time, until the device
+// takes less than a whole burst. What it refuses (its ring is full: net_tap when the
+// kernel's queue is, memif when the peer lags) stays staged, in order, for the next
+// flush rather than being dropped: a dropped segment costs a retransmission timeout.
 // Nothing is retried in a loop, so a stuck queue never stalls the lcore.
 void worker::flush(std::uint16_t pi) {
-    const std::uint16_t n = txn[pi];
-    if (n == 0) return;
-    auto &b = txb[pi];
-    // Lengths are read before the burst: a sent mbuf belongs to the driver, which may
-    // free it at once.
-    std::uint32_t len[tx_batch_size];
-    for (std::uint16_t i = 0; i < n; ++i) len[i] = rte_pktmbuf_pkt_len(b[i]);
-    const std::uint16_t sent = rte_eth_tx_burst(shared->ports[pi].port_id, static_cast<std::uint16_t>(txq[pi]),
-                                                b.data(), n);
-    for (std::uint16_t i = 0; i < sent; ++i) {
-        ++stats.tx_frames;
-        stats.tx_bytes += len[i];
+    tx_stage &s = txs[pi];
+    while (s.count > 0) {
+        const auto n = static_cast<std::uint16_t>(std::min<std::uint32_t>(s.count, tx_batch_size));
+        rte_mbuf **b = s.buf.data() + s.head;
+        // Lengths are read before the burst: a sent mbuf belongs to the driver, which
+        // may free it at once.
+        std::uint32_t len[tx_batch_size];
+        for (std::uint16_t i = 0; i < n; ++i) len[i] = rte_pktmbuf_pkt_len(b[i]);
+        const std::uint16_t sent = rte_eth_tx_burst(shared->ports[pi].port_id, static_cast<std::uint16_t>(txq[pi]), b, n);
+        for (std::uint16_t i = 0; i < sent; ++i) {
+            ++stats.tx_frames;
+            stats.tx_bytes += len[i];
+        }
+        s.head += sent;
+        s.count -= sent;
+        if (sent < n) break;
     }
-    if (sent > 0 && sent < n) std::memmove(b.data(), b.data() + sent, (n - sent) * sizeof(rte_mbuf *));
-    txn[pi] = static_cast<std::uint16_t>(n - sent);
+    if (s.count == 0) s.head = 0;
+    const std::uint64_t bit = std::uint64_t{1} << (pi % 64);
+    tx_refused = s.count > 0 ? tx_refused | bit : tx_refused & ~bit;
 }
 
 void worker::drop_unsent() {
-    for (std::uint16_t pi = 0; pi < txn.size(); ++pi) {
-        for (std::uint16_t i = 0; i < txn[pi]; ++i) {
+    for (tx_stage &s : txs) {
+        for (std::uint32_t i = 0; i < s.count; ++i) {
             stats.count(local_drop::tx_full);
-            rte_pktmbuf_free(txb[pi][i]);
+            rte_pktmbuf_free(s.buf[s.head + i]);
         }
-        txn[pi] = 0;
+        s.head = s.count = 0;
     }
+    tx_refused = 0;
 }
 
 void worker::flush_all() {
-    for (std::uint16_t pi = 0; pi < txn.size(); ++pi) flush(pi);
+    for (std::uint16_t pi = 0; pi < txs.size(); ++pi) flush(pi);
 }
 
 void worker::send_arp_request(std::uint16_t pi, ipv4_addr target, std::optional<mac_addr> unicast) {
@@ -996,8 +1023,8 @@ runtime::runtime(const config::app_config &cfg, const std::string &program,
             wk->answer.emplace_back(std::in_place, interface_address{p.mac, p.address}, wk->arp, wk->stats);
             wk->txq.push_back(w < p.tx_queues ? static_cast<int>(w) : -1);
             wk->tx_owner.push_back(w % p.tx_queues);
-            wk->txb.emplace_back();
-            wk->txn.push_back(0);
+            wk->txs.emplace_back();
+            wk->txs.back().buf.resize(tx_stage_size);
         }
         d.workers.push_back(std::move(wk));
     }

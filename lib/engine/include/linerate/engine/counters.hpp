@@ -25,7 +25,7 @@ enum class local_drop : std::uint8_t {
     ipv4_unknown_protocol, // neither ICMP nor TCP
     icmp_unsupported_type, // ICMP other than echo request
     rx_multi_segment,      // chained mbuf on receive; we configure no scatter
-    tx_full,               // the TX queue refused the burst
+    tx_full,               // the device took nothing while a whole TX stage (2048 frames) waited
     tx_no_mbuf,            // no mbuf to build a segment in (the TCP core retransmits later)
     tx_too_big,            // a segment larger than one mbuf (the MTU outgrew the mbuf size)
     send_no_mbuf,          // no mbuf to store sent bytes in (send() took fewer)

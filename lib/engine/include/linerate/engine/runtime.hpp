@@ -80,6 +80,12 @@ public:
     virtual std::optional<flow::conn_id> connect(ipv4_addr remote, std::uint16_t port, flow::application &app,
                                                  std::uint64_t user, connect_error *why) noexcept = 0;
     [[nodiscard]] virtual const counters &engine_stats() const noexcept = 0;
+    // True while a device queue of this lcore holds back frames it refused at the last
+    // flush (its ring is full: the peer or the NIC is not keeping up). A load generator
+    // opens nothing new meanwhile; frames queued on top of a full batch are dropped
+    // (tx_full) and cost a retransmission each, so a burst of SYNs would only feed a
+    // storm of synchronised retransmissions.
+    [[nodiscard]] virtual bool tx_backlogged() const noexcept = 0;
 
 protected:
     ~lcore() = default;
