@@ -446,8 +446,13 @@ std::optional<flow::conn_id> worker::connect(ipv4_addr remote, std::uint16_t rpo
     const std::uint16_t lo = shared->source_port_lo, hi = shared->source_port_hi;
     // Try each source address once, starting where the last connect() left off; on
     // each, the first free port at or after the cursor that steers back to this lcore.
+    // The address turns fastest and the port cursor moves on once per round of the
+    // addresses, so every address-port pair is used before any comes back: moving both
+    // at once would repeat after lcm(addresses, ports) connections (8,064,000 for 1,000
+    // addresses), and the peer would still hold those 4-tuples in TIME-WAIT.
     for (std::uint32_t tried = 0; tried < sources; ++tried) {
-        const std::uint32_t k = next_source++ % sources;
+        const std::uint32_t k = next_source % sources;
+        next_source = k + 1 == sources ? 0 : k + 1;
         const ipv4_addr local = p.extra_count > 0 ? ipv4_addr{p.extra_first.value + k} : p.address.addr;
         const auto is_free = [&](std::uint16_t lport) {
             const tcp::four_tuple t{local, remote, lport, rport};
@@ -456,7 +461,7 @@ std::optional<flow::conn_id> worker::connect(ipv4_addr remote, std::uint16_t rpo
         const auto port = device::choose_source_port(shared->hash, shared->reta, index, local, remote, rport, lo, hi,
                                                       next_port, is_free);
         if (!port) continue;
-        next_port = static_cast<std::uint16_t>(*port == hi ? lo : *port + 1);
+        if (k + 1 == sources) next_port = static_cast<std::uint16_t>(*port == hi ? lo : *port + 1);
         const auto id = shard->connect(tcp::four_tuple{local, remote, *port, rport}, app, user);
         if (!id) return fail(connect_error::no_memory);
         return id;
