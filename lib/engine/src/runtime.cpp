@@ -522,7 +522,8 @@ void worker::flush(std::uint16_t pi) {
         if (sent < n) break;
     }
     if (s.count == 0) s.head = 0;
-    const std::uint64_t bit = std::uint64_t{1} << (pi % 64);
+    static_assert(config::max_ports <= 64, "tx_refused holds one bit per port");
+    const std::uint64_t bit = std::uint64_t{1} << pi;
     tx_refused = s.count > 0 ? tx_refused | bit : tx_refused & ~bit;
 }
 
