@@ -50,10 +50,9 @@ std::uint32_t slot_count(std::uint32_t capacity) {
 } // namespace
 
 table::table(std::uint32_t capacity, std::uint64_t seed)
-    : mask_(slot_count(capacity) - 1), capacity_(capacity) {
     // std::atomic's default constructor value-initialises (C++20): every slot starts
     // empty (ref raw 0).
-    slots_ = std::make_unique<slot[]>(std::size_t{mask_} + 1);
+    : slots_(slot_count(capacity)), mask_(static_cast<std::uint32_t>(slots_.size() - 1)), capacity_(capacity) {
     std::uint64_t state = seed;
     for (auto &k : key_) k = splitmix64(state);
 }

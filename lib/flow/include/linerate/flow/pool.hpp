@@ -20,6 +20,8 @@
 //   TIME-WAIT entry, and which one.
 #pragma once
 
+#include <linerate/base/big_array.hpp>
+
 #include <bit>
 #include <cassert>
 #include <cstddef>
@@ -41,7 +43,7 @@ public:
     // handed out 0, 1, 2, ... until the first release. Throws std::bad_alloc (only
     // here: nothing allocates afterwards).
     explicit pool(std::uint32_t capacity)
-        : objects_(std::make_unique<T[]>(capacity)), free_(std::make_unique<std::uint32_t[]>(capacity)),
+        : objects_(capacity), free_(std::make_unique<std::uint32_t[]>(capacity)),
           used_(std::make_unique<std::uint64_t[]>(words(capacity))), capacity_(capacity), free_count_(capacity) {
         // The top of the stack is the last element: put index 0 there.
         for (std::uint32_t k = 0; k < capacity; ++k) free_[k] = capacity - 1 - k;
@@ -89,7 +91,7 @@ public:
     // Whether p points at one of this pool's objects. std::less gives a total order on
     // pointers, so comparing a pointer into another object is well defined.
     [[nodiscard]] bool contains(const T *p) const noexcept {
-        const T *first = objects_.get();
+        const T *first = objects_.data();
         const T *last = first + capacity_;
         std::less<const T *> before;
         return !before(p, first) && before(p, last);
@@ -97,7 +99,7 @@ public:
     // Precondition: contains(p).
     [[nodiscard]] std::uint32_t index_of(const T *p) const noexcept {
         assert(contains(p));
-        return static_cast<std::uint32_t>(p - objects_.get());
+        return static_cast<std::uint32_t>(p - objects_.data());
     }
 
     // f(index, T&) for every object in use, in index order. f may release the object it
@@ -124,7 +126,7 @@ private:
     [[nodiscard]] static constexpr std::size_t words(std::uint32_t n) noexcept { return (std::size_t{n} + 63) / 64; }
     [[nodiscard]] static constexpr std::uint64_t bit(std::uint32_t i) noexcept { return std::uint64_t{1} << (i % 64); }
 
-    std::unique_ptr<T[]> objects_;
+    big_array<T> objects_; // huge pages: see big_array.hpp
     std::unique_ptr<std::uint32_t[]> free_; // stack of free indices, top at free_[free_count_ - 1]
     std::unique_ptr<std::uint64_t[]> used_; // bit i set: object i is in use
     std::uint32_t capacity_;

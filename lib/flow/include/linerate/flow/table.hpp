@@ -35,6 +35,7 @@
 //   compiler, so the owner's fast path costs the same as with plain words.
 #pragma once
 
+#include <linerate/base/big_array.hpp>
 #include <linerate/tcp/segment.hpp>
 
 #include <atomic>
@@ -224,7 +225,7 @@ private:
 
     static constexpr std::uint32_t none = ~std::uint32_t{0};
 
-    std::unique_ptr<slot[]> slots_;
+    big_array<slot> slots_; // huge pages: see big_array.hpp
     std::uint32_t mask_;
     std::uint32_t capacity_;
     std::uint64_t key_[4];
