@@ -14,6 +14,7 @@ void add_counters(counter_map &out, const engine::counters &e, const tcp::counte
     add("TimeWaitExpired", f.time_wait_expired);
     add("EventsOverflowed", f.events_overflowed);
     add("SendNoBuffer", f.send_no_buffer);
+    add("FlushListFull", f.flush_list_full);
     add("AppTimersFired", a.timers_fired);
     add("AppTimersFull", a.timers_full);
     add("AppConnectFailed", a.connect_failed);

@@ -13,6 +13,9 @@ namespace {
 // every call, so a few thousand slots leave a wide margin even when callbacks act on
 // many connections at once.
 constexpr std::size_t event_ring_size = 4096;
+// Connections that may wait for a flush at once: more than one settle() ever sees in
+// practice (a callback touching a few connections); past it, output goes out at once.
+constexpr std::size_t flush_list_size = 1024;
 
 } // namespace
 
@@ -27,6 +30,7 @@ shard::shard(const tcp::settings &cfg, const shard_limits &limits, const tcp::is
     listeners_.reserve(max_listeners_);
     closing_.reserve(conns_.capacity());
     deferred_release_.reserve(std::max<std::uint32_t>(limits.held_segments, 64));
+    flushes_.reserve(flush_list_size);
     auto &first = conns_[0];
     hook_offset_ = reinterpret_cast<const char *>(&first.hook()) - reinterpret_cast<const char *>(&first);
 }
@@ -278,6 +282,15 @@ void shard::release(std::uint64_t handle) {
         io_.release(handle); // not reached: hold() keeps the list from filling
 }
 
+bool shard::want_flush(tcp::connection &conn) {
+    if (flushes_.size() == flushes_.capacity()) {
+        ++extra_.flush_list_full;
+        return false;
+    }
+    flushes_.push_back(id_of(conn));
+    return true;
+}
+
 // --- handing events out -----------------------------------------------------------------
 
 void shard::settle() noexcept {
@@ -290,6 +303,16 @@ void shard::settle() noexcept {
             ev_head_ = (ev_head_ + 1) % events_.size();
             --ev_count_;
             dispatch(ev);
+            continue;
+        }
+        if (!flushes_.empty()) {
+            // The callbacks are done: what they sent goes out now, with the ACKs and
+            // FINs it can carry. An entry whose TCB has closed (and perhaps been reused)
+            // since flushes nothing it should not: flush() on a closed TCB, or on one
+            // with nothing queued, sends nothing.
+            auto c = ctx();
+            for (std::size_t i = 0; i < flushes_.size(); ++i) conns_[flushes_[i]].flush(c);
+            flushes_.clear();
             continue;
         }
         if (next_closing < closing_.size()) {

@@ -139,6 +139,7 @@ void connection::emit(out_segment s, context &ctx) noexcept {
         // Any ACK we send carries everything received so far: no delayed ACK is owed.
         delack_at_ = never;
         unacked_segments_ = 0;
+        ack_owed_ = false;
     }
     if (!s.flags.has(f::syn)) s.window = advertised_window();
     // RFC 2018 §4: an ACK sent while data is held out of order reports it, most recent
@@ -191,6 +192,29 @@ void connection::send_syn(bool with_ack, context &ctx) noexcept {
 
 void connection::send_ack(context &ctx) noexcept {
     emit(out_segment{.seq = snd_nxt_, .flags = tcp_flags{f::ack}}, ctx);
+}
+
+bool connection::defer(context &ctx) noexcept {
+    if (flush_pending_) return true;
+    flush_pending_ = ctx.out.want_flush(*this);
+    return flush_pending_;
+}
+
+void connection::ack_soon(context &ctx) noexcept {
+    if (defer(ctx))
+        ack_owed_ = true;
+    else
+        send_ack(ctx);
+}
+
+void connection::flush(context &ctx) noexcept {
+    flush_pending_ = false;
+    if (state_ == state::closed) {
+        ack_owed_ = false;
+        return;
+    }
+    push(ctx); // any segment it sends carries the ACK (emit clears ack_owed_)
+    if (ack_owed_) send_ack(ctx);
 }
 
 void connection::send_rst(seq32 seq, context &ctx) noexcept {
@@ -494,9 +518,16 @@ void connection::input_syn_sent(const segment &seg, context &ctx) noexcept {
         set_state(state::established, ctx);
         settle_rto_after_handshake();
         rexmit_at_ = never;
-        send_ack(ctx);
-        ctx.out.notify(*this, event{.type = event_type::connected});
-        if (state_ == state::established) push(ctx);
+        // "Data or controls that were queued for transmission MAY be included": the
+        // ACK waits for the connected callback, and rides on the request it sends.
+        if (defer(ctx)) {
+            ack_owed_ = true;
+            ctx.out.notify(*this, event{.type = event_type::connected});
+        } else {
+            send_ack(ctx);
+            ctx.out.notify(*this, event{.type = event_type::connected});
+            if (state_ == state::established) push(ctx);
+        }
         rearm(ctx);
     } else {
         // Simultaneous open (MUST-10): SYN-RECEIVED, <SEQ=ISS><ACK=RCV.NXT><CTL=SYN,ACK>.
@@ -752,7 +783,7 @@ void connection::process_text(const segment &seg, context &ctx) noexcept {
     // segment at once; otherwise delay, never more than 500 ms (MUST-40).
     if (data.size() >= snd_mss_) ++unacked_segments_;
     if (unacked_segments_ >= 2 || ctx.cfg.delayed_ack_ms == 0) {
-        send_ack(ctx);
+        ack_soon(ctx); // at once, or on the reply the data callback sends
     } else if (delack_at_ == never) {
         delack_at_ = after(ctx, std::min<std::uint32_t>(ctx.cfg.delayed_ack_ms, 500));
         rearm(ctx);
@@ -840,7 +871,13 @@ void connection::accept_fin(context &ctx) noexcept {
     // acknowledgment for the FIN", "signal the user 'connection closing'".
     fin_received_ = true;
     rcv_nxt_ += 1;
-    send_ack(ctx);
+    // Where we have not closed yet, the application may close in its peer_closed
+    // callback, and the ACK then rides on our FIN. Once our FIN is out, the ACK is
+    // due at once: TIME-WAIT hands the TCB over before any flush would come.
+    if (in(state::syn_received | state::established))
+        ack_soon(ctx);
+    else
+        send_ack(ctx);
     ctx.out.notify(*this, event{.type = event_type::peer_closed});
     if (state_ == state::closed) return;
     switch (state_) {
@@ -937,7 +974,7 @@ std::uint32_t connection::send(std::uint32_t bytes, context &ctx) noexcept {
     const std::uint32_t take = std::min(bytes, room);
     if (take < bytes) want_writable_ = true;
     snd_end_ += take;
-    if (take > 0) push(ctx);
+    if (take > 0 && !defer(ctx)) push(ctx);
     return take;
 }
 
@@ -956,7 +993,7 @@ void connection::shutdown(context &ctx) noexcept {
         // SYN-RECEIVED: "queue for processing after entering ESTABLISHED state";
         // otherwise the FIN follows the queued data (push sends it).
         fin_queued_ = true;
-        push(ctx);
+        if (!defer(ctx)) push(ctx); // flush puts the FIN on the last data segment
         return;
     default: return; // "error: connection closing"
     }

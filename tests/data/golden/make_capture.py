@@ -90,8 +90,8 @@ OUT_OF_WINDOW_DATA = b"outside the receive window.....\n"
 ANSWERS = [
     ("syn-ack", "SYN|ACK"),             # to 1
     ("syn-ack-again", "SYN|ACK"),       # to 2: the same SYN-ACK (as Linux's tcp_check_req)
-    ("response", "PSH|ACK"),            # to 4: HTTP 200, 116 bytes of header and 64 of body
-    ("fin-after-response", "FIN|ACK"),  # respond mode closes first
+    ("response-and-fin", "FIN|PSH|ACK"),  # to 4: HTTP 200 (116 bytes of header, 64 of body);
+                                          # respond mode closes first, the FIN on the response
     ("ack-out-of-window", "ACK"),       # to 5: RFC 9293 §3.10.7.4 "first, check sequence number"
     ("ack-of-client-fin", "ACK"),       # to 7: FIN-WAIT-2 -> TIME-WAIT
     ("rst-ack-port-81", "RST|ACK"),     # to 8: RFC 9293 §3.10.7.1

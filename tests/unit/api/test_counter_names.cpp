@@ -16,7 +16,7 @@ namespace {
 std::size_t expected_names() {
     std::size_t engine = 0;
     linerate::engine::counters{}.for_each([&](std::string_view, std::uint64_t) { ++engine; });
-    return linerate::tcp::mib_counters.size() + engine + linerate::tcp::drop_count + 4 + 3;
+    return linerate::tcp::mib_counters.size() + engine + linerate::tcp::drop_count + 5 + 3;
 }
 
 } // namespace

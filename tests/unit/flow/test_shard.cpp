@@ -366,3 +366,129 @@ TEST_CASE("shard: abort_all resets every connection and forgets TIME-WAIT", "[fl
     w.run();
     CHECK(w.server->connections() == 0);
 }
+
+namespace {
+
+// Request and response, as linerate-client and linerate-server --raw exchange them: the
+// client sends its request when connected and closes when the server has; the server
+// answers a whole request and closes at once.
+struct request_response final : application {
+    bool is_client = false;
+    std::size_t request = 16, response = 64;
+    std::map<conn_id, std::size_t> got;
+    std::vector<conn_id> ids;
+    std::map<conn_id, close_reason> closed;
+
+    void on_accepted(shard &, conn_id id) override { ids.push_back(id); }
+    void on_connected(shard &s, conn_id id) override {
+        ids.push_back(id);
+        const std::string req(request, 'q');
+        CHECK(s.send(id, bytes_of(req)) == request);
+    }
+    void on_data(shard &s, conn_id id, std::span<const std::uint8_t> d) override {
+        got[id] += d.size();
+        if (!is_client && got[id] == request) {
+            const std::string resp(response, 'r');
+            CHECK(s.send(id, bytes_of(resp)) == response);
+            s.close(id);
+        }
+    }
+    void on_peer_closed(shard &s, conn_id id) override {
+        if (is_client) s.close(id);
+    }
+    void on_closed(shard &, conn_id id, close_reason r) override { closed[id] = r; }
+};
+
+// Delivers what is in flight one packet at a time, writing each down as
+// "C>S SYN,ACK 16" (direction, flags, payload bytes).
+std::vector<std::string> run_logged(pair_of_shards &w) {
+    std::vector<std::string> out;
+    const auto describe = [](const char *dir, const packet &p) {
+        using f = tcp::tcp_flags;
+        std::string flags;
+        for (const auto &[bit, name] : {std::pair{f::syn, "SYN"}, {f::fin, "FIN"}, {f::rst, "RST"}, {f::ack, "ACK"}})
+            if (p.seg.flags.has(bit)) flags += (flags.empty() ? "" : ",") + std::string(name);
+        return std::string(dir) + " " + flags + " " + std::to_string(p.payload.size());
+    };
+    for (int guard = 0; guard < 1'000 && (!w.to_server.empty() || !w.to_client.empty()); ++guard) {
+        if (!w.to_server.empty()) {
+            packet p = std::move(w.to_server.front());
+            w.to_server.pop_front();
+            out.push_back(describe("C>S", p));
+            w.server->input(p.from.reversed(), pair_of_shards::as_segment(p));
+        }
+        if (!w.to_client.empty()) {
+            packet p = std::move(w.to_client.front());
+            w.to_client.pop_front();
+            out.push_back(describe("S>C", p));
+            w.client->input(p.from.reversed(), pair_of_shards::as_segment(p));
+        }
+    }
+    return out;
+}
+
+} // namespace
+
+TEST_CASE("shard: RFC 9293 §3.10.7.3 and §3.10.4, what a callback sends carries the ACK and the FIN that are due: "
+          "a request, a response and both closes in 6 segments",
+          "[flow][shard][flush]") {
+    for (const std::uint32_t delayed_ack_ms : {0u, 40u}) {
+        CAPTURE(delayed_ack_ms);
+        pair_of_shards w;
+        w.cfg.delayed_ack_ms = delayed_ack_ms;
+        w.client = std::make_unique<shard>(w.cfg, shard_limits{.connections = 4, .time_wait = 4}, w.isn_c, w.io_c, tick{0});
+        w.server = std::make_unique<shard>(w.cfg, shard_limits{.connections = 4, .time_wait = 4}, w.isn_s, w.io_s, tick{0});
+        request_response client, server;
+        client.is_client = true;
+        REQUIRE(w.server->listen(server_ip, server_port, server));
+        const auto id = w.client->connect(tcp::four_tuple{client_ip, server_ip, 40100, server_port}, client);
+        REQUIRE(id);
+        const std::vector<std::string> expected{
+            "C>S SYN 0",
+            "S>C SYN,ACK 0",
+            "C>S ACK 16",     // §3.10.7.3: the handshake's ACK on the request
+            "S>C FIN,ACK 64", // §3.10.4: the FIN on the last data; the request's ACK too
+            "C>S FIN,ACK 0",  // the ACK of the server's FIN on the client's own FIN
+            "S>C ACK 0",
+        };
+        CHECK(run_logged(w) == expected);
+        CHECK(client.got.at(*id) == 64);
+        CHECK(server.got.at(server.ids.at(0)) == 16);
+        CHECK(client.closed.at(*id) == close_reason::normal);
+        CHECK(w.server->time_wait_entries() == 1);
+        CHECK(w.client->connections() == 0);
+        CHECK(w.client->shard_stats().flush_list_full == 0);
+        CHECK(w.server->shard_stats().flush_list_full == 0);
+    }
+}
+
+TEST_CASE("shard: a callback that sends on more connections than the flush list holds: the rest go out at once, "
+          "counted, and nothing is lost",
+          "[flow][shard][flush]") {
+    constexpr std::uint32_t n = 1'100; // more than the shard's 1,024 flush slots
+    // The server answers one connection's data with a message on every connection, all
+    // from inside that one callback.
+    struct broadcast final : application {
+        std::vector<conn_id> ids;
+        void on_accepted(shard &, conn_id id) override { ids.push_back(id); }
+        void on_data(shard &s, conn_id, std::span<const std::uint8_t>) override {
+            for (const conn_id t : ids) CHECK(s.send(t, bytes_of("hello")) == 5);
+        }
+    };
+    pair_of_shards w({.connections = n, .time_wait = n}, {.connections = n, .time_wait = n});
+    broadcast b;
+    REQUIRE(w.server->listen(server_ip, server_port, b));
+    std::vector<conn_id> ids;
+    for (std::uint32_t i = 0; i < n; ++i) {
+        const auto id = w.connect(static_cast<std::uint16_t>(41000 + i));
+        REQUIRE(id);
+        ids.push_back(*id);
+        if (i % 100 == 99) w.run(); // within the listener's SYN backlog
+    }
+    w.run();
+    REQUIRE(b.ids.size() == n);
+    REQUIRE(w.client->send(ids[0], bytes_of("go")) == 2);
+    w.run();
+    CHECK(w.server->shard_stats().flush_list_full == n - 1'024);
+    for (const conn_id id : ids) CHECK(w.app_c.received[id] == "hello");
+}

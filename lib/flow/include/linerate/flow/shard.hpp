@@ -108,6 +108,7 @@ struct shard_counters {
     std::uint64_t time_wait_expired = 0;
     std::uint64_t events_overflowed = 0; // never expected: see the event queue's bound
     std::uint64_t send_no_buffer = 0;    // send() stored less than the connection had room for
+    std::uint64_t flush_list_full = 0;   // output sent at once, unmerged: the flush list was full
 };
 
 class shard final : private tcp::sink {
@@ -182,6 +183,7 @@ private:
     std::uint64_t hold(tcp::connection &c, seq32 first, std::span<const std::uint8_t> bytes) override;
     held_bytes held(std::uint64_t handle) override;
     void release(std::uint64_t handle) override;
+    bool want_flush(tcp::connection &c) override;
 
     [[nodiscard]] tcp::context ctx() noexcept {
         return tcp::context{now_, now_us_, cfg_, wheel_, isn_, stats_, *this, challenge_budget_, challenge_end_, &ts_offsets_};
@@ -246,6 +248,10 @@ private:
     std::vector<std::pair<conn_id, tcp::close_reason>> closing_;
     // Held bytes the core let go of while their data events were still queued.
     std::vector<std::uint64_t> deferred_release_;
+    // Connections whose output waits for their callbacks (tcp::sink::want_flush),
+    // flushed by settle() once the events are out. Bounded: when it is full a
+    // connection sends at once, as it would without the promise.
+    std::vector<conn_id> flushes_;
     bool settling_ = false;
     // Where a TCB's timer hook sits in it: timer::owner_of needs a public member, and the
     // TCB keeps its hook private, so the offset is measured once on the pool's first TCB.

@@ -86,6 +86,13 @@ public:
     virtual held_bytes held(std::uint64_t /*handle*/) { return {}; }
     virtual void release(std::uint64_t /*handle*/) {}
 
+    // Output that can wait for the application (see connection::flush): the connection
+    // asks once, and the owner promises to call c.flush(ctx) after the callbacks of the
+    // call in progress have run, so an ACK rides on the request or response they send
+    // and a FIN on the last data. False (the default) means no promise, and the
+    // connection sends at once.
+    virtual bool want_flush(connection &) { return false; }
+
 protected:
     ~sink() = default;
 };
@@ -140,6 +147,15 @@ public:
     void close(context &ctx) noexcept;
     // ABORT (§3.10.5): RST if synchronized, then CLOSED at once.
     void abort(context &ctx) noexcept;
+
+    // Sends, together, what waited for the application: the bytes of send(), the FIN of
+    // shutdown() or close(), and an ACK an arriving segment left owed (the handshake's
+    // last ACK, a FIN's ACK, the ACK due for data). One segment then carries what would
+    // otherwise be two or three: RFC 9293 §3.10.7.3 lets the handshake's ACK carry
+    // "data or controls that were queued for transmission", and §3.10.4 sends the FIN
+    // once the queued data is segmentized, which puts it on the last data segment. Only
+    // an owner whose sink::want_flush() said yes calls it, in the same turn.
+    void flush(context &ctx) noexcept;
 
     [[nodiscard]] state current() const noexcept { return state_; }
     [[nodiscard]] bool in(state_set s) const noexcept { return s.contains(state_); }
@@ -216,6 +232,10 @@ private:
     [[nodiscard]] bool fin_acked() const noexcept { return fin_queued_ && snd_una_ == snd_end_ + 1; }
     [[nodiscard]] std::uint32_t in_flight() const noexcept { return static_cast<std::uint32_t>(snd_max_ - snd_una_); }
     void rearm(context &ctx) noexcept;
+    // True when the owner took a flush request (sink::want_flush): output can wait for it.
+    [[nodiscard]] bool defer(context &ctx) noexcept;
+    // An ACK that may ride on what the application sends in its callbacks.
+    void ack_soon(context &ctx) noexcept;
     [[nodiscard]] std::uint32_t ts_now(const context &ctx) const noexcept;
 
     // Row 1: what every segment reads (RFC 9293 §3.3.1 names).
@@ -237,19 +257,25 @@ private:
     state state_ = state::closed;
     std::uint8_t snd_wscale_ = 0;
     std::uint8_t rcv_wscale_ = 0;
-    bool passive_ = false;
-    bool ts_ok_ = false;
-    bool sack_ok_ = false;
-    bool fin_queued_ = false;  // shutdown or close: FIN after snd_end_
-    bool app_closed_ = false;  // close: the application reads no more
-    bool ws_ok_ = false;       // RFC 7323 §2.2: both SYNs carried a window scale
-    bool fin_received_ = false;
-    bool ooo_fin_ = false; // a FIN arrived beyond a hole, at ooo_fin_seq_
-    bool want_writable_ = false;
     std::uint8_t retries_ = 0;
     std::uint8_t unacked_segments_ = 0; // full segments received since our last ACK
     std::uint8_t keepalive_sent_ = 0;
     std::uint16_t snd_mss_ = 536;
+    // One bit each rather than a byte: the flags share two bytes, which is what keeps
+    // the TCB at three cache lines (192 bytes) instead of spilling into a fourth.
+    bool passive_ : 1 = false;
+    bool ts_ok_ : 1 = false;
+    bool sack_ok_ : 1 = false;
+    bool fin_queued_ : 1 = false;   // shutdown or close: FIN after snd_end_
+    bool app_closed_ : 1 = false;   // close: the application reads no more
+    bool ws_ok_ : 1 = false;        // RFC 7323 §2.2: both SYNs carried a window scale
+    bool fin_received_ : 1 = false;
+    bool ooo_fin_ : 1 = false;      // a FIN arrived beyond a hole, at ooo_fin_seq_
+    bool want_writable_ : 1 = false;
+    bool rtt_timing_ : 1 = false;
+    bool persist_ : 1 = false;      // rexmit_at_ is a zero-window probe, not a retransmit
+    bool flush_pending_ : 1 = false; // the owner will call flush() (context::owner_flushes)
+    bool ack_owed_ : 1 = false;     // an ACK is due and left for flush() to send with data
 
     // Row 2: timers.
     timer::hook hook_{};
@@ -264,14 +290,13 @@ private:
     std::uint32_t ts_offset_ = 0; // RFC 7323 §5.4: a per-connection random TSval offset
     seq32 rtt_seq_{};             // timed segment when timestamps are off (Karn)
     std::uint32_t rtt_start_ = 0; // tick of rtt_seq_'s first transmission
-    bool rtt_timing_ = false;
-    bool persist_ = false;        // rexmit_at_ is a zero-window probe, not a retransmit
     four_tuple tuple_{};
     std::uint32_t listener_ = 0;
     reassembly_queue *ooo_ = nullptr;
 };
-// Four cache lines at most: rows 1 and 2 are touched by every segment, row 3 rarely.
-// Shards hold millions of these, so growth is a decision, not an accident.
-static_assert(sizeof(connection) <= 256, "the TCB grew past four cache lines");
+// Three cache lines: rows 1 and 2 are touched by every segment, row 3 rarely. Shards
+// hold millions of these (the target is 192 bytes), so growth is a decision,
+// not an accident.
+static_assert(sizeof(connection) <= 192, "the TCB grew past three cache lines");
 
 } // namespace linerate::tcp
