@@ -49,9 +49,9 @@ std::uint32_t slot_count(std::uint32_t capacity) {
 
 } // namespace
 
+// std::atomic's default constructor value-initialises (C++20), and big_array
+// value-initialises its elements: every slot starts empty (ref raw 0).
 table::table(std::uint32_t capacity, std::uint64_t seed)
-    // std::atomic's default constructor value-initialises (C++20): every slot starts
-    // empty (ref raw 0).
     : slots_(slot_count(capacity)), mask_(static_cast<std::uint32_t>(slots_.size() - 1)), capacity_(capacity) {
     std::uint64_t state = seed;
     for (auto &k : key_) k = splitmix64(state);

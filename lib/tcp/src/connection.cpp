@@ -518,16 +518,12 @@ void connection::input_syn_sent(const segment &seg, context &ctx) noexcept {
         set_state(state::established, ctx);
         settle_rto_after_handshake();
         rexmit_at_ = never;
-        // "Data or controls that were queued for transmission MAY be included": the
-        // ACK waits for the connected callback, and rides on the request it sends.
-        if (defer(ctx)) {
-            ack_owed_ = true;
-            ctx.out.notify(*this, event{.type = event_type::connected});
-        } else {
-            send_ack(ctx);
-            ctx.out.notify(*this, event{.type = event_type::connected});
-            if (state_ == state::established) push(ctx);
-        }
+        // "Data or controls that were queued for transmission MAY be included": where
+        // the owner flushes, the ACK waits for the connected callback and rides on the
+        // request it sends (flush also sends what was queued before ESTABLISHED).
+        ack_soon(ctx);
+        ctx.out.notify(*this, event{.type = event_type::connected});
+        if (!flush_pending_ && state_ == state::established) push(ctx);
         rearm(ctx);
     } else {
         // Simultaneous open (MUST-10): SYN-RECEIVED, <SEQ=ISS><ACK=RCV.NXT><CTL=SYN,ACK>.

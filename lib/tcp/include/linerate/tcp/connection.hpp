@@ -274,7 +274,7 @@ private:
     bool want_writable_ : 1 = false;
     bool rtt_timing_ : 1 = false;
     bool persist_ : 1 = false;      // rexmit_at_ is a zero-window probe, not a retransmit
-    bool flush_pending_ : 1 = false; // the owner will call flush() (context::owner_flushes)
+    bool flush_pending_ : 1 = false; // the owner will call flush() (sink::want_flush said yes)
     bool ack_owed_ : 1 = false;     // an ACK is due and left for flush() to send with data
 
     // Row 2: timers.
