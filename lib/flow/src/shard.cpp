@@ -23,6 +23,7 @@ shard::shard(const tcp::settings &cfg, const shard_limits &limits, const tcp::is
              tick start)
     : cfg_(cfg), isn_(isn), io_(out), now_(start), wheel_(start), conns_(std::max<std::uint32_t>(limits.connections, 1)),
       meta_(std::max<std::uint32_t>(limits.connections, 1)), tws_(std::max<std::uint32_t>(limits.time_wait, 1)),
+      tw_order_(tws_.capacity()),
       queues_(std::max<std::uint32_t>(limits.ooo_queues, 1)),
       table_(std::max<std::uint32_t>(limits.connections, 1) + std::max<std::uint32_t>(limits.time_wait, 1),
              limits.table_seed),
@@ -142,8 +143,33 @@ void shard::drop_time_wait(std::uint32_t index, std::uint64_t hash) noexcept {
     auto &tw = tws_[index];
     wheel_.cancel(tw.hook);
     table_.erase(tw.tuple, hash);
+    unlink_time_wait(index);
     tws_.release(index);
     --extra_.time_wait_entries;
+}
+
+void shard::link_time_wait(std::uint32_t index) noexcept {
+    constexpr std::uint32_t none = pool<tcp::time_wait_entry>::none;
+    tw_order_[index] = tw_link{.prev = tw_newest_, .next = none};
+    if (tw_newest_ != none)
+        tw_order_[tw_newest_].next = index;
+    else
+        tw_oldest_ = index;
+    tw_newest_ = index;
+}
+
+void shard::unlink_time_wait(std::uint32_t index) noexcept {
+    constexpr std::uint32_t none = pool<tcp::time_wait_entry>::none;
+    const tw_link l = tw_order_[index];
+    if (l.prev != none)
+        tw_order_[l.prev].next = l.next;
+    else
+        tw_oldest_ = l.next;
+    if (l.next != none)
+        tw_order_[l.next].prev = l.prev;
+    else
+        tw_newest_ = l.prev;
+    tw_order_[index] = tw_link{};
 }
 
 // --- the application's calls ----------------------------------------------------------
@@ -360,13 +386,20 @@ void shard::dispatch(const pending_event &ev) noexcept {
 void shard::to_time_wait(conn_id id) noexcept {
     auto &conn = conns_[id];
     if (!conn.in(tcp::state::time_wait)) return;
-    const std::uint32_t i = tws_.acquire();
+    std::uint32_t i = tws_.acquire();
     if (i == pool<tcp::time_wait_entry>::none) {
-        // The TCB keeps TIME-WAIT itself until its own 2*MSL timer ends it.
+        // Exhaustion degrades, never stalls: the entry nearest its expiry ends early and
+        // this connection takes its place. Its 4-tuple loses the rest of its 2*MSL (an
+        // old duplicate of it could now meet a new incarnation, the risk RFC 9293
+        // §3.6.1 weighs), which is what every stack with a bounded TIME-WAIT table
+        // accepts; keeping the TCB instead would hold a connection slot for 2*MSL.
         ++stats_.time_wait_overflow;
-        return;
+        const std::uint32_t oldest = tw_oldest_;
+        drop_time_wait(oldest, table_.hash(tws_[oldest].tuple));
+        i = tws_.acquire();
     }
     ++extra_.time_wait_entries;
+    link_time_wait(i);
     table_.replace(conn.tuple(), ref::time_wait(i));
     auto c = ctx();
     conn.hand_over(tws_[i], c); // closed (normal) follows, and the TCB is given back

@@ -7,8 +7,11 @@
 //   - Everything is allocated when the shard is built, from the configured limits; after
 //     that nothing allocates. A SYN that finds the connection pool full is dropped and
 //     counted (ListenDrops, tcp_no_memory): the peer retries, as it does after a
-//     listener overflow. A connection entering TIME-WAIT with no entry free keeps its
-//     TCB for 2*MSL (TCPTimeWaitOverflow) rather than being cut short.
+//     listener overflow. A connection entering TIME-WAIT with no entry free retires
+//     the oldest entry early (the one nearest its expiry) and takes its place
+//     (TCPTimeWaitOverflow): a full TIME-WAIT pool shortens TIME-WAIT for the oldest
+//     4-tuple, while keeping the TCB instead would take a connection slot for 2*MSL
+//     and, at a high rate, stop the shard from accepting anything.
 //   - Lookups go to the table first (connections and TIME-WAIT entries share it: a
 //     4-tuple has at most one of them), then to the listeners.
 //   - The application is never called from inside the TCP core. Events are queued while
@@ -169,6 +172,11 @@ public:
     [[nodiscard]] const table &tuples() const noexcept { return table_; }
     [[nodiscard]] std::uint32_t connections() const noexcept { return conns_.in_use(); }
     [[nodiscard]] std::uint32_t time_wait_entries() const noexcept { return tws_.in_use(); }
+    // Reassembly queues lent to connections now: back to 0 when every connection is gone.
+    [[nodiscard]] std::uint32_t ooo_queues_in_use() const noexcept { return queues_.in_use(); }
+    // The listeners, in the order listen() added them: their queues, for tests and telemetry.
+    [[nodiscard]] std::uint32_t listener_count() const noexcept { return static_cast<std::uint32_t>(listeners_.size()); }
+    [[nodiscard]] const tcp::listener &listener(std::uint32_t i) const noexcept { return listeners_[i].l; }
     [[nodiscard]] const tcp::settings &settings() const noexcept { return cfg_; }
 
     // Aborts every connection and forgets every TIME-WAIT entry (the lcore is stopping).
@@ -194,6 +202,8 @@ private:
     void reset(const tcp::four_tuple &t, const tcp::segment &seg) noexcept;
     void to_time_wait(conn_id id) noexcept;
     void drop_time_wait(std::uint32_t index, std::uint64_t hash) noexcept;
+    void link_time_wait(std::uint32_t index) noexcept;
+    void unlink_time_wait(std::uint32_t index) noexcept;
     void settle() noexcept;
 
     struct pending_event {
@@ -234,6 +244,18 @@ private:
     pool<tcp::connection> conns_;
     std::vector<meta> meta_;
     pool<tcp::time_wait_entry> tws_;
+    // TIME-WAIT entries in the order they were made, which is their expiry order (each
+    // lasts 2*MSL from its start), as a doubly linked list of pool indices beside the
+    // pool: the head is the entry to retire when the pool is full, and an entry that
+    // leaves early (a SYN reopening its 4-tuple) unlinks in O(1). Kept outside the
+    // entry so that the entry stays within its cache line.
+    struct tw_link {
+        std::uint32_t prev = pool<tcp::time_wait_entry>::none;
+        std::uint32_t next = pool<tcp::time_wait_entry>::none;
+    };
+    std::vector<tw_link> tw_order_;
+    std::uint32_t tw_oldest_ = pool<tcp::time_wait_entry>::none;
+    std::uint32_t tw_newest_ = pool<tcp::time_wait_entry>::none;
     pool<tcp::reassembly_queue> queues_;
     table table_;
     std::vector<listening> listeners_;

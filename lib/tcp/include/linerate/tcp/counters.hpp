@@ -68,7 +68,7 @@ struct counters {
     std::uint64_t zero_window_probes = 0;  // TCPWinProbe
     std::uint64_t keepalive_probes = 0;    // TCPKeepAlive
     std::uint64_t listen_drops = 0;        // ListenDrops: SYNs a listener dropped (overflow or no memory), as Linux
-    std::uint64_t time_wait_overflow = 0;  // TCPTimeWaitOverflow: no TIME-WAIT entry free, the TCB stays
+    std::uint64_t time_wait_overflow = 0;  // TCPTimeWaitOverflow: no TIME-WAIT entry free, the oldest retired early
 
     // Connections in each state (a gauge per state, kept by connection::set_state).
     // CLOSED is not counted: a closed connection is about to be given back.
