@@ -43,12 +43,12 @@ void generator::poll(engine::lcore &l) noexcept {
     std::uint64_t budget = cfg_.opens_per_turn;
     if (!pacer_.unlimited()) {
         const std::uint64_t due = pacer_.due(now - start_us_);
-        budget = due > attempts_ ? std::min<std::uint64_t>(due - attempts_, budget) : 0;
+        budget = due > paced_ ? std::min<std::uint64_t>(due - paced_, budget) : 0;
     }
     // The device refused frames at the last flush: new SYNs now would be dropped on top
     // of them. Wait for the ring to drain (a paced run falls behind, as at the cap).
     if (l.tx_backlogged()) {
-        if (!pacer_.unlimited()) attempts_ = std::max(attempts_, pacer_.due(now - start_us_));
+        fall_behind(now);
         return;
     }
     while (budget-- > 0) {
@@ -64,7 +64,7 @@ void generator::poll(engine::lcore &l) noexcept {
         if (cfg_.concurrency != 0 && open >= cfg_.concurrency) {
             // At the cap, a paced run falls behind rather than bursting later: what was
             // due while the cap held is forgotten.
-            if (!pacer_.unlimited()) attempts_ = std::max(attempts_, pacer_.due(now - start_us_));
+            fall_behind(now);
             return;
         }
         engine::connect_error why{};
@@ -73,6 +73,7 @@ void generator::poll(engine::lcore &l) noexcept {
             if (why == engine::connect_error::no_route) {
                 // Nothing will ever reach the target: one failure, and this lcore stops.
                 ++attempts_;
+                ++paced_;
                 fail(failure::no_route);
                 quota_done_.store(true, std::memory_order_relaxed);
                 return;
@@ -82,10 +83,11 @@ void generator::poll(engine::lcore &l) noexcept {
             // Counted, and the rest of the turn is skipped; like the concurrency cap, a
             // paced run falls behind instead of bursting later.
             ++stats_.deferred[why == engine::connect_error::no_source ? 0 : 1];
-            if (!pacer_.unlimited()) attempts_ = std::max(attempts_, pacer_.due(now - start_us_));
+            fall_behind(now);
             return;
         }
         ++attempts_;
+        ++paced_;
         ++stats_.opened;
         conn_state &c = conns_[*id];
         c = conn_state{};
@@ -93,6 +95,14 @@ void generator::poll(engine::lcore &l) noexcept {
         c.start_us = now;
     }
     if (attempts_ >= cfg_.connections) quota_done_.store(true, std::memory_order_relaxed);
+}
+
+// Opens that fell due while none could be made are forgotten, not made later in a
+// burst; they are not attempts either, so --connections still counts connections
+// really opened (counting them as attempts ended a run whose TX ring was backed up for
+// a tenth of a second with a fraction of its connections made).
+void generator::fall_behind(std::uint64_t now) noexcept {
+    if (!pacer_.unlimited()) paced_ = std::max(paced_, pacer_.due(now - start_us_));
 }
 
 void generator::on_connected(flow::shard &s, flow::conn_id id) {

@@ -123,6 +123,7 @@ private:
     // The last response is in (or none was asked for): close as --close says.
     void finish(flow::shard &s, flow::conn_id id, conn_state &c);
     void fail(failure f) noexcept;
+    void fall_behind(std::uint64_t now) noexcept;
     [[nodiscard]] std::uint64_t now_us(const flow::shard &s) const noexcept;
 
     settings cfg_;
@@ -134,6 +135,7 @@ private:
     engine::lcore *lcore_ = nullptr; // set on the first poll
     std::uint64_t start_us_ = 0;
     std::uint64_t attempts_ = 0;     // connect() calls, successful or not
+    std::uint64_t paced_ = 0;        // opens the pacer made due that were made or forgotten
     histogram connect_, first_byte_, whole_;
 };
 
