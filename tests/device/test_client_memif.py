@@ -199,23 +199,45 @@ def test_refused_port_counts_failures_and_exits_1(pair):
 
 
 def test_server_killed_mid_run_ends_on_time(pair):
-    # The server dies a second into the run: the memif link goes down, SYNs and
+    # The server dies while the client is opening: the memif link goes down, SYNs and
     # requests go unanswered, and the drain timeout ends the run on time with every
-    # connection counted (complete before the kill, failed or unfinished after).
+    # connection counted (complete before the kill, failed or unfinished after). The
+    # kill waits for the client's first row that shows requests answered, however long
+    # the client took to start, and the client keeps opening for seconds after it.
+    duration, drain = 8, 3
     pair.start_server("--mode", "respond")
-    started = time.monotonic()
-    client = subprocess.Popen(
-        ["ip", "netns", "exec", pair.ns, str(CLIENT), "--", "--config", str(pair.dir / "client.toml"),
-         "--target", f"{SERVER_IP}:80", "--json", str(pair.dir / "client.json"), "--rate", "500", "--duration", "3",
-         "--drain-timeout", "3", "--max-error-rate", "1"],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, stdin=subprocess.DEVNULL)
-    time.sleep(1.5)
-    pair.server.kill()
-    pair.server.wait()
-    out, _ = client.communicate(timeout=60)
+    out_path = pair.dir / "client.out"
+    with open(out_path, "w") as out_file:
+        client = subprocess.Popen(
+            ["ip", "netns", "exec", pair.ns, str(CLIENT), "--", "--config", str(pair.dir / "client.toml"),
+             "--target", f"{SERVER_IP}:80", "--json", str(pair.dir / "client.json"), "--rate", "500",
+             "--duration", str(duration), "--drain-timeout", str(drain), "--max-error-rate", "1",
+             "--stats-interval", "0.5"],
+            stdout=out_file, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+        try:
+            started = None
+            deadline = time.monotonic() + 60
+            while time.monotonic() < deadline and client.poll() is None:
+                text = out_path.read_text()
+                if started is None and "running;" in text:
+                    started = time.monotonic()
+                # A row: time, new/s, open, req/s, ... with requests answered.
+                if any(float(m.group(1)) > 0 for m in re.finditer(r"^\s*[\d.]+s\s+\S+\s+\d+\s+([\d.]+)\s", text, re.M)):
+                    break
+                time.sleep(0.05)
+            assert client.poll() is None and started is not None, out_path.read_text()
+            assert time.monotonic() - started < duration - 1, "no request answered in the client's first seconds"
+            pair.server.kill()
+            pair.server.wait()
+            client.wait(timeout=60)
+        finally:
+            if client.poll() is None:
+                client.kill()
+                client.wait()
     took = time.monotonic() - started
+    out = out_path.read_text()
     assert client.returncode == 0, out
     c = json.loads((pair.dir / "client.json").read_text())
     assert c["completed"] > 0 and c["failed"] > 0, c
     assert c["completed"] + c["failed"] == c["attempted"]
-    assert took < 3 + 3 + 15, took
+    assert took < duration + drain + 15, took

@@ -73,8 +73,15 @@ def test_frames_the_stack_does_not_handle_are_counted_by_reason(netns, server_in
         f"sendp([Ether(dst='{srv.mac()}')/IP(src='198.18.0.1', dst='198.18.0.77')/ICMP()] * 4, iface='lr0')\n"
     )
     run("ip", "netns", "exec", netns, "/usr/bin/python3", "-c", script, timeout=60)
-    # Give the loop a moment to see the last frames before it is stopped.
-    run("sleep", "0.5")
+    # The frames above were sent before this echo request on the same link, and the
+    # stack's loop takes a queue in order: once the reply is back, every one of them
+    # has been counted. A few tries, in case the kernel itself loses the request.
+    for _ in range(5):
+        if run("ip", "netns", "exec", netns, "ping", "-c", "1", "-W", "2", STACK, check=False,
+               timeout=30).returncode == 0:
+            break
+    else:
+        raise AssertionError("the stack answered no echo request after the frames")
     assert srv.stop() == 0, srv.stderr()
     c = srv.counters()
     assert c.get("ipv4_unknown_protocol") == 3, c

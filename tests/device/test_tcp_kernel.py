@@ -58,7 +58,16 @@ class Capture:
                 raise AssertionError("tcpdump exited")
 
     def stop(self):
-        time.sleep(0.3)
+        # tcpdump -U writes each packet as it takes it; SIGINT loses what the kernel
+        # still holds for it. The exchange is over when stop() is called, so wait until
+        # the file has stopped growing (bounded), then stop it.
+        deadline = time.monotonic() + 10
+        last, quiet = -1, 0
+        while time.monotonic() < deadline and quiet < 3:
+            size = self.path.stat().st_size if self.path.exists() else 0
+            quiet = quiet + 1 if size == last else 0
+            last = size
+            time.sleep(0.1)
         self.proc.send_signal(signal.SIGINT)
         try:
             self.proc.wait(timeout=10)
@@ -200,8 +209,11 @@ def test_200_concurrent_connections_echo_64_kib_each(netns, server_in, workers):
         result = json.loads(r.stdout.strip().splitlines()[-1]) if r.stdout.strip() else {}
         assert result.get("ok") == 200, r.stdout + r.stderr
         # The kernel closed first: the stack went through CLOSE-WAIT and LAST-ACK and
-        # keeps no TIME-WAIT.
-        time.sleep(0.5)
+        # keeps no TIME-WAIT. The client's last ACKs may still be on their way: wait
+        # for the stack to hold nothing (bounded), then look.
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and sum(telemetry(prefix, "/linerate/tcp/states").values()) > 0:
+            time.sleep(0.1)
         states = telemetry(prefix, "/linerate/tcp/states")
         assert states["ESTABLISHED"] == 0 and states["CLOSE_WAIT"] == 0 and states["LAST_ACK"] == 0, states
         assert states["TIME_WAIT"] == 0, states
