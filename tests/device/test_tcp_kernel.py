@@ -24,12 +24,12 @@ KERNEL_ADDR = "198.18.0.1"
 MSL_MS = 500  # TIME-WAIT lasts one second in these tests
 
 
-def make_config(tmp: pathlib.Path, offloads=()):
+def make_config(tmp: pathlib.Path, offloads=(), msl_ms=MSL_MS):
     """net_tap.toml with room for 200 connections' send buffers and a short MSL."""
     text = NET_TAP.read_text()
     text = re.sub(r"(?m)^mbufs = \d+", "mbufs = 32767", text)
     text = re.sub(r"(?m)^offloads = \[\]", "offloads = [" + ", ".join(f'"{o}"' for o in offloads) + "]", text)
-    text = text.replace("\n[tcp]\n", f"\n[tcp]\nmsl_ms = {MSL_MS}\n", 1)
+    text = text.replace("\n[tcp]\n", f"\n[tcp]\nmsl_ms = {msl_ms}\n", 1)
     path = tmp / "net_tap_test.toml"
     path.write_text(text)
     return path
@@ -169,12 +169,15 @@ def test_kernel_fetches_1000_pages_each_on_a_new_connection(netns, server_in, wo
         record_property("connections_per_second", round(cps))
         print(f"\n{workers} worker(s): 1000 connections in {elapsed:.2f} s, {cps:.0f} per second")
 
-        # The stack closed first, so it holds TIME-WAIT, and nothing is established.
+        # The stack closed first, so it held TIME-WAIT (the TW counter below counts
+        # every entry made; how many are still alive when telemetry answers depends on
+        # the machine's speed, so the gauge is checked in the test after this one, with
+        # a long MSL), and nothing is established.
         states = telemetry(prefix, "/linerate/tcp/states")
         assert states["ESTABLISHED"] == 0, states
-        assert states["TIME_WAIT"] > 0, states
-        # ...for 2*MSL (one second here), give or take the wheel's granularity.
-        deadline = time.monotonic() + 5
+        # The entries go after 2*MSL (one second here), give or take the wheel's
+        # granularity: wait for the gauge to fall to zero, bounded.
+        deadline = time.monotonic() + 30
         while time.monotonic() < deadline and telemetry(prefix, "/linerate/tcp/states")["TIME_WAIT"] > 0:
             time.sleep(0.25)
         assert telemetry(prefix, "/linerate/tcp/states")["TIME_WAIT"] == 0
@@ -235,7 +238,9 @@ def test_stack_closing_first_leaves_time_wait_on_the_stack(netns, server_in):
     """respond mode closes first; the capture shows every FIN first from the stack."""
     with tempfile.TemporaryDirectory() as d:
         tmp = pathlib.Path(d)
-        srv, prefix = start(server_in, netns, make_config(tmp), 1, "respond", ("--response-size", "5000"))
+        # TIME-WAIT of 60 s: every entry is certainly alive when telemetry is asked.
+        srv, prefix = start(server_in, netns, make_config(tmp, msl_ms=30_000), 1, "respond",
+                            ("--response-size", "5000"))
         cap = Capture(netns, tmp / "close.pcap")
         urls = tmp / "urls"
         urls.write_text("".join(f'url = "http://{STACK}/{i}"\noutput = "/dev/null"\n' for i in range(50)))
