@@ -9,8 +9,8 @@
 
 #include <catch2/catch.hpp>
 
+#include <algorithm>
 #include <array>
-#include <cstring>
 #include <vector>
 
 using namespace linerate;
@@ -27,7 +27,8 @@ std::vector<std::uint8_t> build(const tcp::out_segment &s, std::span<const std::
     const header_template t = make_template(ours, theirs, tuple, 0);
     std::vector<std::uint8_t> frame(eth_ipv4_tcp_len + 40 + payload.size());
     const std::size_t h = write_segment_headers(frame, t, s, wire::csum_partial(payload), o);
-    std::memcpy(frame.data() + h, payload.data(), payload.size());
+    // Not memcpy: an empty payload's data() may be null, which memcpy must never get.
+    std::copy(payload.begin(), payload.end(), frame.begin() + static_cast<std::ptrdiff_t>(h));
     frame.resize(h + payload.size());
     if (header_len) *header_len = h;
     return frame;

@@ -1026,8 +1026,10 @@ TEST_CASE("RFC 9293 §3.7.1: SACK blocks never push a data segment past the MSS"
     ack.options.ts_val = 2;
     h.deliver(ack);
     h.clear();
-    // Data held out of order: every ACK we send now has SACK blocks to report.
-    segment ooo = h.peer(f::ack, 101, bytes_from(0, 100));
+    // Data held out of order: every ACK we send now has SACK blocks to report. The
+    // segment only points at its payload, so the bytes must outlive it.
+    const auto held = bytes_from(0, 100);
+    segment ooo = h.peer(f::ack, 101, held);
     ooo.options.has_timestamp = true;
     ooo.options.ts_val = 3;
     h.deliver(ooo);
