@@ -7,6 +7,8 @@
 #include <linerate/engine/counters.hpp>
 #include <linerate/flow/shard.hpp>
 
+#include "../../support/memory_io.hpp"
+
 #include <catch2/catch.hpp>
 
 #include <array>
@@ -22,37 +24,8 @@ namespace {
 constexpr ipv4_addr client_ip{0xC6120001}; // 198.18.0.1
 constexpr ipv4_addr server_ip{0xC6120002}; // 198.18.0.2
 
-struct packet {
-    tcp::four_tuple from;
-    tcp::out_segment seg;
-    std::vector<std::uint8_t> payload;
-};
-
-class memory_io final : public flow::io {
-public:
-    std::deque<packet> *wire = nullptr;
-    std::map<flow::conn_id, std::vector<std::uint8_t>> streams;
-
-    void transmit(flow::conn_id id, const tcp::four_tuple &t, const tcp::out_segment &s,
-                  std::uint32_t offset) noexcept override {
-        packet p{t, s, {}};
-        if (s.payload_len > 0) {
-            auto &st = streams[id];
-            p.payload.assign(st.begin() + offset, st.begin() + offset + s.payload_len);
-        }
-        wire->push_back(std::move(p));
-    }
-    std::uint32_t append(flow::conn_id id, std::span<const std::uint8_t> bytes) noexcept override {
-        auto &st = streams[id];
-        st.insert(st.end(), bytes.begin(), bytes.end());
-        return static_cast<std::uint32_t>(bytes.size());
-    }
-    void release_sent(flow::conn_id id, std::uint32_t bytes) noexcept override {
-        auto &st = streams[id];
-        st.erase(st.begin(), st.begin() + bytes);
-    }
-    void forget(flow::conn_id id) noexcept override { streams.erase(id); }
-};
+using testing::memory_io;
+using testing::packet;
 
 // Answers each request with a 4-byte raw response and closes first.
 struct responder final : flow::application {
@@ -118,11 +91,6 @@ struct bench {
         gen = std::make_unique<client::generator>(s, phase, 4096);
     }
 
-    static tcp::segment as_segment(const packet &p) {
-        return tcp::segment{.seq = p.seg.seq, .ack = p.seg.ack, .flags = p.seg.flags, .window = p.seg.window,
-                            .options = p.seg.options, .payload = p.payload};
-    }
-
     // One loop turn of a millisecond: the generator opens what is due, the link
     // delivers everything both ways, the timers run.
     void turn() {
@@ -130,18 +98,7 @@ struct bench {
         const tick now{lc.us / 1000};
         for (flow::shard *s : {client.get(), server.get()}) s->set_time(now, lc.us);
         gen->poll(lc);
-        while (!to_server.empty() || !to_client.empty()) {
-            if (!to_server.empty()) {
-                packet p = std::move(to_server.front());
-                to_server.pop_front();
-                server->input(p.from.reversed(), as_segment(p));
-            }
-            if (!to_client.empty()) {
-                packet p = std::move(to_client.front());
-                to_client.pop_front();
-                client->input(p.from.reversed(), as_segment(p));
-            }
-        }
+        testing::deliver_all(to_server, *server, to_client, *client);
         for (flow::shard *s : {client.get(), server.get()}) s->run_timers();
     }
 };

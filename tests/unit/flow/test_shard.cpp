@@ -3,6 +3,8 @@
 // time by hand, so every exchange is deterministic.
 #include <linerate/flow/shard.hpp>
 
+#include "../../support/memory_io.hpp"
+
 #include <catch2/catch.hpp>
 
 #include <algorithm>
@@ -24,55 +26,8 @@ constexpr ipv4_addr client_ip{0xC6120001}; // 198.18.0.1
 constexpr ipv4_addr server_ip{0xC6120002}; // 198.18.0.2
 constexpr std::uint16_t server_port = 80;
 
-struct packet {
-    tcp::four_tuple from; // the sender's view
-    tcp::out_segment seg;
-    std::vector<std::uint8_t> payload;
-};
-
-class memory_io final : public io {
-public:
-    std::deque<packet> *wire = nullptr;
-    std::map<conn_id, std::vector<std::uint8_t>> streams;
-    std::map<std::uint64_t, std::pair<seq32, std::vector<std::uint8_t>>> held_;
-    std::uint64_t next_handle = 1;
-    std::uint32_t append_limit = UINT32_MAX; // bytes append() may still store
-    std::uint32_t resets = 0;
-
-    void transmit(conn_id id, const tcp::four_tuple &t, const tcp::out_segment &s, std::uint32_t offset) noexcept override {
-        packet p{t, s, {}};
-        if (s.payload_len > 0) {
-            auto &st = streams[id];
-            REQUIRE(offset + s.payload_len <= st.size());
-            p.payload.assign(st.begin() + offset, st.begin() + offset + s.payload_len);
-        }
-        if (id == no_conn && s.flags.has(tcp::tcp_flags::rst)) ++resets;
-        wire->push_back(std::move(p));
-    }
-    std::uint32_t append(conn_id id, std::span<const std::uint8_t> bytes) noexcept override {
-        const auto n = static_cast<std::uint32_t>(std::min<std::size_t>(bytes.size(), append_limit));
-        append_limit -= append_limit == UINT32_MAX ? 0 : n;
-        auto &st = streams[id];
-        st.insert(st.end(), bytes.begin(), bytes.begin() + n);
-        return n;
-    }
-    void release_sent(conn_id id, std::uint32_t bytes) noexcept override {
-        auto &st = streams[id];
-        REQUIRE(bytes <= st.size());
-        st.erase(st.begin(), st.begin() + bytes);
-    }
-    void forget(conn_id id) noexcept override { streams.erase(id); }
-    std::uint64_t hold(conn_id, seq32 first, std::span<const std::uint8_t> bytes) noexcept override {
-        held_[next_handle] = {first, {bytes.begin(), bytes.end()}};
-        return next_handle++;
-    }
-    tcp::sink::held_bytes held(std::uint64_t h) noexcept override {
-        auto it = held_.find(h);
-        if (it == held_.end()) return {};
-        return {it->second.first, it->second.second};
-    }
-    void release(std::uint64_t h) noexcept override { held_.erase(h); }
-};
+using testing::memory_io;
+using testing::packet;
 
 // Records callbacks; `echo` sends back what arrives and closes when the peer has.
 struct recorder final : application {
@@ -130,26 +85,8 @@ struct pair_of_shards {
         app_s.echo = true;
     }
 
-    static tcp::segment as_segment(const packet &p) {
-        return tcp::segment{.seq = p.seg.seq, .ack = p.seg.ack, .flags = p.seg.flags, .window = p.seg.window,
-                            .options = p.seg.options, .payload = p.payload};
-    }
-
     // Delivers everything in flight, both ways, until the link is quiet.
-    void run() {
-        for (int guard = 0; guard < 10'000 && (!to_server.empty() || !to_client.empty()); ++guard) {
-            if (!to_server.empty()) {
-                packet p = std::move(to_server.front());
-                to_server.pop_front();
-                server->input(p.from.reversed(), as_segment(p));
-            }
-            if (!to_client.empty()) {
-                packet p = std::move(to_client.front());
-                to_client.pop_front();
-                client->input(p.from.reversed(), as_segment(p));
-            }
-        }
-    }
+    void run() { testing::deliver_all(to_server, *server, to_client, *client); }
     // Moves time forward, firing timers each millisecond, and delivers what they send.
     void advance(std::uint64_t ms) {
         for (std::uint64_t i = 0; i < ms; ++i) {
@@ -593,13 +530,13 @@ std::vector<std::string> run_logged(pair_of_shards &w) {
             packet p = std::move(w.to_server.front());
             w.to_server.pop_front();
             out.push_back(describe("C>S", p));
-            w.server->input(p.from.reversed(), pair_of_shards::as_segment(p));
+            w.server->input(p.from.reversed(), p.as_segment());
         }
         if (!w.to_client.empty()) {
             packet p = std::move(w.to_client.front());
             w.to_client.pop_front();
             out.push_back(describe("S>C", p));
-            w.client->input(p.from.reversed(), pair_of_shards::as_segment(p));
+            w.client->input(p.from.reversed(), p.as_segment());
         }
     }
     return out;
