@@ -34,6 +34,8 @@ void generator::fail(failure f) noexcept {
 
 void generator::poll(engine::lcore &l) noexcept {
     if (lcore_ == nullptr) {
+        // Relaxed: the flag orders nothing, the control thread only waits for it.
+        if (!polled_.load(std::memory_order_relaxed)) polled_.store(true, std::memory_order_relaxed);
         if (!phase_.started.load(std::memory_order_relaxed)) return;
         lcore_ = &l;
         start_us_ = l.now_us();
@@ -102,7 +104,11 @@ void generator::poll(engine::lcore &l) noexcept {
 // really opened (counting them as attempts ended a run whose TX ring was backed up for
 // a tenth of a second with a fraction of its connections made).
 void generator::fall_behind(std::uint64_t now) noexcept {
-    if (!pacer_.unlimited()) paced_ = std::max(paced_, pacer_.due(now - start_us_));
+    if (pacer_.unlimited()) return;
+    const std::uint64_t due = pacer_.due(now - start_us_);
+    if (due <= paced_) return;
+    stats_.missed += due - paced_;
+    paced_ = due;
 }
 
 void generator::on_connected(flow::shard &s, flow::conn_id id) {

@@ -76,6 +76,10 @@ struct gen_counters {
     // Opens put off for a limit of this end, not failures of a connection: [0] no free
     // local address and port (TIME-WAIT holds them all), [1] the connection pool is full.
     std::array<std::uint64_t, 2> deferred{};
+    // Opens that fell due in a paced run but were not made (TX ring backed up,
+    // concurrency cap, a limit of this end) and are forgotten rather than made later in
+    // a burst: opened + missed is what the pacer asked for.
+    std::uint64_t missed = 0;
     std::array<std::uint64_t, failure_count> failures{};
 };
 
@@ -100,6 +104,9 @@ public:
     void on_closed(flow::shard &s, flow::conn_id id, tcp::close_reason why) override;
 
     [[nodiscard]] const gen_counters &stats() const noexcept { return stats_; }
+    // The lcore's loop has polled this generator at least once: it is running, and a
+    // run started now starts here within a loop turn.
+    [[nodiscard]] bool polling() const noexcept { return polled_.load(std::memory_order_relaxed); }
     // This lcore has opened all it was asked to (with --connections).
     [[nodiscard]] bool quota_done() const noexcept { return quota_done_.load(std::memory_order_relaxed); }
     // Read after the run only.
@@ -132,6 +139,7 @@ private:
     std::vector<conn_state> conns_;
     gen_counters stats_{};
     std::atomic<bool> quota_done_{false};
+    std::atomic<bool> polled_{false};
     engine::lcore *lcore_ = nullptr; // set on the first poll
     std::uint64_t start_us_ = 0;
     std::uint64_t attempts_ = 0;     // connect() calls, successful or not

@@ -370,8 +370,19 @@ int main(int argc, char **argv) {
         const auto started = std::chrono::steady_clock::now();
         const auto elapsed = [&] { return std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count(); };
         std::thread control([&] {
-            while (elapsed() < opt.warmup_s && !stop_requested.load(std::memory_order_relaxed))
-                std::this_thread::sleep_for(std::chrono::milliseconds(10));
+            // The run starts when every lcore's loop is polling (starting its ports takes
+            // a moment after this thread's clock began) and the warm-up is over, so that
+            // --duration is the time the generators really had: a pacer started 50 ms
+            // late would fall 50 ms of its rate short. Bounded, in case a loop never
+            // comes up (the run then ends by its duration as before).
+            const auto all_polling = [&] {
+                for (const auto &g : gens)
+                    if (!g->polling()) return false;
+                return true;
+            };
+            while ((elapsed() < opt.warmup_s || (!all_polling() && elapsed() < opt.warmup_s + 30)) &&
+                   !stop_requested.load(std::memory_order_relaxed))
+                std::this_thread::sleep_for(std::chrono::milliseconds(1));
             const double warm = elapsed();
             phase.started.store(true, std::memory_order_relaxed);
             const auto take = [&] { return sample{sum(gens), rt.totals(), rt.tcp_totals()}; };
@@ -445,8 +456,10 @@ int main(int argc, char **argv) {
             std::printf(" %.*s %llu", static_cast<int>(name.size()), name.data(),
                         static_cast<unsigned long long>(g.failures[i]));
         }
-        std::printf("\n  deferred opens (limits of this end): no_source %llu, no_memory %llu\n",
-                    static_cast<unsigned long long>(g.deferred[0]), static_cast<unsigned long long>(g.deferred[1]));
+        std::printf("\n  deferred opens (limits of this end): no_source %llu, no_memory %llu; missed (due at the rate,"
+                    " not made) %llu\n",
+                    static_cast<unsigned long long>(g.deferred[0]), static_cast<unsigned long long>(g.deferred[1]),
+                    static_cast<unsigned long long>(g.missed));
         std::printf("latency (us)        count      p50      p90      p99    p99.9      max\n");
         for (const auto &l : lat)
             std::printf("  %-12.*s %10llu %8llu %8llu %8llu %8llu %8llu\n", static_cast<int>(l.name.size()),
@@ -471,8 +484,9 @@ int main(int argc, char **argv) {
             for (std::size_t i = 0; i < client::failure_count; ++i)
                 j += fmt::format("{}\"{}\": {}", i ? ", " : "", client::to_string(static_cast<client::failure>(i)),
                                  g.failures[i]);
-            j += fmt::format("}},\n  \"deferred\": {{\"no_source\": {}, \"no_memory\": {}}},\n  \"latency_us\": {{",
-                             g.deferred[0], g.deferred[1]);
+            j += fmt::format("}},\n  \"deferred\": {{\"no_source\": {}, \"no_memory\": {}}},\n  \"missed\": {},\n"
+                             "  \"latency_us\": {{",
+                             g.deferred[0], g.deferred[1], g.missed);
             for (std::size_t k = 0; k < lat.size(); ++k)
                 j += fmt::format("{}\n    \"{}\": {{\"count\": {}, \"p50\": {}, \"p90\": {}, \"p99\": {}, "
                                  "\"p99.9\": {}, \"max\": {}, \"mean\": {:.1f}}}",

@@ -121,8 +121,10 @@ def test_fixed_rate_30s_zero_errors_and_counters_agree(pair, record_property):
     assert c["failed"] == 0 and c["error_rate"] == 0, c["errors"]
     assert c["completed"] == c["opened"] == c["attempted"]
     # 30 s at 2000/s: the pacer holds the count (a few connections of slack for the
-    # last turn).
-    assert abs(c["opened"] - 60000) <= 100, c["opened"]
+    # last turn). Opens that fell due while the memif ring was backed up (the server's
+    # core was taken away for a moment) are forgotten and counted as missed, not made
+    # later in a burst: how many depends on the machine, their sum does not.
+    assert abs(c["opened"] + c["missed"] - 60000) <= 100, (c["opened"], c["missed"])
     # Both sides saw every connection, request and byte.
     assert s["totals"]["PassiveOpens"] == c["totals"]["ActiveOpens"] == c["opened"]
     assert app["Requests"] == app["Responses"] == c["requests"] == c["responses"] == c["opened"]

@@ -122,6 +122,7 @@ TEST_CASE("generator: a paced run opens its connections at the rate and complete
     for (int i = 0; i < 100; ++i) b.turn();
     CHECK(b.gen->quota_done());
     CHECK(b.gen->stats().opened == 500);
+    CHECK(b.gen->stats().missed == 0);
     CHECK(b.gen->stats().completed == 500);
     CHECK(b.gen->stats().failed == 0);
     // 1000 per second, one turn a millisecond: the 500th open falls due at 500 ms.
@@ -140,9 +141,12 @@ TEST_CASE("generator: opens forgotten while TX is backed up are not attempts: th
     CHECK(b.gen->stats().opened == 0);
     CHECK_FALSE(b.gen->quota_done());
     b.lc.backlogged = false;
-    // The pacer moved on: the next opens come at the rate, not in a burst of 300.
+    // The pacer moved on: the next opens come at the rate, not in a burst of 300, and
+    // the ones it skipped are counted as missed.
     b.turn();
     CHECK(b.gen->stats().opened <= 2);
+    CHECK(b.gen->stats().missed >= 299);
+    CHECK(b.gen->stats().missed <= 301);
     for (int i = 0; i < 2000 && !b.gen->quota_done(); ++i) b.turn();
     for (int i = 0; i < 100; ++i) b.turn();
     CHECK(b.gen->quota_done());
