@@ -123,8 +123,11 @@ def test_fixed_rate_30s_zero_errors_and_counters_agree(pair, record_property):
     # 30 s at 2000/s: the pacer holds the count (a few connections of slack for the
     # last turn). Opens that fell due while the memif ring was backed up (the server's
     # core was taken away for a moment) are forgotten and counted as missed, not made
-    # later in a burst: how many depends on the machine, their sum does not.
-    assert abs(c["opened"] + c["missed"] - 60000) <= 100, (c["opened"], c["missed"])
+    # later in a burst: how many depends on the machine, their sum does not. The pacer
+    # runs on the lcore's TSC clock, whose frequency DPDK estimates at start, and the
+    # 30 s on the wall clock: the estimate is off by up to a few tenths of a percent
+    # (0.18 % in a run here, 109 connections short), so the sum is held to 0.5 %.
+    assert abs(c["opened"] + c["missed"] - 60000) <= 300, (c["opened"], c["missed"])
     # Both sides saw every connection, request and byte.
     assert s["totals"]["PassiveOpens"] == c["totals"]["ActiveOpens"] == c["opened"]
     assert app["Requests"] == app["Responses"] == c["requests"] == c["responses"] == c["opened"]
