@@ -91,6 +91,13 @@ struct bench {
         gen = std::make_unique<client::generator>(s, phase, 4096);
     }
 
+    // Turns until the generator has opened its count (at most `max_turns`), then 100
+    // more, in which the last connections end.
+    void run_to_end(int max_turns) {
+        for (int i = 0; i < max_turns && !gen->quota_done(); ++i) turn();
+        for (int i = 0; i < 100; ++i) turn();
+    }
+
     // One loop turn of a millisecond: the generator opens what is due, the link
     // delivers everything both ways, the timers run.
     void turn() {
@@ -118,8 +125,7 @@ client::settings paced(double rate, std::uint64_t connections) {
 
 TEST_CASE("generator: a paced run opens its connections at the rate and completes them", "[client][generator]") {
     bench b(paced(1000, 500));
-    for (int i = 0; i < 1000 && !b.gen->quota_done(); ++i) b.turn();
-    for (int i = 0; i < 100; ++i) b.turn();
+    b.run_to_end(1000);
     CHECK(b.gen->quota_done());
     CHECK(b.gen->stats().opened == 500);
     CHECK(b.gen->stats().missed == 0);
@@ -147,8 +153,7 @@ TEST_CASE("generator: opens forgotten while TX is backed up are not attempts: th
     CHECK(b.gen->stats().opened <= 2);
     CHECK(b.gen->stats().missed >= 299);
     CHECK(b.gen->stats().missed <= 301);
-    for (int i = 0; i < 2000 && !b.gen->quota_done(); ++i) b.turn();
-    for (int i = 0; i < 100; ++i) b.turn();
+    b.run_to_end(2000);
     CHECK(b.gen->quota_done());
     CHECK(b.gen->stats().opened == 500);
     CHECK(b.gen->stats().completed == 500);
