@@ -391,8 +391,10 @@ void shard::to_time_wait(conn_id id) noexcept {
         // Exhaustion degrades, never stalls: the entry nearest its expiry ends early and
         // this connection takes its place. Its 4-tuple loses the rest of its 2*MSL (an
         // old duplicate of it could now meet a new incarnation, the risk RFC 9293
-        // §3.6.1 weighs), which is what every stack with a bounded TIME-WAIT table
-        // accepts; keeping the TCB instead would hold a connection slot for 2*MSL.
+        // §3.6.1 weighs). Linux, with its table full, skips TIME-WAIT for the new
+        // connection instead; the oldest entry is the better one to lose, its old
+        // duplicates the least likely still in flight. Keeping the TCB instead would
+        // hold a connection slot for 2*MSL.
         ++stats_.time_wait_overflow;
         const std::uint32_t oldest = tw_oldest_;
         drop_time_wait(oldest, table_.hash(tws_[oldest].tuple));
