@@ -1,4 +1,4 @@
-/* What perf/cps's kernel client and server share: the three cases, pinning to one CPU,
+/* What perf/cps's kernel client and server share: the four cases, pinning to one CPU,
  * and descriptors enough for every connection. Header-only: two small programs, no
  * library between them. */
 #ifndef LINERATE_PERF_CPS_COMMON_H
@@ -14,8 +14,12 @@
 
 enum { request_size = 16, response_size = 64 };
 
-/* Who closes first, or no data at all: the same three cases as linerate's side. */
-enum mode { server_close, client_close, no_data };
+/* Who closes first, or no data at all: the same cases as linerate's side. `tiny` is
+ * server-close with a 1-byte request and a 1-byte response, the smallest exchange. */
+enum mode { server_close, client_close, no_data, tiny };
+
+static inline int request_bytes(enum mode m) { return m == tiny ? 1 : request_size; }
+static inline int response_bytes(enum mode m) { return m == tiny ? 1 : response_size; }
 
 /* 0 and *out set when `name` is a case, -1 otherwise. */
 static inline int parse_mode(const char *name, enum mode *out) {
@@ -25,6 +29,8 @@ static inline int parse_mode(const char *name, enum mode *out) {
         *out = client_close;
     else if (strcmp(name, "no-data") == 0)
         *out = no_data;
+    else if (strcmp(name, "tiny") == 0)
+        *out = tiny;
     else
         return -1;
     return 0;

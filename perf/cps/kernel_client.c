@@ -4,7 +4,7 @@
 // --response-size 64), and reports completed connections per second.
 //
 //   kernel_client --targets A-B --port P --cpu N --concurrency C --duration S
-//                 --mode server-close|client-close|no-data --json FILE [--drain-timeout S]
+//                 --mode server-close|client-close|no-data|tiny --json FILE [--drain-timeout S]
 //
 // One thread pinned to one CPU, non-blocking connect() and one edge-triggered epoll
 // registration per connection (EPOLLIN | EPOLLOUT), so a connection costs one
@@ -82,7 +82,7 @@ static double now_cached;
 
 static void usage(void) {
     fprintf(stderr, "usage: kernel_client --targets A-B --port P --cpu N --concurrency C --duration S "
-                    "--mode server-close|client-close|no-data --json FILE [--drain-timeout S]\n");
+                    "--mode server-close|client-close|no-data|tiny --json FILE [--drain-timeout S]\n");
     exit(2);
 }
 
@@ -180,9 +180,9 @@ static void drive(struct slot *s, uint32_t events) {
                 return;
             }
             static const char request[request_size] = "0123456789abcdef";
-            // 16 bytes into an empty send buffer: never short.
-            const ssize_t n = write(s->fd, request, request_size);
-            if (n != request_size) {
+            // 16 bytes at most into an empty send buffer: never short.
+            const ssize_t n = write(s->fd, request, (size_t)request_bytes(run_mode));
+            if (n != request_bytes(run_mode)) {
                 const int e = n < 0 ? errno : EIO;
                 if (kind_of(e) == err_other) count_other(e);
                 finish(s, kind_of(e));
@@ -190,7 +190,7 @@ static void drive(struct slot *s, uint32_t events) {
             }
             s->phase = reading_response;
         } else if (s->phase == reading_response) {
-            const ssize_t n = read(s->fd, buf, response_size - s->got);
+            const ssize_t n = read(s->fd, buf, (size_t)(response_bytes(run_mode) - s->got));
             if (n < 0) {
                 read_failed(s);
                 return;
@@ -200,7 +200,7 @@ static void drive(struct slot *s, uint32_t events) {
                 return;
             }
             s->got = (uint8_t)(s->got + n);
-            if (s->got < response_size) continue;
+            if (s->got < response_bytes(run_mode)) continue;
             if (run_mode == client_close) {
                 // The client closes first: TIME-WAIT is here.
                 finish(s, -1);

@@ -4,7 +4,7 @@
 // (server-close), or wait for the client's FIN and close then (client-close); in no-data
 // it only waits for the FIN.
 //
-//   kernel_server --port P --cpu N --mode server-close|client-close|no-data [--duration S]
+//   kernel_server --port P --cpu N --mode server-close|client-close|no-data|tiny [--duration S]
 //
 // One thread pinned to one CPU, one epoll set, non-blocking sockets: the shape a
 // connection-rate server takes on Linux (nginx's worker, one per core), so the kernel is
@@ -52,7 +52,7 @@ static struct {
 } stats;
 
 static void usage(void) {
-    fprintf(stderr, "usage: kernel_server --port P --cpu N --mode server-close|client-close|no-data "
+    fprintf(stderr, "usage: kernel_server --port P --cpu N --mode server-close|client-close|no-data|tiny "
                     "[--duration S]\n");
     exit(2);
 }
@@ -82,7 +82,7 @@ static void drive(int fd) {
     char buf[256];
     for (;;) {
         if (c->phase == reading_request) {
-            const ssize_t n = read(fd, buf, request_size - c->got);
+            const ssize_t n = read(fd, buf, (size_t)(request_bytes(run_mode) - c->got));
             if (n < 0) {
                 if (errno == EAGAIN || errno == EINTR) return;
                 finish(fd, error_kind_of(errno));
@@ -93,12 +93,12 @@ static void drive(int fd) {
                 return;
             }
             c->got = (uint8_t)(c->got + n);
-            if (c->got < request_size) continue;
+            if (c->got < request_bytes(run_mode)) continue;
             c->phase = writing_response;
             c->got = 0;
         } else if (c->phase == writing_response) {
             static const char response[response_size] = {0};
-            const ssize_t n = write(fd, response + c->got, response_size - c->got);
+            const ssize_t n = write(fd, response + c->got, (size_t)(response_bytes(run_mode) - c->got));
             if (n < 0) {
                 if (errno == EAGAIN) {
                     // Rare (a fresh socket's send buffer is kilobytes): ask for EPOLLOUT.
@@ -111,8 +111,8 @@ static void drive(int fd) {
                 return;
             }
             c->got = (uint8_t)(c->got + n);
-            if (c->got < response_size) continue;
-            if (run_mode == server_close) {
+            if (c->got < response_bytes(run_mode)) continue;
+            if (run_mode == server_close || run_mode == tiny) {
                 // The server closes first: TIME-WAIT is here.
                 finish(fd, -1);
                 return;
