@@ -345,10 +345,18 @@ int main(int argc, char **argv) {
         rt.set_pollers([&](unsigned w) -> linerate::engine::poller * { return gens[w].get(); });
 
         std::vector<std::unique_ptr<linerate::server::server_app>> servers;
+        // Raw requests with a --response-size get the server's raw respond mode, closing
+        // first unless the client closes (perf/instructions' loopback of perf/cps's cases);
+        // raw requests without one are echoed; HTTP requests get the HTTP response.
+        const bool raw_respond = opt.request_size >= 0 && opt.response_size >= 0;
+        const std::vector<std::uint8_t> served =
+            raw_respond ? linerate::server::raw_response(static_cast<std::uint64_t>(opt.response_size)) : served_response;
         if (opt.serve != 0) {
-            const auto mode = opt.request_size < 0 ? linerate::server::mode::respond : linerate::server::mode::echo;
+            const auto mode = opt.request_size < 0 || raw_respond ? linerate::server::mode::respond
+                                                                   : linerate::server::mode::echo;
             for (unsigned w = 0; w < nw; ++w)
-                servers.push_back(std::make_unique<linerate::server::server_app>(mode, served_response));
+                servers.push_back(
+                    std::make_unique<linerate::server::server_app>(mode, served, opt.close != "client"));
             if (!rt.listen(opt.serve, [&](unsigned w) -> linerate::flow::application & { return *servers[w]; })) {
                 log->error("cannot listen on port {}", opt.serve);
                 return 2;
