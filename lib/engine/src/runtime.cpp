@@ -454,16 +454,21 @@ std::optional<flow::conn_id> worker::connect(ipv4_addr remote, std::uint16_t rpo
         const std::uint32_t k = next_source % sources;
         next_source = k + 1 == sources ? 0 : k + 1;
         const ipv4_addr local = p.extra_count > 0 ? ipv4_addr{p.extra_first.value + k} : p.address.addr;
-        const auto is_free = [&](std::uint16_t lport) {
-            const tcp::four_tuple t{local, remote, lport, rport};
-            return !shard->find(t) && !shard->in_time_wait(t);
+        // Each candidate port is tried by opening it: one probe both checks that the
+        // 4-tuple is free (no connection, no TIME-WAIT entry) and reserves it.
+        std::optional<flow::conn_id> id;
+        bool no_memory = false;
+        const auto try_open = [&](std::uint16_t lport) {
+            const auto r = shard->open(tcp::four_tuple{local, remote, lport, rport}, app, user);
+            if (r.status == flow::shard::open_status::opened) id = r.id;
+            no_memory = r.status == flow::shard::open_status::no_memory;
+            return r.status != flow::shard::open_status::tuple_taken;
         };
         const auto port = device::choose_source_port(shared->hash, shared->reta, index, local, remote, rport, lo, hi,
-                                                      next_port, is_free);
+                                                      next_port, try_open);
         if (!port) continue;
         if (k + 1 == sources) next_port = static_cast<std::uint16_t>(*port == hi ? lo : *port + 1);
-        const auto id = shard->connect(tcp::four_tuple{local, remote, *port, rport}, app, user);
-        if (!id) return fail(connect_error::no_memory);
+        if (no_memory) return fail(connect_error::no_memory);
         return id;
     }
     return fail(connect_error::no_source);

@@ -211,7 +211,17 @@ def shell_commands(text):
             in_word = True
             i = j + 1
             continue
-        if text.startswith("$(", i) and not text.startswith("$((", i):
+        if text.startswith("$((", i):
+            # Arithmetic expansion: names in it are variables, never commands.
+            k, level = i + 3, 2
+            while k < n and level:
+                level += {"(": 1, ")": -1}.get(text[k], 0)
+                k += 1
+            word.append(text[i:k])
+            literal, in_word = False, True
+            i = k
+            continue
+        if text.startswith("$(", i):
             k, level = i + 2, 1
             while k < n and level:
                 if text[k] in "'\"":
@@ -409,11 +419,14 @@ EOF
 awk 'BEGIN {
   print "in quotes"
 }' file
+high=$(count $((base_count + more)) "$(nproc)")
 '''
     cmds = [c for argv in shell_commands(text) for c in unwrap(argv)]
-    for want in ("dirname", "realpath", "pwd", "ip", "timeout", "curl", "grep", "cat", "sed", "awk"):
+    for want in ("dirname", "realpath", "pwd", "ip", "timeout", "curl", "grep", "cat", "sed", "awk", "count", "nproc"):
         assert want in cmds, (want, cmds)
-    assert "not_a_command" not in cmds and "print" not in cmds, cmds
+    # Names inside an arithmetic expansion $(( )) are variables.
+    for never in ("not_a_command", "print", "base_count", "more"):
+        assert never not in cmds, (never, cmds)
 
 
 def direct_dependencies(packages):

@@ -85,7 +85,8 @@ struct reta_map {
 // the first port p, scanning from `start` upward through [lo, hi] and wrapping, such
 // that the hash of the RETURN direction (remote:remote_port -> local:p, as the reply
 // arrives) lands on `queue`, and is_free(p) holds. is_free is asked only about ports
-// that land on the queue. A `start` outside [lo, hi] scans from lo. nullopt when no
+// that land on the queue, and may take the port when it says yes (the engine opens
+// the connection inside it, so that one table probe both checks and reserves). A `start` outside [lo, hi] scans from lo. nullopt when no
 // port in the range qualifies (or lo > hi).
 template <class IsFree>
     requires std::predicate<IsFree &, std::uint16_t>
@@ -95,15 +96,24 @@ template <class IsFree>
                                                               std::uint16_t hi, std::uint16_t start,
                                                               IsFree &&is_free) {
     if (lo > hi) return std::nullopt;
+    const std::uint32_t count = std::uint32_t{hi} - lo + 1; // up to 65536
+    std::uint32_t i = (start >= lo && start <= hi) ? std::uint32_t{start} - lo : 0;
+    if (m.queues == 1) {
+        // One queue takes every hash: the first free port is the answer, without a
+        // Toeplitz hash per candidate (the usual case of a one-lcore client).
+        for (std::uint32_t n = 0; n < count; ++n, i = i + 1 == count ? 0 : i + 1) {
+            const auto p = static_cast<std::uint16_t>(lo + i);
+            if (is_free(p)) return p;
+        }
+        return std::nullopt;
+    }
     // Toeplitz is linear over GF(2): hash(x ^ y) == hash(x) ^ hash(y). Only the
     // local port changes from one candidate to the next, so hash the fixed part once
     // and each candidate as a tuple holding nothing but its port (16 input bits
     // instead of up to 96).
     const std::uint32_t fixed = h.ipv4_tcp(remote, local, remote_port, 0);
-    const std::uint32_t count = std::uint32_t{hi} - lo + 1; // up to 65536
-    const std::uint32_t first = (start >= lo && start <= hi) ? std::uint32_t{start} - lo : 0;
-    for (std::uint32_t i = 0; i < count; ++i) {
-        const auto p = static_cast<std::uint16_t>(lo + (first + i) % count);
+    for (std::uint32_t n = 0; n < count; ++n, i = i + 1 == count ? 0 : i + 1) {
+        const auto p = static_cast<std::uint16_t>(lo + i);
         if (m.queue_of(fixed ^ h.ipv4_tcp(ipv4_addr{}, ipv4_addr{}, 0, p)) != queue) continue;
         if (is_free(p)) return p;
     }

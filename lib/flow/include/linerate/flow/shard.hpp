@@ -154,7 +154,19 @@ public:
     [[nodiscard]] std::optional<tick> next_timer() const noexcept { return wheel_.next_expiry(); }
 
     // The application's calls.
-    std::optional<conn_id> connect(const tcp::four_tuple &t, application &app, std::uint64_t user = 0) noexcept;
+    enum class open_status : std::uint8_t { opened, tuple_taken, no_memory };
+    struct open_result {
+        conn_id id = no_conn;
+        open_status status = open_status::no_memory;
+    };
+    // An active open of `t`, telling a 4-tuple in use (a connection or TIME-WAIT has
+    // it: try another) from a full pool. One table probe both checks and reserves the
+    // 4-tuple, so a caller choosing a source port tries candidates with it directly.
+    open_result open(const tcp::four_tuple &t, application &app, std::uint64_t user = 0) noexcept;
+    std::optional<conn_id> connect(const tcp::four_tuple &t, application &app, std::uint64_t user = 0) noexcept {
+        const open_result r = open(t, app, user);
+        return r.status == open_status::opened ? std::optional<conn_id>{r.id} : std::nullopt;
+    }
     std::uint32_t send(conn_id id, std::span<const std::uint8_t> bytes) noexcept;
     void shutdown(conn_id id) noexcept;
     void close(conn_id id) noexcept;
