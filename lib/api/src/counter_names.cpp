@@ -12,6 +12,7 @@ void add_counters(counter_map &out, const engine::counters &e, const tcp::counte
     engine::for_each_counter(e, t, [&](std::string_view name, std::uint64_t v, bool) { add(name, v); });
     add("TimeWaitEntries", f.time_wait_entries);
     add("TimeWaitExpired", f.time_wait_expired);
+    add("TimeWaitNoProfile", f.time_wait_no_profile);
     add("EventsOverflowed", f.events_overflowed);
     add("SendNoBuffer", f.send_no_buffer);
     add("FlushListFull", f.flush_list_full);

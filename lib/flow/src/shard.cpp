@@ -22,11 +22,10 @@ constexpr std::size_t flush_list_size = 1024;
 shard::shard(const tcp::settings &cfg, const shard_limits &limits, const tcp::isn_generator &isn, io &out,
              tick start)
     : cfg_(cfg), isn_(isn), io_(out), now_(start), wheel_(start), conns_(std::max<std::uint32_t>(limits.connections, 1)),
-      meta_(std::max<std::uint32_t>(limits.connections, 1)), tws_(std::max<std::uint32_t>(limits.time_wait, 1)),
-      tw_order_(tws_.capacity()),
+      meta_(std::max<std::uint32_t>(limits.connections, 1)),
+      tw_(limits.time_wait, 2ull * cfg.msl_ms, limits.table_seed),
       queues_(std::max<std::uint32_t>(limits.ooo_queues, 1)),
-      table_(std::max<std::uint32_t>(limits.connections, 1) + std::max<std::uint32_t>(limits.time_wait, 1),
-             limits.table_seed),
+      table_(std::max<std::uint32_t>(limits.connections, 1), limits.table_seed),
       max_listeners_(limits.listeners), events_(event_ring_size) {
     listeners_.reserve(max_listeners_);
     closing_.reserve(conns_.capacity());
@@ -50,24 +49,35 @@ std::optional<conn_id> shard::find(const tcp::four_tuple &t) const noexcept {
     return r->index();
 }
 
-bool shard::in_time_wait(const tcp::four_tuple &t) const noexcept {
-    const auto r = table_.find(t);
-    return r && r->kind() == entry_kind::time_wait;
-}
+bool shard::in_time_wait(const tcp::four_tuple &t) const noexcept { return tw_.find(t, tw_.hash(t)).has_value(); }
 
 // --- arriving segments ----------------------------------------------------------------
 
 void shard::input(const tcp::four_tuple &t, std::uint64_t hash, const tcp::segment &seg) noexcept {
     auto c = ctx();
-    // The table first: a 4-tuple has a connection or a TIME-WAIT entry, never both.
+    // The table first: a 4-tuple has a connection or a TIME-WAIT record, never both.
     if (const auto r = table_.find(t, hash)) {
-        if (r->kind() == entry_kind::connection) {
-            conns_[r->index()].input(seg, c);
-        } else if (tcp::time_wait_input(tws_[r->index()], seg, c) == tcp::time_wait_verdict::reopen) {
-            // RFC 6191 / RFC 9293 §3.6.1: a new SYN takes the 4-tuple over; the entry
-            // goes and the SYN meets the listener as any other.
-            drop_time_wait(r->index(), hash);
+        conns_[r->index()].input(seg, c);
+    } else if (const auto at = tw_.find(t, hash)) {
+        const tcp::time_wait_state tw = tw_.state(*at);
+        switch (tcp::time_wait_input(tw, seg, c)) {
+        case tcp::time_wait_verdict::keep: break;
+        case tcp::time_wait_verdict::restart: {
+            // RFC 9293 §3.10.7.4: a retransmitted FIN restarts 2*MSL. The log's order
+            // is its expiry order, so the record cannot move: it goes stale and a copy
+            // is appended at the tail.
+            const auto shared = tw_.shared(*at);
+            tw_.forget(*at, hash);
+            add_time_wait(tw, shared);
+            break;
+        }
+        case tcp::time_wait_verdict::reopen:
+            // RFC 6191 / RFC 9293 §3.6.1: a new SYN takes the 4-tuple over; the record
+            // goes stale and the SYN meets the listener as any other.
+            tw_.forget(*at, hash);
+            extra_.time_wait_entries = tw_.live();
             no_connection(t, hash, seg);
+            break;
         }
     } else {
         ++stats_.in_segs;
@@ -122,65 +132,61 @@ void shard::reset(const tcp::four_tuple &t, const tcp::segment &seg) noexcept {
 
 void shard::run_timers() noexcept {
     auto c = ctx();
+    // Every hook is a TCB's: TIME-WAIT has no timers.
     wheel_.advance(now_, [&](timer::hook &h) {
-        // The hook is inside a TCB or a TIME-WAIT entry; the pools' address ranges tell
-        // which.
-        auto *tw = &timer::owner_of<tcp::time_wait_entry, &tcp::time_wait_entry::hook>(h);
-        if (tws_.contains(tw)) {
-            // 2*MSL is over (the hook is already disarmed).
-            ++extra_.time_wait_expired;
-            drop_time_wait(tws_.index_of(tw), table_.hash(tw->tuple));
-            return;
-        }
         const auto *base = reinterpret_cast<const char *>(&h) - hook_offset_;
         const auto *conn = reinterpret_cast<const tcp::connection *>(base);
         if (conns_.contains(conn)) conns_[conns_.index_of(conn)].on_timer(c);
     });
     settle();
+    // The log's head is its oldest record: pop while due (2*MSL is over).
+    for (;;) {
+        const auto p = tw_.pop_expired(now_);
+        if (p == time_wait_log::popped::nothing) break;
+        if (p == time_wait_log::popped::live) ++extra_.time_wait_expired;
+    }
+    extra_.time_wait_entries = tw_.live();
 }
 
-void shard::drop_time_wait(std::uint32_t index, std::uint64_t hash) noexcept {
-    auto &tw = tws_[index];
-    wheel_.cancel(tw.hook);
-    table_.erase(tw.tuple, hash);
-    unlink_time_wait(index);
-    tws_.release(index);
-    --extra_.time_wait_entries;
+std::optional<tick> shard::next_timer() const noexcept {
+    const auto wheel = wheel_.next_expiry();
+    const auto tw = tw_.next_expiry();
+    if (wheel && tw) return std::min(*wheel, *tw);
+    return wheel ? wheel : tw;
 }
 
-void shard::link_time_wait(std::uint32_t index) noexcept {
-    constexpr std::uint32_t none = pool<tcp::time_wait_entry>::none;
-    tw_order_[index] = tw_link{.prev = tw_newest_, .next = none};
-    if (tw_newest_ != none)
-        tw_order_[tw_newest_].next = index;
-    else
-        tw_oldest_ = index;
-    tw_newest_ = index;
-}
-
-void shard::unlink_time_wait(std::uint32_t index) noexcept {
-    constexpr std::uint32_t none = pool<tcp::time_wait_entry>::none;
-    const tw_link l = tw_order_[index];
-    if (l.prev != none)
-        tw_order_[l.prev].next = l.next;
-    else
-        tw_oldest_ = l.next;
-    if (l.next != none)
-        tw_order_[l.next].prev = l.prev;
-    else
-        tw_newest_ = l.prev;
-    tw_order_[index] = tw_link{};
+void shard::add_time_wait(const tcp::time_wait_state &tw, time_wait_log::shared_end shared) noexcept {
+    // Exhaustion degrades, never stalls: the record nearest its expiry ends early and
+    // this connection takes its place. Its 4-tuple loses the rest of its 2*MSL (an old
+    // duplicate of it could now meet a new incarnation, the risk RFC 9293 §3.6.1
+    // weighs). Linux, with its table full, skips TIME-WAIT for the new connection
+    // instead; the oldest record is the better one to lose, its old duplicates the
+    // least likely still in flight. Keeping the TCB instead would hold a connection
+    // slot for 2*MSL. Stale records at the head go on the way, uncounted: they held
+    // nothing.
+    while (tw_.full())
+        if (tw_.pop() == time_wait_log::popped::live) ++stats_.time_wait_overflow;
+    if (!tw_.append(tw, shared, now_)) {
+        // Every profile is in use (thousands of distinct shared endpoints at once): this
+        // connection skips TIME-WAIT, as Linux does with its table full.
+        ++stats_.time_wait_overflow;
+        ++extra_.time_wait_no_profile;
+    }
+    extra_.time_wait_entries = tw_.live();
 }
 
 // --- the application's calls ----------------------------------------------------------
 
 shard::open_result shard::open(const tcp::four_tuple &t, application &app, std::uint64_t user) noexcept {
-    // The TCB is taken first so that the insert is the only probe: when the 4-tuple
-    // turns out to be in use (a connection or a TIME-WAIT entry has it), the TCB goes
-    // straight back, which costs two stores against a second probe for every open.
+    // One probe of each structure: the TIME-WAIT index (a miss reads one bucket), then
+    // the connection table's insert, which both checks and reserves. The TCB is taken
+    // before the insert so that no second probe is needed; when the 4-tuple turns out
+    // to be in use, the TCB goes straight back.
+    const std::uint64_t h = table_.hash(t);
+    if (tw_.find(t, h)) return {no_conn, open_status::tuple_taken};
     const std::uint32_t id = conns_.acquire();
     if (id == pool<tcp::connection>::none) return {no_conn, open_status::no_memory};
-    switch (table_.insert(t, table_.hash(t), ref::connection(id))) {
+    switch (table_.insert(t, h, ref::connection(id))) {
     case table::insert_result::inserted: break;
     case table::insert_result::present: conns_.release(id); return {no_conn, open_status::tuple_taken};
     case table::insert_result::full: conns_.release(id); return {no_conn, open_status::no_memory};
@@ -239,7 +245,9 @@ void shard::abort_all() noexcept {
         if (conn.current() != tcp::state::closed) conn.abort(c);
     });
     settle();
-    tws_.for_each_used([&](std::uint32_t i, tcp::time_wait_entry &tw) { drop_time_wait(i, table_.hash(tw.tuple)); });
+    while (tw_.pop() != time_wait_log::popped::nothing) {
+    }
+    extra_.time_wait_entries = 0;
 }
 
 // --- tcp::sink ------------------------------------------------------------------------
@@ -388,25 +396,13 @@ void shard::dispatch(const pending_event &ev) noexcept {
 void shard::to_time_wait(conn_id id) noexcept {
     auto &conn = conns_[id];
     if (!conn.in(tcp::state::time_wait)) return;
-    std::uint32_t i = tws_.acquire();
-    if (i == pool<tcp::time_wait_entry>::none) {
-        // Exhaustion degrades, never stalls: the entry nearest its expiry ends early and
-        // this connection takes its place. Its 4-tuple loses the rest of its 2*MSL (an
-        // old duplicate of it could now meet a new incarnation, the risk RFC 9293
-        // §3.6.1 weighs). Linux, with its table full, skips TIME-WAIT for the new
-        // connection instead; the oldest entry is the better one to lose, its old
-        // duplicates the least likely still in flight. Keeping the TCB instead would
-        // hold a connection slot for 2*MSL.
-        ++stats_.time_wait_overflow;
-        const std::uint32_t oldest = tw_oldest_;
-        drop_time_wait(oldest, table_.hash(tws_[oldest].tuple));
-        i = tws_.acquire();
-    }
-    ++extra_.time_wait_entries;
-    link_time_wait(i);
-    table_.replace(conn.tuple(), ref::time_wait(i));
+    // The endpoint that repeats goes into the log's shared profile: this host's
+    // listener for a passive open, the server for an active one.
+    const auto shared = conn.passive() ? time_wait_log::shared_end::local : time_wait_log::shared_end::remote;
+    tcp::time_wait_state tw;
     auto c = ctx();
-    conn.hand_over(tws_[i], c); // closed (normal) follows, and the TCB is given back
+    conn.hand_over(tw, c); // closed (normal) follows, and the TCB is given back
+    add_time_wait(tw, shared);
 }
 
 void shard::finish(conn_id id, tcp::close_reason why) noexcept {
@@ -419,7 +415,6 @@ void shard::finish(conn_id id, tcp::close_reason why) noexcept {
     auto &conn = conns_[id];
     const tcp::four_tuple t = conn.tuple();
     const std::uint64_t h = table_.hash(t);
-    // The 4-tuple stays in the table when a TIME-WAIT entry took it over.
     if (const auto r = table_.find(t, h); r && *r == ref::connection(id)) table_.erase(t, h);
     wheel_.cancel(conn.hook());
     io_.forget(id);

@@ -16,14 +16,6 @@ namespace linerate::flow {
 
 namespace {
 
-// splitmix64 (Steele, Lea, Flood 2014): spreads the one seed into independent hash keys.
-std::uint64_t splitmix64(std::uint64_t &state) noexcept {
-    std::uint64_t z = (state += 0x9e37'79b9'7f4a'7c15u);
-    z = (z ^ (z >> 30)) * 0xbf58'476d'1ce4'e5b9u;
-    z = (z ^ (z >> 27)) * 0x94d0'49bb'1331'11ebu;
-    return z ^ (z >> 31);
-}
-
 // A reader backing off while the owner writes. First a pause, which tells the core (and
 // its SMT sibling, which may be the owner) that this is a spin; after spin_attempts a
 // yield, so that an owner preempted in the middle of a write can get the CPU back.
@@ -52,10 +44,8 @@ std::uint32_t slot_count(std::uint32_t capacity) {
 // std::atomic's default constructor value-initialises (C++20), and big_array
 // value-initialises its elements: every slot starts empty (ref raw 0).
 table::table(std::uint32_t capacity, std::uint64_t seed)
-    : slots_(slot_count(capacity)), mask_(static_cast<std::uint32_t>(slots_.size() - 1)), capacity_(capacity) {
-    std::uint64_t state = seed;
-    for (auto &k : key_) k = splitmix64(state);
-}
+    : slots_(slot_count(capacity)), mask_(static_cast<std::uint32_t>(slots_.size() - 1)), capacity_(capacity),
+      hash_(seed) {}
 
 std::uint32_t table::locate(std::uint64_t addrs, std::uint64_t ports, std::uint64_t hash) const noexcept {
     for (std::uint32_t i = static_cast<std::uint32_t>(hash) & mask_;; i = (i + 1) & mask_) {
@@ -169,7 +159,7 @@ std::uint32_t table::probe_length(const tcp::four_tuple &t) const noexcept {
     }
 }
 
-// Seqlock, reader side. hash(), key_ and mask_ are written only by the constructor,
+// Seqlock, reader side. hash_ (its keys) and mask_ are written only by the constructor,
 // which happens-before any reader thread is given the table.
 std::optional<ref> table::find_concurrent(const tcp::four_tuple &t, std::uint32_t max_attempts) const noexcept {
     const std::uint64_t h = hash(t);

@@ -97,15 +97,13 @@ void connection::enter_time_wait(context &ctx) noexcept {
     ctx.out.notify(*this, event{.type = event_type::time_wait});
 }
 
-void connection::hand_over(time_wait_entry &tw, context &ctx) noexcept {
-    tw.tuple = tuple_;
-    tw.snd_nxt = snd_nxt_;
-    tw.rcv_nxt = rcv_nxt_;
-    tw.ts_recent = ts_recent_;
-    tw.ts_offset = ts_offset_;
-    tw.ts_ok = ts_ok_;
-    tw.window = advertised_window();
-    ctx.wheel.arm(tw.hook, close_at_ == never ? after(ctx, 2ull * ctx.cfg.msl_ms) : close_at_);
+void connection::hand_over(time_wait_state &tw, context &ctx) noexcept {
+    tw = time_wait_state{.tuple = tuple_,
+                         .snd_nxt = snd_nxt_,
+                         .rcv_nxt = rcv_nxt_,
+                         .ts_recent = ts_recent_,
+                         .window = advertised_window(),
+                         .ts_ok = ts_ok_};
     finish(close_reason::normal, ctx);
 }
 
@@ -381,8 +379,7 @@ void connection::start_send_side(const four_tuple &t, context &ctx) noexcept {
     // that successive connections between two hosts see TSval keep growing: RFC 6191
     // lets a SYN reopen a 4-tuple in TIME-WAIT only when its TSval is newer, which a
     // random offset per connection would refuse half the time.
-    ts_offset_ = ctx.ts_offsets != nullptr ? ctx.ts_offsets->get(ctx.isn, t.local_ip, t.remote_ip)
-                                           : ctx.isn.ts_offset(t.local_ip, t.remote_ip);
+    ts_offset_ = ts_offset_of(ctx, t);
     rtt_start_ = static_cast<std::uint32_t>(ctx.now.value);
 }
 

@@ -1,15 +1,16 @@
-// TIME-WAIT processing on the small entry; see time_wait.hpp for why it exists.
+// TIME-WAIT processing on the owner's compact state; see time_wait.hpp for why it exists.
 #include <linerate/tcp/time_wait.hpp>
 
 namespace linerate::tcp {
 namespace {
 
-// The ACK TIME-WAIT sends: <SEQ=SND.NXT><ACK=RCV.NXT><CTL=ACK>.
-void send_ack(const time_wait_entry &tw, context &ctx) noexcept {
+// The ACK TIME-WAIT sends: <SEQ=SND.NXT><ACK=RCV.NXT><CTL=ACK>, with the TSval the
+// connection would have sent (RFC 7323 §5.4: the pair's offset on the shared clock).
+void send_ack(const time_wait_state &tw, context &ctx) noexcept {
     out_segment s{.seq = tw.snd_nxt, .ack = tw.rcv_nxt, .flags = tcp_flags{tcp_flags::ack}, .window = tw.window};
     if (tw.ts_ok) {
         s.options.has_timestamp = true;
-        s.options.ts_val = static_cast<std::uint32_t>(ctx.now.value) + tw.ts_offset;
+        s.options.ts_val = static_cast<std::uint32_t>(ctx.now.value) + ts_offset_of(ctx, tw.tuple);
         s.options.ts_ecr = tw.ts_recent;
     }
     ++ctx.stats.out_segs;
@@ -18,7 +19,7 @@ void send_ack(const time_wait_entry &tw, context &ctx) noexcept {
 
 } // namespace
 
-time_wait_verdict time_wait_input(time_wait_entry &tw, const segment &seg, context &ctx) noexcept {
+time_wait_verdict time_wait_input(const time_wait_state &tw, const segment &seg, context &ctx) noexcept {
     ++ctx.stats.in_segs;
     // RFC 1337: ignore RSTs in TIME-WAIT, or an old duplicate RST would cut it short
     // and expose the next incarnation to this one's old segments.
@@ -57,8 +58,7 @@ time_wait_verdict time_wait_input(time_wait_entry &tw, const segment &seg, conte
         // RFC 9293 §3.10.7.4 eighth, TIME-WAIT: the peer's FIN again means our last ACK
         // was lost. "Remain in the TIME-WAIT state. Restart the 2 MSL time-wait timeout."
         send_ack(tw, ctx);
-        ctx.wheel.arm(tw.hook, ctx.now + 2ull * ctx.cfg.msl_ms);
-        return time_wait_verdict::keep;
+        return time_wait_verdict::restart;
     }
     if (!seg.payload.empty()) {
         // Data after both FINs is out of any window: answered with an ACK (first check).

@@ -16,7 +16,7 @@ namespace {
 std::size_t expected_names() {
     std::size_t engine = 0;
     linerate::engine::counters{}.for_each([&](std::string_view, std::uint64_t) { ++engine; });
-    return linerate::tcp::mib_counters.size() + engine + linerate::tcp::drop_count + 5 + 3;
+    return linerate::tcp::mib_counters.size() + engine + linerate::tcp::drop_count + 6 + 3;
 }
 
 } // namespace
@@ -45,6 +45,7 @@ TEST_CASE("Counters: each value lands under its name and lcores add up", "[api][
     t.count(linerate::tcp::drop::no_connection);
     linerate::flow::shard_counters f{};
     f.time_wait_entries = 2;
+    f.time_wait_no_profile = 1;
     const api_counters a{.timers_fired = 7, .timers_full = 1, .connect_failed = 4};
 
     counter_map m;
@@ -55,6 +56,7 @@ TEST_CASE("Counters: each value lands under its name and lcores add up", "[api][
     CHECK(m.at("PassiveOpens") == 10);
     CHECK(m.at("tcp_no_connection") == 2);
     CHECK(m.at("TimeWaitEntries") == 4);
+    CHECK(m.at("TimeWaitNoProfile") == 2);
     CHECK(m.at("AppTimersFired") == 14);
     CHECK(m.at("AppTimersFull") == 2);
     CHECK(m.at("AppConnectFailed") == 8);

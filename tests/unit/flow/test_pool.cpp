@@ -1,4 +1,4 @@
-// The fixed-capacity object pool that holds a shard's connections and TIME-WAIT entries.
+// The fixed-capacity object pool that holds a shard's connections and reassembly queues.
 #include <linerate/flow/pool.hpp>
 
 #include <catch2/catch.hpp>

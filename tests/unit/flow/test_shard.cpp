@@ -101,6 +101,15 @@ struct pair_of_shards {
     std::optional<conn_id> connect(std::uint16_t port) {
         return client->connect(tcp::four_tuple{client_ip, server_ip, port, server_port}, app_c);
     }
+    // A connection from `port` that the client closes first, so the client holds
+    // TIME-WAIT (the server must listen).
+    void client_closes_first(std::uint16_t port) {
+        const auto id = connect(port);
+        REQUIRE(id);
+        run();
+        client->close(*id);
+        run();
+    }
 };
 
 std::span<const std::uint8_t> bytes_of(const std::string &s) {
@@ -173,18 +182,63 @@ TEST_CASE("shard: a full connection pool drops the SYN and counts ListenDrops", 
 TEST_CASE("shard: a TIME-WAIT entry holds the 4-tuple for 2*MSL, then the table forgets it", "[flow][shard][time_wait]") {
     pair_of_shards w;
     REQUIRE(w.server->listen(server_ip, server_port, w.app_s));
-    const auto id = w.connect(40004);
-    w.run();
-    w.client->close(*id);
-    w.run();
+    w.client_closes_first(40004);
     REQUIRE(w.client->time_wait_entries() == 1);
     CHECK(w.client->stats().in_state[static_cast<std::size_t>(state::time_wait)] == 0); // the TCB is gone
     w.advance(990);
     CHECK(w.client->time_wait_entries() == 1); // never early
-    w.advance(200);                              // the wheel may be up to 8/63 of a delay late
+    w.advance(200);                              // the log may be up to 2*MSL/256 late
     CHECK(w.client->time_wait_entries() == 0);
     CHECK(w.client->shard_stats().time_wait_expired == 1);
     CHECK(w.client->tuples().size() == 0);
+    CHECK(w.client->time_waits().count() == 0);
+}
+
+TEST_CASE("shard: RFC 9293 3.10.7.4: FIN in TIME-WAIT restarts 2MSL (stale record, new record)",
+          "[flow][shard][time_wait]") {
+    pair_of_shards w;
+    REQUIRE(w.server->listen(server_ip, server_port, w.app_s));
+    w.client_closes_first(40010);
+    const tcp::four_tuple t{client_ip, server_ip, 40010, server_port};
+    const auto &log = w.client->time_waits();
+    const auto at = log.find(t, log.hash(t));
+    REQUIRE(at);
+    const tcp::time_wait_state tw = log.state(*at);
+    const std::uint64_t entered = w.now;
+    // The log's head is the shard's next deadline: 2*MSL on, at most the log's slop late.
+    REQUIRE(w.client->next_timer());
+    CHECK(w.client->next_timer()->value >= entered + 1'000);
+    CHECK(w.client->next_timer()->value <= entered + 1'000 + log.slop().value);
+
+    w.advance(600);
+    // The server's FIN again, as if the client's last ACK had been lost.
+    tcp::segment fin{.seq = tw.rcv_nxt - 1, .ack = tw.snd_nxt, .flags = tcp::tcp_flags{tcp::tcp_flags::fin | tcp::tcp_flags::ack},
+                     .window = 1000};
+    fin.options.has_timestamp = tw.ts_ok;
+    fin.options.ts_val = tw.ts_recent;
+    w.client->input(t, fin);
+    REQUIRE(w.to_server.size() == 1);
+    CHECK(w.to_server.front().seg.flags == tcp::tcp_flags{tcp::tcp_flags::ack});
+    CHECK(w.to_server.front().seg.seq == tw.snd_nxt);
+    CHECK(w.to_server.front().seg.ack == tw.rcv_nxt);
+    w.to_server.clear();
+    CHECK(log.count() == 2); // the old record, stale, and its copy at the tail
+    CHECK(w.client->time_wait_entries() == 1);
+    const auto again = log.find(t, log.hash(t));
+    REQUIRE(again);
+    CHECK(again != at);
+    CHECK(log.state(*again) == tw);
+
+    w.advance(500); // past the first 2*MSL: the stale record goes, TIME-WAIT stays
+    CHECK(log.count() == 1);
+    CHECK(w.client->in_time_wait(t));
+    CHECK(w.client->shard_stats().time_wait_expired == 0);
+    w.advance(500); // past 2*MSL from the FIN
+    CHECK_FALSE(w.client->in_time_wait(t));
+    CHECK(log.count() == 0);
+    CHECK(w.client->shard_stats().time_wait_expired == 1);
+    CHECK(w.client->time_wait_entries() == 0);
+    CHECK_FALSE(w.client->next_timer());
 }
 
 TEST_CASE("shard: with no TIME-WAIT entry free the oldest entry is retired early (TCPTimeWaitOverflow)",
@@ -206,7 +260,8 @@ TEST_CASE("shard: with no TIME-WAIT entry free the oldest entry is retired early
     CHECK(w.client->stats().in_state[static_cast<std::size_t>(state::time_wait)] == 0);
     CHECK_FALSE(w.client->in_time_wait(tcp::four_tuple{client_ip, server_ip, 40005, server_port}));
     CHECK(w.client->in_time_wait(tcp::four_tuple{client_ip, server_ip, 40006, server_port}));
-    CHECK(w.client->tuples().size() == 1);
+    CHECK(w.client->tuples().size() == 0); // TIME-WAIT is in the log, not the connection table
+    CHECK(w.client->time_waits().count() == 1);
     w.advance(1'200);
     CHECK(w.client->time_wait_entries() == 0);
     CHECK(w.client->tuples().size() == 0);
@@ -340,9 +395,11 @@ TEST_CASE("shard: 100,000 connections through a 1,024-entry TIME-WAIT pool, none
     CHECK(w.server->time_wait_entries() == 1'024);
     CHECK(w.server->connections() == 0); // no TCB kept in TIME-WAIT
     CHECK(w.server->stats().listen_drops == 0);
-    CHECK(w.server->tuples().size() == 1'024);
+    CHECK(w.server->tuples().size() == 0); // TIME-WAIT is in the log, not the connection table
+    CHECK(w.server->time_waits().count() == 1'024);
     w.advance(1'200);
     CHECK(w.server->time_wait_entries() == 0);
+    CHECK(w.server->time_waits().count() == 0);
     CHECK(w.server->tuples().size() == 0);
 }
 

@@ -1,5 +1,5 @@
-// A fixed-capacity object pool: the per-shard store of connections and TIME-WAIT
-// entries.
+// A fixed-capacity object pool: the per-shard store of connections and reassembly
+// queues. (TIME-WAIT is not a pool: see time_wait_log.hpp.)
 //
 // Design:
 // - Everything is allocated once, at construction: the objects (all default-
@@ -16,8 +16,7 @@
 //   place, so the next user never sees a previous connection's state; the cost is paid
 //   when a flow ends, not when the next one starts.
 // - contains()/index_of() answer from the address alone: a timer hook lives inside its
-//   owner, and the shard uses them to tell whether the owner is a connection or a
-//   TIME-WAIT entry, and which one.
+//   owner, and the shard uses them to find the connection a fired hook belongs to.
 #pragma once
 
 #include <linerate/base/big_array.hpp>

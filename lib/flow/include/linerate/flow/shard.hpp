@@ -1,4 +1,4 @@
-// A shard: everything one lcore owns of TCP. Its connection pool, TIME-WAIT pool,
+// A shard: everything one lcore owns of TCP. Its connection pool, TIME-WAIT log,
 // reassembly queues, 4-tuple table, listeners, timer wheel and counters, and the glue
 // that turns the TCP core's segments and events into calls on the owner's `io` (packets
 // and bytes) and the `application` (callbacks).
@@ -7,13 +7,16 @@
 //   - Everything is allocated when the shard is built, from the configured limits; after
 //     that nothing allocates. A SYN that finds the connection pool full is dropped and
 //     counted (ListenDrops, tcp_no_memory): the peer retries, as it does after a
-//     listener overflow. A connection entering TIME-WAIT with no entry free retires
-//     the oldest entry early (the one nearest its expiry) and takes its place
-//     (TCPTimeWaitOverflow): a full TIME-WAIT pool shortens TIME-WAIT for the oldest
+//     listener overflow. A connection entering TIME-WAIT with the log full retires
+//     the oldest record early (the one nearest its expiry) and takes its place
+//     (TCPTimeWaitOverflow): a full TIME-WAIT log shortens TIME-WAIT for the oldest
 //     4-tuple, while keeping the TCB instead would take a connection slot for 2*MSL
 //     and, at a high rate, stop the shard from accepting anything.
-//   - Lookups go to the table first (connections and TIME-WAIT entries share it: a
-//     4-tuple has at most one of them), then to the listeners.
+//   - TIME-WAIT is a log of compact records (time_wait_log.hpp), expired from its head
+//     by run_timers(): no timer per entry.
+//   - Lookups go to the connection table first, then to the TIME-WAIT log's index (a
+//     4-tuple is in at most one of them), then to the listeners. Both are keyed by one
+//     hash of the 4-tuple, computed once per segment.
 //   - The application is never called from inside the TCP core. Events are queued while
 //     the core runs and handed out by settle() once it has returned, so a callback may
 //     send, close, abort or connect without re-entering a half-finished input(). Data
@@ -28,6 +31,7 @@
 #include <linerate/base/ticks.hpp>
 #include <linerate/flow/pool.hpp>
 #include <linerate/flow/table.hpp>
+#include <linerate/flow/time_wait_log.hpp>
 #include <linerate/tcp/connection.hpp>
 #include <linerate/tcp/counters.hpp>
 #include <linerate/tcp/isn.hpp>
@@ -98,7 +102,7 @@ protected:
 
 struct shard_limits {
     std::uint32_t connections = 65'536;   // TCBs in this shard
-    std::uint32_t time_wait = 65'536;     // TIME-WAIT entries
+    std::uint32_t time_wait = 65'536;     // live TIME-WAIT records
     std::uint32_t ooo_queues = 1'024;     // reassembly queues, lent to connections that need one
     std::uint32_t held_segments = 8'192;  // out-of-order segments held at once (bounds deferred releases)
     std::uint32_t listeners = 64;
@@ -107,8 +111,9 @@ struct shard_limits {
 
 // Extra counters of the shard, beyond the TCP MIB.
 struct shard_counters {
-    std::uint64_t time_wait_entries = 0; // a gauge: entries in use
+    std::uint64_t time_wait_entries = 0; // a gauge: live TIME-WAIT records
     std::uint64_t time_wait_expired = 0;
+    std::uint64_t time_wait_no_profile = 0; // TIME-WAIT skipped: every log profile in use (also TCPTimeWaitOverflow)
     std::uint64_t events_overflowed = 0; // never expected: see the event queue's bound
     std::uint64_t send_no_buffer = 0;    // send() stored less than the connection had room for
     std::uint64_t flush_list_full = 0;   // output sent at once, unmerged: the flush list was full
@@ -133,7 +138,12 @@ public:
 
     // The 4-tuple's hash, for prefetch() before a burst and input() after it.
     [[nodiscard]] std::uint64_t hash(const tcp::four_tuple &t) const noexcept { return table_.hash(t); }
-    void prefetch(std::uint64_t hash) const noexcept { table_.prefetch(hash); }
+    // Both lookups' lines: a segment that misses the table (every new SYN) goes on to
+    // the TIME-WAIT index.
+    void prefetch(std::uint64_t hash) const noexcept {
+        table_.prefetch(hash);
+        tw_.prefetch(hash);
+    }
 
     // A segment arrived for `t` (this endpoint's view: local is the destination). Its
     // payload must stay valid until input() returns.
@@ -148,10 +158,10 @@ public:
         if (checksum) ++stats_.in_csum_errors;
     }
 
-    // Fires the timers due at now().
+    // Fires the timers due at now() and ends the TIME-WAITs that are due.
     void run_timers() noexcept;
-    // When the earliest timer is due, if any.
-    [[nodiscard]] std::optional<tick> next_timer() const noexcept { return wheel_.next_expiry(); }
+    // When the earliest timer or TIME-WAIT is due, if any.
+    [[nodiscard]] std::optional<tick> next_timer() const noexcept;
 
     // The application's calls.
     enum class open_status : std::uint8_t { opened, tuple_taken, no_memory };
@@ -183,7 +193,8 @@ public:
     [[nodiscard]] const shard_counters &shard_stats() const noexcept { return extra_; }
     [[nodiscard]] const table &tuples() const noexcept { return table_; }
     [[nodiscard]] std::uint32_t connections() const noexcept { return conns_.in_use(); }
-    [[nodiscard]] std::uint32_t time_wait_entries() const noexcept { return tws_.in_use(); }
+    [[nodiscard]] std::uint32_t time_wait_entries() const noexcept { return tw_.live(); }
+    [[nodiscard]] const time_wait_log &time_waits() const noexcept { return tw_; }
     // Reassembly queues lent to connections now: back to 0 when every connection is gone.
     [[nodiscard]] std::uint32_t ooo_queues_in_use() const noexcept { return queues_.in_use(); }
     // The listeners, in the order listen() added them: their queues, for tests and telemetry.
@@ -191,7 +202,7 @@ public:
     [[nodiscard]] const tcp::listener &listener(std::uint32_t i) const noexcept { return listeners_[i].l; }
     [[nodiscard]] const tcp::settings &settings() const noexcept { return cfg_; }
 
-    // Aborts every connection and forgets every TIME-WAIT entry (the lcore is stopping).
+    // Aborts every connection and forgets every TIME-WAIT record (the lcore is stopping).
     void abort_all() noexcept;
 
 private:
@@ -213,9 +224,7 @@ private:
     void no_connection(const tcp::four_tuple &t, std::uint64_t hash, const tcp::segment &seg) noexcept;
     void reset(const tcp::four_tuple &t, const tcp::segment &seg) noexcept;
     void to_time_wait(conn_id id) noexcept;
-    void drop_time_wait(std::uint32_t index, std::uint64_t hash) noexcept;
-    void link_time_wait(std::uint32_t index) noexcept;
-    void unlink_time_wait(std::uint32_t index) noexcept;
+    void add_time_wait(const tcp::time_wait_state &tw, time_wait_log::shared_end shared) noexcept;
     void settle() noexcept;
 
     struct pending_event {
@@ -255,19 +264,7 @@ private:
 
     pool<tcp::connection> conns_;
     std::vector<meta> meta_;
-    pool<tcp::time_wait_entry> tws_;
-    // TIME-WAIT entries in the order they were made, which is their expiry order (each
-    // lasts 2*MSL from its start), as a doubly linked list of pool indices beside the
-    // pool: the head is the entry to retire when the pool is full, and an entry that
-    // leaves early (a SYN reopening its 4-tuple) unlinks in O(1). Kept outside the
-    // entry so that the entry stays within its cache line.
-    struct tw_link {
-        std::uint32_t prev = pool<tcp::time_wait_entry>::none;
-        std::uint32_t next = pool<tcp::time_wait_entry>::none;
-    };
-    std::vector<tw_link> tw_order_;
-    std::uint32_t tw_oldest_ = pool<tcp::time_wait_entry>::none;
-    std::uint32_t tw_newest_ = pool<tcp::time_wait_entry>::none;
+    time_wait_log tw_;
     pool<tcp::reassembly_queue> queues_;
     table table_;
     std::vector<listening> listeners_;

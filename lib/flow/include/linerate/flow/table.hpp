@@ -1,5 +1,8 @@
 // The per-shard flow table: 4-tuple -> connection or TIME-WAIT entry, looked up for
-// every received segment.
+// every received segment. (flow::shard keeps only connections here now: its TIME-WAIT
+// 4-tuples are in its time_wait_log, whose index costs 10.5 bytes per entry against
+// this table's 21 to 43. The time_wait kind and replace() remain for a table user that
+// wants both.)
 //
 // Design:
 // - Open addressing with linear probing over a power-of-two array of 16-byte slots,
@@ -18,12 +21,7 @@
 //   exactly one that inserts alone could have built, and probe lengths depend only on
 //   the keys present, not on the history. The price is an erase that rehashes the rest
 //   of its cluster (a few entries at 75 % load), paid when a flow ends.
-// - The hash is keyed by a per-shard random seed. A peer chooses its address and port,
-//   and with an unkeyed hash it could pick 4-tuples that all land in one cluster and
-//   make every lookup walk it (hash flooding). The mixing is two 64x64->128-bit
-//   multiplies folded with xor (as wyhash does), a few cycles: it runs for every
-//   packet, where SipHash would cost too much. It is not a cryptographic PRF; it only
-//   has to keep an attacker who never sees a hash value from aiming at a slot.
+// - The hash is keyed by a per-shard random seed (tuple_hash.hpp says why).
 // - One thread, the shard's owner, writes. Telemetry threads read concurrently through
 //   find_concurrent() and for_each_concurrent(), which never take a lock and never make
 //   the owner wait: a sequence lock (seqlock). The owner makes a version odd before it
@@ -36,6 +34,7 @@
 #pragma once
 
 #include <linerate/base/big_array.hpp>
+#include <linerate/flow/tuple_hash.hpp>
 #include <linerate/tcp/segment.hpp>
 
 #include <atomic>
@@ -73,29 +72,6 @@ private:
 };
 static_assert(sizeof(ref) == 4);
 
-namespace detail {
-__extension__ using u128 = unsigned __int128;
-
-// 64x64 -> 128-bit multiply folded to 64 bits: every input bit reaches every output bit.
-[[nodiscard]] inline std::uint64_t mum(std::uint64_t a, std::uint64_t b) noexcept {
-    const u128 p = static_cast<u128>(a) * b;
-    return static_cast<std::uint64_t>(p) ^ static_cast<std::uint64_t>(p >> 64);
-}
-
-// The 12 key bytes as two words: the addresses, and the ports in the upper half of the
-// word whose lower half is the ref.
-[[nodiscard]] constexpr std::uint64_t key_addrs(const tcp::four_tuple &t) noexcept {
-    return (std::uint64_t{t.local_ip.value} << 32) | t.remote_ip.value;
-}
-[[nodiscard]] constexpr std::uint64_t key_ports(const tcp::four_tuple &t) noexcept {
-    return (std::uint64_t{t.local_port} << 48) | (std::uint64_t{t.remote_port} << 32);
-}
-[[nodiscard]] constexpr tcp::four_tuple key_of(std::uint64_t addrs, std::uint64_t ports_ref) noexcept {
-    return tcp::four_tuple{ipv4_addr{static_cast<std::uint32_t>(addrs >> 32)}, ipv4_addr{static_cast<std::uint32_t>(addrs)},
-                           static_cast<std::uint16_t>(ports_ref >> 48), static_cast<std::uint16_t>(ports_ref >> 32)};
-}
-} // namespace detail
-
 class table {
 public:
     // Holds up to `capacity` entries in the smallest power-of-two number of slots (at
@@ -108,10 +84,7 @@ public:
     table &operator=(const table &) = delete;
 
     // Keyed hash of the 4-tuple; its low bits pick the home slot.
-    [[nodiscard]] std::uint64_t hash(const tcp::four_tuple &t) const noexcept {
-        const std::uint64_t h = detail::mum(detail::key_addrs(t) ^ key_[0], (detail::key_ports(t) >> 32) ^ key_[1]);
-        return detail::mum(h ^ key_[2], key_[3]);
-    }
+    [[nodiscard]] std::uint64_t hash(const tcp::four_tuple &t) const noexcept { return hash_(t); }
 
     // Starts loading the home slot of `hash` into the cache. The engine calls it for a
     // whole RX burst before the lookups, so the misses overlap.
@@ -228,11 +201,11 @@ private:
     big_array<slot> slots_; // huge pages: see big_array.hpp
     std::uint32_t mask_;
     std::uint32_t capacity_;
-    std::uint64_t key_[4];
+    tuple_hash hash_;
     std::atomic<std::uint32_t> size_{0};
     // The seqlock version: odd while the owner mutates. On its own cache line, so that
     // readers polling it do not keep pulling away the line with the fields the owner
-    // reads on every lookup (slots_, mask_, key_).
+    // reads on every lookup (slots_, mask_, hash_).
     alignas(64) std::atomic<std::uint64_t> version_{0};
 };
 

@@ -34,7 +34,7 @@ namespace linerate::tcp {
 
 class connection;
 class reassembly_queue;
-struct time_wait_entry;
+struct time_wait_state;
 
 enum class close_reason : std::uint8_t {
     normal,  // both FINs exchanged (or TIME-WAIT handed over)
@@ -114,6 +114,14 @@ struct context {
     ts_offset_cache *ts_offsets = nullptr;
 };
 
+// RFC 7323 §5.4 and appendix A: the TSval offset of a 4-tuple, keyed per pair of
+// addresses (see open_*), through the shard's cache when there is one. A pure function
+// of the addresses, so TIME-WAIT computes it again instead of storing it.
+[[nodiscard]] inline std::uint32_t ts_offset_of(context &ctx, const four_tuple &t) noexcept {
+    return ctx.ts_offsets != nullptr ? ctx.ts_offsets->get(ctx.isn, t.local_ip, t.remote_ip)
+                                     : ctx.isn.ts_offset(t.local_ip, t.remote_ip);
+}
+
 class connection {
 public:
     // A timer deadline that is not set.
@@ -184,10 +192,10 @@ public:
     [[nodiscard]] tick deadline_delayed_ack() const noexcept { return delack_at_; }
     [[nodiscard]] tick deadline_close() const noexcept { return close_at_; }
 
-    // In TIME-WAIT: moves what TIME-WAIT needs into `tw` (its 2*MSL timer armed for
-    // what is left), then closes this connection (event closed, normal) so the owner
-    // can give the TCB back.
-    void hand_over(time_wait_entry &tw, context &ctx) noexcept;
+    // In TIME-WAIT: copies what TIME-WAIT needs into `tw`, then closes this connection
+    // (event closed, normal) so the owner can give the TCB back. The owner keeps `tw`
+    // for 2*MSL from now (it holds no timer: see time_wait.hpp).
+    void hand_over(time_wait_state &tw, context &ctx) noexcept;
 
     [[nodiscard]] std::uint32_t ts_offset() const noexcept { return ts_offset_; }
     [[nodiscard]] std::uint16_t advertised_window() const noexcept;

@@ -1,4 +1,4 @@
-// TIME-WAIT entries.
+// TIME-WAIT: what it keeps and how it answers segments.
 //
 // Why TIME-WAIT exists (RFC 9293 §3.6.1, §3.10.7.4): the side that closes first waits
 // 2*MSL before forgetting a connection so that (1) its last ACK can be sent again if
@@ -6,11 +6,15 @@
 // this connection die in the network before a new incarnation of the same 4-tuple can
 // mistake them for its own.
 //
-// Neither needs a whole TCB: on entry the connection is given back and this small
-// entry keeps only the sequence numbers, the timestamp state and a timer hook, one
-// cache line at most, as the kernel's tcp_timewait_sock does. A server that closes
+// Neither needs a whole TCB: on entry the connection is given back and its owner keeps
+// only the numbers below, as the kernel's tcp_timewait_sock does. A server that closes
 // first holds one per recent connection, so their size is what bounds memory at high
-// connection rates.
+// connection rates. The owner stores them as it likes (flow::time_wait_log packs them
+// into 20-byte records in a FIFO, which is why no timer lives here: every TIME-WAIT
+// lasts 2*MSL, so the owner's insertion order is the expiry order) and hands this
+// unpacked view to time_wait_input() for each segment. The TSval offset is not kept:
+// it is a pure function of the address pair (isn_generator::ts_offset), computed again
+// when an ACK goes out.
 //
 // A RST does not end TIME-WAIT (RFC 1337: "TIME-WAIT assassination"). A new SYN for
 // the same 4-tuple may reopen it when its timestamp is newer (RFC 6191) or, without
@@ -21,36 +25,30 @@
 #include <linerate/base/seq32.hpp>
 #include <linerate/tcp/connection.hpp>
 #include <linerate/tcp/segment.hpp>
-#include <linerate/timer/wheel.hpp>
 
 #include <cstdint>
 
 namespace linerate::tcp {
 
-struct time_wait_entry {
-    timer::hook hook{};
+struct time_wait_state {
     four_tuple tuple{};
     seq32 snd_nxt{};
     seq32 rcv_nxt{};
     std::uint32_t ts_recent = 0;
-    std::uint32_t ts_offset = 0;
     std::uint16_t window = 0; // as advertised on the wire
     bool ts_ok = false;
-    // No owner slot: entries live in the owner's pool, which finds one from its hook's
-    // address. A slot would cost 8 bytes and the cache line.
+
+    friend bool operator==(const time_wait_state &, const time_wait_state &) = default;
 };
-static_assert(sizeof(time_wait_entry) <= 64, "a TIME-WAIT entry is one cache line at most");
 
 enum class time_wait_verdict : std::uint8_t {
-    keep,   // handled (an ACK may have been sent); the entry stays
-    reopen, // a new SYN may take the 4-tuple: release the entry, hand the SYN to the listener
+    keep,    // handled (an ACK may have been sent); TIME-WAIT goes on
+    restart, // the peer's FIN again, ACKed: TIME-WAIT starts its 2*MSL over (RFC 9293 §3.10.7.4)
+    reopen,  // a new SYN may take the 4-tuple: forget TIME-WAIT, hand the SYN to the listener
 };
 
-// Fills an entry from a connection that has just entered TIME-WAIT and arms its
-// 2*MSL timer; the owner then releases the connection.
-void enter_time_wait(time_wait_entry &tw, const connection &c, context &ctx) noexcept;
-
-// A segment for a 4-tuple in TIME-WAIT.
-time_wait_verdict time_wait_input(time_wait_entry &tw, const segment &seg, context &ctx) noexcept;
+// A segment for a 4-tuple in TIME-WAIT. Never changes the state: what the owner must do
+// with it is the verdict.
+time_wait_verdict time_wait_input(const time_wait_state &tw, const segment &seg, context &ctx) noexcept;
 
 } // namespace linerate::tcp
