@@ -451,7 +451,8 @@ std::optional<flow::conn_id> worker::connect(ipv4_addr remote, std::uint16_t rpo
     // at once would repeat after lcm(addresses, ports) connections (8,064,000 for 1,000
     // addresses), and the peer would still hold those 4-tuples in TIME-WAIT.
     for (std::uint32_t tried = 0; tried < sources; ++tried) {
-        const std::uint32_t k = next_source % sources;
+        // The cursor stays below `sources` (it wraps just below), so no division.
+        const std::uint32_t k = next_source < sources ? next_source : 0;
         next_source = k + 1 == sources ? 0 : k + 1;
         const ipv4_addr local = p.extra_count > 0 ? ipv4_addr{p.extra_first.value + k} : p.address.addr;
         // Each candidate port is tried by opening it: one probe both checks that the

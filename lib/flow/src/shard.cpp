@@ -13,6 +13,10 @@ namespace {
 // every call, so a few thousand slots leave a wide margin even when callbacks act on
 // many connections at once.
 constexpr std::size_t event_ring_size = 4096;
+// A power of two, so that a ring index wraps with a mask: `% events_.size()` was a
+// run-time divisor, a hardware divide per event.
+static_assert((event_ring_size & (event_ring_size - 1)) == 0);
+constexpr std::size_t event_ring_mask = event_ring_size - 1;
 // Connections that may wait for a flush at once: more than one settle() ever sees in
 // practice (a callback touching a few connections); past it, output goes out at once.
 constexpr std::size_t flush_list_size = 1024;
@@ -287,7 +291,7 @@ void shard::push_event(const pending_event &ev) noexcept {
         ++extra_.events_overflowed;
         return;
     }
-    events_[(ev_head_ + ev_count_) % events_.size()] = ev;
+    events_[(ev_head_ + ev_count_) & event_ring_mask] = ev;
     ++ev_count_;
 }
 
@@ -336,7 +340,7 @@ void shard::settle() noexcept {
     for (;;) {
         if (ev_count_ > 0) {
             const pending_event ev = events_[ev_head_];
-            ev_head_ = (ev_head_ + 1) % events_.size();
+            ev_head_ = (ev_head_ + 1) & event_ring_mask;
             --ev_count_;
             dispatch(ev);
             continue;
