@@ -101,7 +101,7 @@ struct conn_ext {
     rte_mbuf *tail = nullptr;
     std::uint32_t head_off = 0; // bytes of head already acknowledged
     std::uint32_t bytes = 0;    // stored, from head + head_off
-    header_template tmpl{};
+    std::uint32_t hop = ~0u;    // its next hop's template (worker::hops), once known
 };
 
 struct held_segment {
@@ -151,6 +151,16 @@ struct alignas(64) worker final : flow::io, lcore {
     // still staged. Cleared by a flush that empties the stage.
     std::uint64_t tx_refused = 0;
     arp_cache arp{256};
+    // Header templates per (port, next hop), shared by every connection through that
+    // hop; see tx_template.hpp. Looked up by an open-addressing map of (port, hop) keys
+    // that never shrinks: next hops are few (the ARP cache holds 256), and once the map
+    // is full a new hop's segments are built from a template made for each of them.
+    static constexpr std::uint32_t max_hops = 1024;
+    static constexpr std::uint32_t no_hop = ~0u;
+    std::vector<header_template> hops;
+    std::vector<tick> hop_made;           // when its MAC was last confirmed
+    std::vector<std::uint64_t> hop_keys;  // 2 * max_hops slots: (port + 1) << 32 | hop, 0 empty
+    std::vector<std::uint32_t> hop_index; // beside hop_keys
     counters stats;
     std::unique_ptr<flow::shard> shard;
     std::vector<conn_ext> ext;
@@ -195,7 +205,10 @@ struct alignas(64) worker final : flow::io, lcore {
     void flush(std::uint16_t pi);
     void flush_all();
     void drop_unsent();
-    bool fill_template(const tcp::four_tuple &t, header_template &out, rte_mbuf *m_if_waiting, bool &parked);
+    const header_template *find_template(const tcp::four_tuple &t, header_template &scratch, rte_mbuf *m_if_waiting,
+                                         bool &parked, std::uint32_t &hop);
+    [[nodiscard]] std::uint32_t *hop_slot(std::uint16_t pi, ipv4_addr hop) noexcept;
+    std::uint32_t keep_template(std::uint16_t pi, ipv4_addr hop, const header_template &t) noexcept;
     std::optional<std::uint16_t> port_for(ipv4_addr local) const noexcept;
     void send_arp_request(std::uint16_t pi, ipv4_addr target, std::optional<mac_addr> unicast);
     void release_waiting_for_learned();
@@ -567,32 +580,85 @@ void worker::send_arp_request(std::uint16_t pi, ipv4_addr target, std::optional<
     queue_tx(pi, m);
 }
 
-// The next hop's MAC for a segment of `t`, as a template. When ARP does not know it
-// (and the segment being answered does not show it), the packet waits for resolution:
-// `parked` says the caller must hand it over rather than send it.
-bool worker::fill_template(const tcp::four_tuple &t, header_template &out, rte_mbuf *m, bool &parked) {
+// The slot of the (port, hop) key in the template map: the template's index when it is
+// there, no_hop (in an empty slot) when it is not; null when the map is full and the
+// key is absent.
+std::uint32_t *worker::hop_slot(std::uint16_t pi, ipv4_addr hop) noexcept {
+    const std::uint64_t key = (std::uint64_t{pi} + 1) << 32 | hop.value;
+    const auto mask = static_cast<std::uint32_t>(hop_keys.size() - 1);
+    for (auto i = static_cast<std::uint32_t>((key * 0x9E3779B97F4A7C15ull) >> 40) & mask, n = 0u; n <= mask;
+         i = (i + 1) & mask, ++n) {
+        if (hop_keys[i] == key) return &hop_index[i];
+        if (hop_keys[i] == 0) {
+            if (hops.size() == max_hops) return nullptr;
+            hop_keys[i] = key;
+            hop_index[i] = no_hop;
+            return &hop_index[i];
+        }
+    }
+    return nullptr;
+}
+
+// Keeps `t` as the template of (port, hop), replacing an older one (a MAC that
+// changed is changed for every connection through the hop); its index, or no_hop when
+// the map is full.
+std::uint32_t worker::keep_template(std::uint16_t pi, ipv4_addr hop, const header_template &t) noexcept {
+    std::uint32_t *slot = hop_slot(pi, hop);
+    if (slot == nullptr) return no_hop;
+    if (*slot == no_hop) {
+        *slot = static_cast<std::uint32_t>(hops.size());
+        hops.push_back(t); // reserved: never reallocates
+        hop_made.push_back(last_tick);
+    } else {
+        hops[*slot] = t;
+        hop_made[*slot] = last_tick;
+    }
+    return *slot;
+}
+
+// The template for a segment of `t`: its next hop's, when the MAC is known and was
+// confirmed within arp_refresh_ms; otherwise made from ARP (asking again when the entry
+// is old) and kept for the hop. When ARP does not know the MAC (and the segment being
+// answered does not show it), the packet waits for resolution: `parked` says the
+// caller must hand it over rather than send it. `hop` is the kept template's index
+// (no_hop when it was not kept). Null when there is no route.
+const header_template *worker::find_template(const tcp::four_tuple &t, header_template &scratch, rte_mbuf *m,
+                                             bool &parked, std::uint32_t &hop_out) {
     parked = false;
+    hop_out = no_hop;
     const auto pi = port_for(t.local_ip);
     if (!pi) {
         stats.count(local_drop::no_route);
-        return false;
+        return nullptr;
     }
     const port_info &p = shared->ports[*pi];
     ipv4_addr hop = t.remote_ip;
     if (!p.address.contains(t.remote_ip)) {
         if (!p.gateway) {
             stats.count(local_drop::no_route);
-            return false;
+            return nullptr;
         }
         hop = *p.gateway;
     }
+    const tick now = last_tick;
+    if (const std::uint32_t *slot = hop_slot(*pi, hop);
+        slot != nullptr && *slot != no_hop && now.value - hop_made[*slot].value < arp_refresh_ms) {
+        hop_out = *slot;
+        return &hops[*slot];
+    }
+    const auto kept = [&](const header_template &made) -> const header_template * {
+        hop_out = keep_template(*pi, hop, made);
+        if (hop_out == no_hop) {
+            scratch = made;
+            return &scratch;
+        }
+        return &hops[hop_out];
+    };
     if (port_for(hop) == pi) {
         // Talking to ourselves (both ends on one port, as over a net_ring loopback): the
         // frame goes to our own MAC, with no ARP, which never answers its own address.
-        out = make_template(p.mac, p.mac, t, *pi);
-        return true;
+        return kept(make_template(p.mac, p.mac, *pi));
     }
-    const tick now = last_tick;
     if (const auto e = arp.lookup_entry(hop); e && now.value - e->updated.value < arp_expire_ms) {
         if (now.value - e->updated.value > arp_refresh_ms && now.value - e->probed.value > arp_retry_ms) {
             // Still trusted, but old: ask the owner directly, as Linux's neighbour
@@ -600,19 +666,17 @@ bool worker::fill_template(const tcp::four_tuple &t, header_template &out, rte_m
             arp.mark_probed(hop, now);
             send_arp_request(*pi, hop, e->mac);
         }
-        out = make_template(p.mac, e->mac, t, *pi);
-        return true;
+        return kept(make_template(p.mac, e->mac, *pi));
     }
     if (current != nullptr && current_tuple == t) {
         // Answering a segment that just came from this peer: its frame's source is the
         // next hop back.
-        out = make_template(p.mac, current_src, t, *pi);
-        return true;
+        return kept(make_template(p.mac, current_src, *pi));
     }
-    if (m == nullptr) return false;
+    if (m == nullptr) return nullptr;
     if (waiting.size() >= arp_waiting_max) {
         stats.count(local_drop::arp_unresolved);
-        return false;
+        return nullptr;
     }
     // Ask once per retry interval per next hop, not once per packet.
     bool asked_recently = false;
@@ -621,9 +685,9 @@ bool worker::fill_template(const tcp::four_tuple &t, header_template &out, rte_m
     waiting.push_back(waiting_packet{m, hop, *pi, now, now});
     if (!asked_recently) send_arp_request(*pi, hop, std::nullopt);
     parked = true;
-    out = make_template(p.mac, mac_addr{}, t, *pi);
-    out.ready = false; // not to be kept: the MAC is filled in on release
-    return true;
+    scratch = make_template(p.mac, mac_addr{}, *pi);
+    scratch.ready = false; // not to be kept: the MAC is filled in on release
+    return &scratch;
 }
 
 void worker::release_waiting_for_learned() {
@@ -649,17 +713,21 @@ void worker::transmit(flow::conn_id id, const tcp::four_tuple &t, const tcp::out
         stats.count(local_drop::tx_no_mbuf);
         return;
     }
-    header_template scratch;
+    // The connection's next hop template while it is fresh: one compare, no lookup.
     const header_template *tmpl = nullptr;
+    header_template scratch;
     bool parked = false;
-    if (id != flow::no_conn && ext[id].tmpl.ready) {
-        tmpl = &ext[id].tmpl;
-    } else if (fill_template(t, scratch, m, parked)) {
-        if (id != flow::no_conn && scratch.ready) ext[id].tmpl = scratch;
-        tmpl = &scratch;
+    if (id != flow::no_conn && ext[id].hop != no_hop &&
+        last_tick.value - hop_made[ext[id].hop].value < arp_refresh_ms) {
+        tmpl = &hops[ext[id].hop];
     } else {
-        rte_pktmbuf_free(m);
-        return;
+        std::uint32_t hop = no_hop;
+        tmpl = find_template(t, scratch, m, parked, hop);
+        if (tmpl == nullptr) {
+            rte_pktmbuf_free(m);
+            return;
+        }
+        if (id != flow::no_conn) ext[id].hop = hop;
     }
     const port_info &p = shared->ports[tmpl->port_index];
     const std::size_t opt = wire::tcp_options_size(s.options);
@@ -695,7 +763,7 @@ void worker::transmit(flow::conn_id id, const tcp::four_tuple &t, const tcp::out
         if (p.tx_offload != checksum_offload::ipv4_tcp)
             payload_sum = wire::csum_partial(std::span<const std::uint8_t>(b + hdr, s.payload_len));
     }
-    write_segment_headers(std::span<std::uint8_t>(b, hdr), *tmpl, s, payload_sum, p.tx_offload);
+    write_segment_headers(std::span<std::uint8_t>(b, hdr), *tmpl, t, s, payload_sum, p.tx_offload);
     if (p.tx_offload != checksum_offload::none) {
         m->l2_len = 14;
         m->l3_len = 20;
@@ -1021,6 +1089,10 @@ runtime::runtime(const config::app_config &cfg, const std::string &program,
         if (!ropts.frozen_clock) randombytes_buf(&lim.table_seed, sizeof lim.table_seed);
         wk->shard = std::make_unique<flow::shard>(d.tcp_cfg, lim, *d.isn, *wk, start);
         wk->ext.resize(limits.connections);
+        wk->hops.reserve(worker::max_hops);
+        wk->hop_made.reserve(worker::max_hops);
+        wk->hop_keys.assign(2 * worker::max_hops, 0);
+        wk->hop_index.assign(2 * worker::max_hops, worker::no_hop);
         wk->held_.resize(limits.held_segments);
         wk->held_free_.reserve(limits.held_segments);
         for (std::uint32_t i = limits.held_segments; i-- > 0;) wk->held_free_.push_back(i);

@@ -18,8 +18,7 @@ constexpr std::uint8_t default_ttl = 64; // RFC 1700's recommended default, as L
 
 } // namespace
 
-header_template make_template(mac_addr src_mac, mac_addr dst_mac, const tcp::four_tuple &t,
-                              std::uint16_t port_index) noexcept {
+header_template make_template(mac_addr src_mac, mac_addr dst_mac, std::uint16_t port_index) noexcept {
     header_template h{};
     auto *b = h.bytes.data();
     wire::store_mac(b, dst_mac);
@@ -27,25 +26,18 @@ header_template make_template(mac_addr src_mac, mac_addr dst_mac, const tcp::fou
     store_be16(b + 12, wire::ethertype_ipv4);
     b[l3 + 0] = 0x45; // version 4, 5 words
     b[l3 + 1] = 0;    // DSCP/ECN
-    store_be16(b + l3 + 2, 0);      // total length: per packet
     store_be16(b + l3 + 4, 0);      // RFC 6864 §4.1: an atomic datagram (DF, never fragmented) may carry ID 0
     store_be16(b + l3 + 6, 0x4000); // DF: TCP segments fit the path MTU by construction (MSS)
     b[l3 + 8] = default_ttl;
     b[l3 + 9] = wire::ip_proto_tcp;
-    store_be32(b + l3 + 12, t.local_ip.value);
-    store_be32(b + l3 + 16, t.remote_ip.value);
-    h.ip_check0 = wire::inet_checksum(std::span<const std::uint8_t>(b + l3, 20));
-    store_be16(b + l3 + 10, 0);
-    store_be16(b + l4 + 0, t.local_port);
-    store_be16(b + l4 + 2, t.remote_port);
-    h.tcp_sum = wire::ipv4_pseudo_header_sum(t.local_ip, t.remote_ip, wire::ip_proto_tcp, 0) + t.local_port +
-                t.remote_port;
+    // Total length, checksum and addresses are zero here: the sum covers the rest.
+    h.ip_sum0 = wire::csum_partial(std::span<const std::uint8_t>(b + l3, 20));
     h.port_index = port_index;
     h.ready = true;
     return h;
 }
 
-std::size_t write_segment_headers(std::span<std::uint8_t> out, const header_template &tmpl,
+std::size_t write_segment_headers(std::span<std::uint8_t> out, const header_template &tmpl, const tcp::four_tuple &t,
                                   const tcp::out_segment &s, std::uint32_t payload_sum,
                                   checksum_offload offload) noexcept {
     auto *b = out.data();
@@ -53,10 +45,15 @@ std::size_t write_segment_headers(std::span<std::uint8_t> out, const header_temp
     const std::size_t opt_len = wire::write_tcp_options(out.subspan(eth_ipv4_tcp_len, 40), s.options);
     const auto tcp_len = static_cast<std::uint16_t>(20 + opt_len + s.payload_len);
     const auto total = static_cast<std::uint16_t>(20 + tcp_len);
+    const std::uint32_t src = t.local_ip.value, dst = t.remote_ip.value;
+    const std::uint32_t addr_sum = (src >> 16) + (src & 0xffffu) + (dst >> 16) + (dst & 0xffffu);
 
     store_be16(b + l3 + 2, total);
-    // RFC 1624: only the total length differs from the template's checksummed header.
-    store_be16(b + l3 + 10, offload == checksum_offload::none ? wire::csum_update16(tmpl.ip_check0, 0, total) : 0);
+    store_be32(b + l3 + 12, src);
+    store_be32(b + l3 + 16, dst);
+    store_be16(b + l3 + 10, offload == checksum_offload::none ? wire::csum_fold(tmpl.ip_sum0 + addr_sum + total) : 0);
+    store_be16(b + l4 + 0, t.local_port);
+    store_be16(b + l4 + 2, t.remote_port);
 
     const std::uint32_t seq = s.seq.raw();
     const std::uint32_t ack = s.ack.raw();
@@ -70,13 +67,12 @@ std::size_t write_segment_headers(std::span<std::uint8_t> out, const header_temp
     if (offload == checksum_offload::ipv4_tcp) {
         // The device sums the segment and adds it to this seed: the pseudo header with
         // the length, folded but not complemented (what rte_ipv4_phdr_cksum returns).
-        std::uint32_t ph = wire::ipv4_pseudo_header_sum(ipv4_addr{load_be32(b + l3 + 12)},
-                                                        ipv4_addr{load_be32(b + l3 + 16)}, wire::ip_proto_tcp, tcp_len);
+        std::uint32_t ph = addr_sum + wire::ip_proto_tcp + tcp_len;
         ph = (ph & 0xffffu) + (ph >> 16);
         ph = (ph & 0xffffu) + (ph >> 16);
         store_be16(b + l4 + 16, static_cast<std::uint16_t>(ph));
     } else {
-        std::uint32_t sum = tmpl.tcp_sum + tcp_len + (seq >> 16) + (seq & 0xffffu) + (ack >> 16) + (ack & 0xffffu) +
+        std::uint32_t sum = addr_sum + wire::ip_proto_tcp + t.local_port + t.remote_port + tcp_len + (seq >> 16) + (seq & 0xffffu) + (ack >> 16) + (ack & 0xffffu) +
                             off_flags + s.window;
         sum = wire::csum_partial(std::span<const std::uint8_t>(b + eth_ipv4_tcp_len, opt_len), sum);
         // Folding before adding keeps the accumulator far from overflow for any payload.

@@ -24,9 +24,9 @@ constexpr tcp::four_tuple tuple{ipv4_addr{0xC6120002}, ipv4_addr{0xC6120001}, 80
 
 std::vector<std::uint8_t> build(const tcp::out_segment &s, std::span<const std::uint8_t> payload, checksum_offload o,
                                 std::size_t *header_len = nullptr) {
-    const header_template t = make_template(ours, theirs, tuple, 0);
+    const header_template t = make_template(ours, theirs, 0);
     std::vector<std::uint8_t> frame(eth_ipv4_tcp_len + 40 + payload.size());
-    const std::size_t h = write_segment_headers(frame, t, s, wire::csum_partial(payload), o);
+    const std::size_t h = write_segment_headers(frame, t, tuple, s, wire::csum_partial(payload), o);
     // Not memcpy: an empty payload's data() may be null, which memcpy must never get.
     std::copy(payload.begin(), payload.end(), frame.begin() + static_cast<std::ptrdiff_t>(h));
     frame.resize(h + payload.size());
@@ -126,4 +126,42 @@ TEST_CASE("tx template: with offload the TCP checksum field holds the folded pse
     REQUIRE(ip);
     CHECK(wire::parse_tcp(ip->payload, ip->src, ip->dst, wire::checksum_mode::verify));
     CHECK(h == 54);
+}
+
+TEST_CASE("tx template: one next hop's template serves every connection through it, each with its own 4-tuple "
+          "and valid checksums (RFC 9293 §3.1 MUST-2)",
+          "[engine][tx]") {
+    const header_template shared = make_template(ours, theirs, 3);
+    CHECK(shared.port_index == 3);
+    const std::array<tcp::four_tuple, 3> tuples{{
+        {ipv4_addr{0xC6120002}, ipv4_addr{0xC6120001}, 80, 40000},
+        {ipv4_addr{0xC6120002}, ipv4_addr{0xC612FFFE}, 80, 65535},
+        {ipv4_addr{0xC6120A0B}, ipv4_addr{0xC6130001}, 1, 1},
+    }};
+    const std::vector<std::uint8_t> payload{1, 2, 3};
+    for (const auto &tu : tuples) {
+        for (const auto o : {checksum_offload::none, checksum_offload::ipv4}) {
+            tcp::out_segment s{};
+            s.seq = seq32{tu.remote_port * 7u};
+            s.ack = seq32{tu.local_port * 13u};
+            s.flags.set(wire::tcp_flags::ack | wire::tcp_flags::psh);
+            s.window = 1000;
+            s.payload_len = 3;
+            std::vector<std::uint8_t> frame(eth_ipv4_tcp_len + 40 + payload.size());
+            const std::size_t h = write_segment_headers(frame, shared, tu, s, wire::csum_partial(payload), o);
+            std::copy(payload.begin(), payload.end(), frame.begin() + static_cast<std::ptrdiff_t>(h));
+            frame.resize(h + payload.size());
+            const auto ip = wire::parse_ipv4(std::span(frame).subspan(14),
+                                             o == checksum_offload::none ? wire::checksum_mode::verify
+                                                                         : wire::checksum_mode::skip);
+            REQUIRE(ip);
+            CHECK(ip->src == tu.local_ip);
+            CHECK(ip->dst == tu.remote_ip);
+            const auto tcp = wire::parse_tcp(ip->payload, ip->src, ip->dst, wire::checksum_mode::verify);
+            REQUIRE(tcp);
+            CHECK(tcp->src_port == tu.local_port);
+            CHECK(tcp->dst_port == tu.remote_port);
+            CHECK(tcp->seq == s.seq);
+        }
+    }
 }
