@@ -1,24 +1,22 @@
 // RFC 1071 Internet checksum over a byte span.
 //
-// The loop sums 16-bit big-endian words into a 64-bit accumulator, which cannot overflow
-// for any buffer that fits in memory, and folds the high half back in at the end. A plain
-// word loop is what the compiler vectorises best; the deferred carries are RFC 1071
-// §2(C) "deferred carries".
+// Eight bytes an add with the carries added back, in the host's byte order, and one byte
+// swap at the end: sum64.hpp says why each step is still the Internet checksum. The old
+// loop added one 16-bit big-endian word at a time; this one does four words per add (a
+// full-MSS segment is 183 adds instead of 730), and the unit tests hold it to that plain
+// loop for every length, alignment and seed.
 #include <linerate/wire/checksum.hpp>
 
-#include <linerate/base/byteorder.hpp>
+#include "sum64.hpp"
 
 namespace linerate::wire {
 
 std::uint32_t csum_partial(std::span<const std::uint8_t> data, std::uint32_t sum) noexcept {
-    std::uint64_t acc = sum;
-    const std::uint8_t *p = data.data();
-    std::size_t n = data.size();
-    for (; n >= 2; n -= 2, p += 2) acc += load_be16(p);
-    // RFC 1071 §4.1: "Add left-over byte, if any", as the high half of a word.
-    if (n != 0) acc += std::uint64_t{*p} << 8;
-    // Fold to 32 bits; 2^32 == 1 modulo 0xffff, so this keeps the value's class.
-    while (acc >> 32) acc = (acc & 0xffffffffu) + (acc >> 32);
+    const std::uint16_t words = detail::native_to_host16(detail::fold64(detail::sum64(data.data(), data.size(), 0)));
+    // sum + words < 2^33: one end-around fold brings it under 2^32, and keeps a non-zero
+    // total non-zero (csum_fold tells -0 from +0 by that).
+    std::uint64_t acc = std::uint64_t{sum} + words;
+    acc = (acc & 0xffffffffu) + (acc >> 32);
     return static_cast<std::uint32_t>(acc);
 }
 

@@ -23,9 +23,11 @@
 namespace linerate::wire {
 
 // One's complement sum of the 16-bit big-endian words of data, added to sum. The result
-// is an unfolded accumulator: congruent to the true sum modulo 0xffff and exactly equal
-// to the plain word sum while that fits in 32 bits. RFC 1071 §4.1: a trailing odd byte is
-// the high half of a word whose low half is zero.
+// is an unfolded accumulator: congruent to the true sum modulo 0xffff, and zero only when
+// sum and data are all zero, which is all that csum_fold and further partial sums need.
+// (It is not the plain word sum: the data is added eight bytes at a time and folded to
+// 16 bits before sum is added.) RFC 1071 §4.1: a trailing odd byte is the high half of a
+// word whose low half is zero.
 [[nodiscard]] std::uint32_t csum_partial(std::span<const std::uint8_t> data, std::uint32_t sum = 0) noexcept;
 
 // Folds the carries back in (end-around carry, RFC 1071 §1) and complements: the value
