@@ -5,6 +5,7 @@
 #include <linerate/wire/checksum.hpp>
 #include <linerate/wire/drop_reason.hpp>
 #include <linerate/wire/ethernet.hpp>
+#include <linerate/wire/fast_parse.hpp>
 #include <linerate/wire/icmp.hpp>
 #include <linerate/wire/ipv4.hpp>
 #include <linerate/wire/result.hpp>
