@@ -1007,7 +1007,10 @@ runtime::runtime(const config::app_config &cfg, const std::string &program,
                  std::span<const std::string> eal_cli_args, const runtime_options &ropts)
     : impl_(std::make_unique<impl>(cfg, program, eal_cli_args)) {
     auto &d = *impl_;
-    d.isn = ropts.isn_key ? std::make_unique<tcp::isn_generator>(*ropts.isn_key)
+    // A fixed key is there to make captures reproducible (the pcap golden test replays one
+    // recorded elsewhere), so its PRF is pinned to the one every machine has: SipHash. A
+    // random key takes AES-NI where the CPU has it (isn.hpp).
+    d.isn = ropts.isn_key ? std::make_unique<tcp::isn_generator>(*ropts.isn_key, tcp::isn_prf::siphash)
                           : std::make_unique<tcp::isn_generator>();
 
     // The lcores EAL actually runs, main first: they may differ from the file when the

@@ -48,7 +48,8 @@ struct port_summary {
 // How a runtime is built, beyond its configuration file.
 struct runtime_options {
     // A fixed RFC 6528 secret instead of a random one: only for reproducible captures and
-    // tests (a published key lets an off-path attacker predict ISNs).
+    // tests (a published key lets an off-path attacker predict ISNs). Its PRF is SipHash on
+    // every machine, so that a capture replays the same everywhere (tcp/isn.hpp).
     std::optional<std::array<std::uint8_t, tcp::isn_generator::key_size>> isn_key;
     // Time stands still at zero: ISNs and timestamps depend only on the key and the
     // 4-tuple, and no timer ever fires. For replaying a capture and comparing what comes
