@@ -27,17 +27,49 @@ verdict responder::on_frame(std::span<std::uint8_t> frame, bool ip_checksum_good
         c_.count(eth.error());
         return drop();
     }
-    // A unicast frame for another station reaches us only in promiscuous mode or on a
-    // shared segment; it is not ours to answer.
-    if (!eth->dst.is_multicast() && eth->dst != self_.mac) {
-        c_.count(local_drop::not_our_mac);
-        return drop();
-    }
+    if (!for_this_station(eth->dst)) return drop();
     switch (eth->ethertype) {
     case wire::ethertype_arp: return on_arp(frame, wire::ethernet_header_len, now, answer);
     case wire::ethertype_ipv4: return on_ipv4(frame, wire::ethernet_header_len, ip_checksum_good);
     default: c_.count(wire::drop_reason::eth_unsupported_type); return drop();
     }
+}
+
+verdict responder::on_fast_tcp(const wire::fast_tcp_frame &f) noexcept {
+    // on_frame's steps for an IPv4 TCP frame, the parsing already done.
+    if (!for_this_station(f.eth_dst)) return drop();
+    ++c_.ip_in_receives;
+    if (!for_this_host(f.dst)) return drop();
+    return deliver_tcp(wire::fast_l4_offset, f.l4_length, f.src, f.dst);
+}
+
+bool responder::for_this_station(const mac_addr &dst) noexcept {
+    // A unicast frame for another station reaches us only in promiscuous mode or on a
+    // shared segment; it is not ours to answer.
+    if (!dst.is_multicast() && dst != self_.mac) {
+        c_.count(local_drop::not_our_mac);
+        return false;
+    }
+    return true;
+}
+
+bool responder::for_this_host(ipv4_addr dst) noexcept {
+    if (!self_.owns(dst)) {
+        ++c_.ip_in_addr_errors;
+        c_.count(local_drop::ipv4_not_for_us);
+        return false;
+    }
+    return true;
+}
+
+verdict responder::deliver_tcp(std::size_t l4_offset, std::size_t l4_length, ipv4_addr src, ipv4_addr dst) noexcept {
+    ++c_.ip_in_delivers;
+    return verdict{.what = verdict::kind::deliver_tcp,
+                   .length = 0,
+                   .l4_offset = static_cast<std::uint16_t>(l4_offset),
+                   .l4_length = static_cast<std::uint16_t>(l4_length),
+                   .src = src,
+                   .dst = dst};
 }
 
 verdict responder::on_arp(std::span<std::uint8_t> frame, std::size_t l3, tick now, bool answer) noexcept {
@@ -110,20 +142,9 @@ verdict responder::on_ipv4(std::span<std::uint8_t> frame, std::size_t l3, bool i
         c_.count(ip.error());
         return drop();
     }
-    if (!self_.owns(ip->dst)) {
-        ++c_.ip_in_addr_errors;
-        c_.count(local_drop::ipv4_not_for_us);
-        return drop();
-    }
-    if (ip->protocol == wire::ip_proto_tcp) {
-        ++c_.ip_in_delivers;
-        return verdict{.what = verdict::kind::deliver_tcp,
-                       .length = 0,
-                       .l4_offset = static_cast<std::uint16_t>(l3 + ip->header.size()),
-                       .l4_length = static_cast<std::uint16_t>(ip->payload.size()),
-                       .src = ip->src,
-                       .dst = ip->dst};
-    }
+    if (!for_this_host(ip->dst)) return drop();
+    if (ip->protocol == wire::ip_proto_tcp)
+        return deliver_tcp(l3 + ip->header.size(), ip->payload.size(), ip->src, ip->dst);
     if (ip->protocol != wire::ip_proto_icmp) {
         // RFC 1122 §3.2.2.1 suggests a protocol-unreachable here; until there is an
         // ICMP error generator we only count it, as a firewall would.

@@ -21,6 +21,7 @@
 #include <linerate/wire/arp.hpp>
 #include <linerate/wire/checksum.hpp>
 #include <linerate/wire/ethernet.hpp>
+#include <linerate/wire/fast_parse.hpp>
 #include <linerate/wire/tcp.hpp>
 
 #include <boost/lockfree/spsc_queue.hpp>
@@ -38,6 +39,7 @@
 #include <sodium.h>
 
 #include <algorithm>
+#include <array>
 #include <cstring>
 #include <optional>
 
@@ -125,7 +127,24 @@ struct tcp_item {
     verdict v;
     tcp::four_tuple t;
     std::uint64_t hash;
+    // What wire::parse_fast read from the frame, or nullptr: the general parsers then
+    // read the TCP header (a frame the fast path left, or one from another worker).
+    const wire::fast_tcp_frame *fast;
 };
+
+// RFC 9293 §3.1 MUST-3: the TCP checksum is verified, by the device when it can.
+enum class l4_checksum : std::uint8_t { verify, skip, bad };
+
+l4_checksum device_l4_checksum(const port_info &p, const rte_mbuf *m) noexcept {
+    if (!p.rx_tcp_cksum) return l4_checksum::verify;
+    const auto l4 = m->ol_flags & RTE_MBUF_F_RX_L4_CKSUM_MASK;
+    // NONE: the checksum field was never filled in, but the data is known intact
+    // (virtio and taps hand over the sender kernel's unfinished checksums this way),
+    // so it is as good as GOOD; checking it in software would drop every segment.
+    if (l4 == RTE_MBUF_F_RX_L4_CKSUM_GOOD || l4 == RTE_MBUF_F_RX_L4_CKSUM_NONE) return l4_checksum::skip;
+    if (l4 == RTE_MBUF_F_RX_L4_CKSUM_BAD) return l4_checksum::bad;
+    return l4_checksum::verify;
+}
 
 struct shared_state;
 
@@ -192,13 +211,19 @@ struct alignas(64) worker final : flow::io, lcore {
     rte_mbuf *current = nullptr;
     tcp::four_tuple current_tuple{};
     mac_addr current_src{};
+    // What parse_fast read from each frame of the burst being received, until
+    // tcp_burst has input them: here rather than on poll_rx's stack, where 32 of them
+    // would be initialised on every burst.
+    std::array<wire::fast_tcp_frame, burst_size> rx_fast{};
 
     void loop();
     void poll_rx(const rx_queue &q, tick now);
     void poll_rings(tick now);
-    void steer_tcp(rte_mbuf *m, std::uint16_t pi, const verdict &v, tcp_item *local, std::uint16_t &nl);
+    void steer_tcp(rte_mbuf *m, std::uint16_t pi, const verdict &v, const wire::fast_tcp_frame *fast, tcp_item *local,
+                   std::uint16_t &nl);
     void tcp_burst(tcp_item *items, std::uint16_t n);
     void tcp_input(const tcp_item &it);
+    bool parse_tcp_general(const tcp_item &it, tcp::segment &seg);
     void copy_arp_to_others(rte_mbuf *m, std::uint16_t pi);
     void on_tick(tick now);
     void queue_tx(std::uint16_t pi, rte_mbuf *m);
@@ -273,14 +298,25 @@ void worker::poll_rx(const rx_queue &q, tick now) {
             copy_arp_to_others(m, q.port_index);
         const bool cksum_good =
             p.rx_ipv4_cksum && (m->ol_flags & RTE_MBUF_F_RX_IP_CKSUM_MASK) == RTE_MBUF_F_RX_IP_CKSUM_GOOD;
-        const verdict v = answer[q.port_index]->on_frame(frame, cksum_good, now);
+        // The common TCP frame in one pass (wire/fast_parse.hpp); whatever it does not
+        // take, a segment the device found bad included, the general parsers decide and
+        // count. Either way the responder applies the same checks and counters.
+        const l4_checksum l4 = device_l4_checksum(p, m);
+        wire::fast_tcp_frame &fast = rx_fast[i];
+        const bool took = l4 != l4_checksum::bad &&
+                          wire::parse_fast(frame, cksum_good ? wire::checksum_mode::skip : wire::checksum_mode::verify,
+                                           l4 == l4_checksum::skip ? wire::checksum_mode::skip
+                                                                   : wire::checksum_mode::verify,
+                                           fast);
+        const verdict v =
+            took ? answer[q.port_index]->on_fast_tcp(fast) : answer[q.port_index]->on_frame(frame, cksum_good, now);
         switch (v.what) {
         case verdict::kind::transmit:
             rte_pktmbuf_trim(m, static_cast<std::uint16_t>(rte_pktmbuf_data_len(m) - v.length));
             m->ol_flags = 0;
             queue_tx(q.port_index, m);
             break;
-        case verdict::kind::deliver_tcp: steer_tcp(m, q.port_index, v, local, nl); break;
+        case verdict::kind::deliver_tcp: steer_tcp(m, q.port_index, v, took ? &fast : nullptr, local, nl); break;
         case verdict::kind::consumed:
             rte_pktmbuf_free(m);
             if (!waiting.empty()) release_waiting_for_learned();
@@ -309,11 +345,12 @@ void worker::copy_arp_to_others(rte_mbuf *m, std::uint16_t pi) {
 
 // Which worker owns a TCP segment: the NIC said so when RSS steers a queue per worker;
 // otherwise the same symmetric Toeplitz hash, computed here, picks it.
-void worker::steer_tcp(rte_mbuf *m, std::uint16_t pi, const verdict &v, tcp_item *local, std::uint16_t &nl) {
+void worker::steer_tcp(rte_mbuf *m, std::uint16_t pi, const verdict &v, const wire::fast_tcp_frame *fast,
+                       tcp_item *local, std::uint16_t &nl) {
     const auto *f = rte_pktmbuf_mtod(m, const std::uint8_t *);
     if (v.l4_length < wire::tcp_min_header_len) {
         // Counted by the TCP input path's parser, on this worker.
-        local[nl++] = tcp_item{m, pi, v, {}, 0};
+        local[nl++] = tcp_item{m, pi, v, {}, 0, nullptr};
         return;
     }
     const std::uint16_t sport = load_be16(f + v.l4_offset);
@@ -335,7 +372,7 @@ void worker::steer_tcp(rte_mbuf *m, std::uint16_t pi, const verdict &v, tcp_item
             return;
         }
     }
-    local[nl++] = tcp_item{m, pi, v, t, 0};
+    local[nl++] = tcp_item{m, pi, v, t, 0, fast};
 }
 
 void worker::poll_rings(tick now) {
@@ -372,7 +409,8 @@ void worker::poll_rings(tick now) {
             v.src = ipv4_addr{load_be32(f + 14 + 12)};
             v.dst = ipv4_addr{load_be32(f + 14 + 16)};
             const tcp::four_tuple t{v.dst, v.src, load_be16(f + l4 + 2), load_be16(f + l4)};
-            local[nl++] = tcp_item{m, m->port, v, t, 0};
+            // The sender parsed only what steering needed: the TCP header is read here.
+            local[nl++] = tcp_item{m, m->port, v, t, 0, nullptr};
         }
         tcp_burst(local, nl);
     }
@@ -390,45 +428,53 @@ void worker::tcp_burst(tcp_item *items, std::uint16_t n) {
 void worker::tcp_input(const tcp_item &it) {
     rte_mbuf *m = it.m;
     const auto *f = rte_pktmbuf_mtod(m, const std::uint8_t *);
-    const port_info &p = shared->ports[it.port_index];
-    const std::span<const std::uint8_t> bytes(f + it.v.l4_offset, it.v.l4_length);
-    // RFC 9293 §3.1 MUST-3: the checksum is verified, by the device when it can.
-    auto mode = wire::checksum_mode::verify;
-    if (p.rx_tcp_cksum) {
-        const auto l4 = m->ol_flags & RTE_MBUF_F_RX_L4_CKSUM_MASK;
-        // NONE: the checksum field was never filled in, but the data is known intact
-        // (virtio and taps hand over the sender kernel's unfinished checksums this way),
-        // so it is as good as GOOD; checking it in software would drop every segment.
-        if (l4 == RTE_MBUF_F_RX_L4_CKSUM_GOOD || l4 == RTE_MBUF_F_RX_L4_CKSUM_NONE) mode = wire::checksum_mode::skip;
-        if (l4 == RTE_MBUF_F_RX_L4_CKSUM_BAD) {
-            stats.count(wire::drop_reason::tcp_bad_checksum);
-            shard->count_bad_segment(true);
-            rte_pktmbuf_free(m);
-            return;
-        }
-    }
-    const auto tv = wire::parse_tcp(bytes, it.v.src, it.v.dst, mode);
-    if (!tv) {
-        stats.count(tv.error());
-        shard->count_bad_segment(tv.error() == wire::drop_reason::tcp_bad_checksum);
-        rte_pktmbuf_free(m);
+    tcp::segment seg;
+    if (it.fast != nullptr) {
+        const wire::fast_tcp_frame &ff = *it.fast;
+        seg = tcp::segment{.seq = ff.seq, .ack = ff.ack, .flags = ff.flags, .window = ff.window,
+                           .options = ff.options, .payload = ff.payload};
+    } else if (!parse_tcp_general(it, seg)) {
         return;
     }
-    const auto opts = wire::parse_tcp_options(tv->options);
-    if (!opts) {
-        stats.count(opts.error());
-        shard->count_bad_segment(false);
-        rte_pktmbuf_free(m);
-        return;
-    }
-    const tcp::segment seg{.seq = tv->seq, .ack = tv->ack, .flags = tv->flags, .window = tv->window,
-                           .options = *opts, .payload = tv->payload};
     current = m;
     current_tuple = it.t;
     current_src = wire::load_mac(f + 6);
     shard->input(it.t, it.hash, seg);
     current = nullptr;
     rte_pktmbuf_free(m); // held bytes took their own reference
+}
+
+// The TCP header and options of a segment parse_fast did not take, through the general
+// parsers, which decide and count every drop (and free the mbuf: false).
+bool worker::parse_tcp_general(const tcp_item &it, tcp::segment &seg) {
+    rte_mbuf *m = it.m;
+    const auto *f = rte_pktmbuf_mtod(m, const std::uint8_t *);
+    const std::span<const std::uint8_t> bytes(f + it.v.l4_offset, it.v.l4_length);
+    const l4_checksum l4 = device_l4_checksum(shared->ports[it.port_index], m);
+    if (l4 == l4_checksum::bad) {
+        stats.count(wire::drop_reason::tcp_bad_checksum);
+        shard->count_bad_segment(true);
+        rte_pktmbuf_free(m);
+        return false;
+    }
+    const auto tv = wire::parse_tcp(bytes, it.v.src, it.v.dst,
+                                    l4 == l4_checksum::skip ? wire::checksum_mode::skip : wire::checksum_mode::verify);
+    if (!tv) {
+        stats.count(tv.error());
+        shard->count_bad_segment(tv.error() == wire::drop_reason::tcp_bad_checksum);
+        rte_pktmbuf_free(m);
+        return false;
+    }
+    const auto opts = wire::parse_tcp_options(tv->options);
+    if (!opts) {
+        stats.count(opts.error());
+        shard->count_bad_segment(false);
+        rte_pktmbuf_free(m);
+        return false;
+    }
+    seg = tcp::segment{.seq = tv->seq, .ack = tv->ack, .flags = tv->flags, .window = tv->window,
+                       .options = *opts, .payload = tv->payload};
+    return true;
 }
 
 // --- transmit -----------------------------------------------------------------------------

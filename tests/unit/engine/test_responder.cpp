@@ -4,8 +4,10 @@
 #include <linerate/wire/arp.hpp>
 #include <linerate/wire/checksum.hpp>
 #include <linerate/wire/ethernet.hpp>
+#include <linerate/wire/fast_parse.hpp>
 #include <linerate/wire/icmp.hpp>
 #include <linerate/wire/ipv4.hpp>
+#include <linerate/wire/tcp.hpp>
 
 #include <catch2/catch.hpp>
 
@@ -264,6 +266,31 @@ TEST_CASE("IPv4: TCP for us is handed on to TCP", "[engine][ipv4]") {
     auto f = ipv4_frame(wire::ip_proto_tcp, tcp);
     CHECK(fx.deliver(f).what == verdict::kind::deliver_tcp);
     CHECK(fx.c.ip_in_delivers == 1);
+}
+
+TEST_CASE("responder: a frame parse_fast took gets the verdict and counters on_frame gives it", "[engine][ipv4]") {
+    // The engine asks on_fast_tcp instead of on_frame for what the fast recogniser took;
+    // the station and address rules, the counters and the verdict must not differ.
+    const std::uint8_t payload[5] = {1, 2, 3, 4, 5};
+    const ipv4_addr other_ip = ipv4_addr::from_octets(198, 18, 0, 77);
+    for (const auto &[dst_ip, dst_mac] : {std::pair{our_ip, our_mac}, std::pair{other_ip, our_mac},
+                                          std::pair{our_ip, mac_addr{{0x02, 9, 9, 9, 9, 9}}},
+                                          std::pair{our_ip, mac_addr::broadcast()}}) {
+        std::uint8_t seg[25]; // a PSH ACK with 5 bytes, summed for this destination
+        REQUIRE(wire::write_tcp(seg, wire::tcp_fields{.src_port = 40000, .dst_port = 80, .flags = wire::tcp_flags{0x18}},
+                                {}, payload, peer_ip, dst_ip) == 25);
+        auto f = ipv4_frame(wire::ip_proto_tcp, seg, dst_ip, dst_mac);
+        wire::fast_tcp_frame fast;
+        REQUIRE(wire::parse_fast(f, wire::checksum_mode::verify, wire::checksum_mode::verify, fast));
+        fixture general, quick;
+        INFO(dst_ip.value << " " << dst_mac.to_string());
+        CHECK(general.deliver(f) == quick.r.on_fast_tcp(fast));
+        CHECK(general.c.ip_in_receives == quick.c.ip_in_receives);
+        CHECK(general.c.ip_in_delivers == quick.c.ip_in_delivers);
+        CHECK(general.c.ip_in_addr_errors == quick.c.ip_in_addr_errors);
+        CHECK(general.c.dropped == quick.c.dropped);
+        CHECK(general.c.malformed == quick.c.malformed);
+    }
 }
 
 TEST_CASE("IPv4: a bad header checksum is a header error unless the NIC vouched for it", "[engine][ipv4]") {

@@ -13,6 +13,7 @@
 #include <linerate/base/ticks.hpp>
 #include <linerate/engine/arp_cache.hpp>
 #include <linerate/engine/counters.hpp>
+#include <linerate/wire/fast_parse.hpp>
 
 #include <cstdint>
 #include <span>
@@ -44,6 +45,8 @@ struct verdict {
     std::uint16_t l4_length = 0;
     ipv4_addr src{};
     ipv4_addr dst{};
+
+    friend constexpr bool operator==(const verdict &, const verdict &) noexcept = default;
 };
 
 class responder {
@@ -55,6 +58,9 @@ public:
     // the IPv4 header checksum (so software need not). Everything dropped is counted.
     // answer false: a copy of an ARP frame another lcore has answered, to learn from only.
     verdict on_frame(std::span<std::uint8_t> frame, bool ip_checksum_good, tick now, bool answer = true) noexcept;
+    // A frame wire::parse_fast took (so well-formed Ethernet / IPv4 / TCP): the same
+    // station and address checks, counters and verdict as on_frame gives that frame.
+    verdict on_fast_tcp(const wire::fast_tcp_frame &f) noexcept;
 
     [[nodiscard]] const interface_address &self() const noexcept { return self_; }
     void set_extra_addresses(ipv4_addr first, std::uint32_t count) noexcept {
@@ -65,6 +71,10 @@ public:
 private:
     verdict on_arp(std::span<std::uint8_t> frame, std::size_t l3_offset, tick now, bool answer) noexcept;
     verdict on_ipv4(std::span<std::uint8_t> frame, std::size_t l3_offset, bool ip_checksum_good) noexcept;
+    // The checks and counters on_frame and on_fast_tcp share, one copy of each rule.
+    [[nodiscard]] bool for_this_station(const mac_addr &dst) noexcept;
+    [[nodiscard]] bool for_this_host(ipv4_addr dst) noexcept;
+    verdict deliver_tcp(std::size_t l4_offset, std::size_t l4_length, ipv4_addr src, ipv4_addr dst) noexcept;
 
     interface_address self_;
     arp_cache &arp_;
