@@ -56,6 +56,9 @@ public:
     // Precondition: available() and a key was given.
     void encrypt(const std::uint8_t *in, std::uint8_t *out) const noexcept;
 
+    // FIPS 197 §5.2's expanded key, round 0 first.
+    [[nodiscard]] const std::uint8_t *round_keys() const noexcept { return round_keys_.data(); }
+
 private:
     // FIPS 197 §5.2: Nr + 1 = 11 round keys of 16 bytes, aligned for 16-byte loads.
     alignas(16) std::array<std::uint8_t, 11 * block_size> round_keys_{};
