@@ -1,5 +1,6 @@
 // linerate-micro: the protocol core's micro-benchmarks (issue 6): TCP input per segment
-// type, the 4-tuple table, the timer wheel and the Internet checksum. No DPDK: the
+// type, the 4-tuple table, the timer wheel, the Internet checksum, receive parsing
+// (the one-pass recogniser against the general parsers) and the ISN's PRF. No DPDK: the
 // shards are driven in memory, as the unit tests drive them.
 //
 // main() is Google Benchmark's own, plus an exit status: non-zero when a benchmark
@@ -27,6 +28,8 @@ int main(int argc, char **argv) {
     register_table();
     register_timer();
     register_checksum();
+    register_parse();
+    register_isn();
 
     benchmark::Initialize(&argc, argv);
     if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 2;

@@ -43,5 +43,7 @@ void register_tcp();
 void register_table();
 void register_timer();
 void register_checksum();
+void register_parse();
+void register_isn();
 
 } // namespace linerate::perf
