@@ -8,10 +8,12 @@
 // a keyed pseudorandom function, so an off-path attacker cannot predict another
 // connection's ISN (the attacks of RFC 6528 §1). RFC 6528 §3 asks for a PRF and names MD5
 // only as an example; any keyed PRF will do. linerate's F is one of two:
-//   - AES-128 (FIPS 197) with AES-NI, where the CPU has it: one block cipher call, about
-//     ten instructions once the key is expanded (at construction), where SipHash-2-4 costs
-//     well over a hundred. A block cipher under a secret key is a PRP, which is a PRF for
-//     all purposes here (the birthday bound is 2^64 blocks).
+//   - AES-128 (FIPS 197) with AES-NI, where the CPU has it: one block, a few dozen
+//     instructions once the key is expanded (at construction), where SipHash-2-4 costs
+//     about 170 more (perf/instructions). Its ten rounds are one dependent chain, so a
+//     lone call's latency gains less than its throughput (perf/micro isn/*). A block
+//     cipher under a secret key is a PRP, which is a PRF for all purposes here (the
+//     birthday bound is 2^64 blocks).
 //   - SipHash-2-4 (libsodium's crypto_shorthash), as Linux uses for secure_tcp_seq(),
 //     where the CPU lacks AES-NI (an old or emulated x86, or another architecture).
 // The same F gives the TSval offset (ts_offset below).
