@@ -1,0 +1,92 @@
+// The stream store: each connection's send stream, kept in mbufs until the peer
+// acknowledges it, and out-of-order bytes held in the mbufs they arrived in (flow::io's
+// storage side). See worker.hpp.
+#include "worker.hpp"
+
+namespace linerate::engine::detail {
+
+std::uint32_t worker::append(flow::conn_id id, std::span<const std::uint8_t> bytes) noexcept {
+    conn_ext &e = ext[id];
+    std::size_t done = 0;
+    while (done < bytes.size()) {
+        if (e.tail == nullptr || rte_pktmbuf_tailroom(e.tail) == 0) {
+            rte_mbuf *m = rte_pktmbuf_alloc(pool);
+            if (m == nullptr) {
+                stats.count(local_drop::send_no_mbuf);
+                break;
+            }
+            // Linked through `next` as a plain list: these are storage, never sent as a
+            // chain, so pkt_len and nb_segs stay those of single mbufs.
+            if (e.tail != nullptr)
+                e.tail->next = m;
+            else
+                e.head = m;
+            e.tail = m;
+        }
+        const std::size_t k = std::min<std::size_t>(rte_pktmbuf_tailroom(e.tail), bytes.size() - done);
+        std::memcpy(rte_pktmbuf_mtod_offset(e.tail, std::uint8_t *, e.tail->data_len), bytes.data() + done, k);
+        e.tail->data_len = static_cast<std::uint16_t>(e.tail->data_len + k);
+        e.tail->pkt_len = e.tail->data_len;
+        done += k;
+    }
+    e.bytes += static_cast<std::uint32_t>(done);
+    return static_cast<std::uint32_t>(done);
+}
+
+void worker::release_sent(flow::conn_id id, std::uint32_t n) noexcept {
+    conn_ext &e = ext[id];
+    n = std::min(n, e.bytes);
+    e.bytes -= n;
+    while (n > 0 && e.head != nullptr) {
+        const std::uint32_t avail = e.head->data_len - e.head_off;
+        if (n < avail) {
+            e.head_off += n;
+            return;
+        }
+        n -= avail;
+        rte_mbuf *next = e.head->next;
+        e.head->next = nullptr;
+        rte_pktmbuf_free(e.head);
+        e.head = next;
+        e.head_off = 0;
+    }
+    if (e.head == nullptr) e.tail = nullptr;
+}
+
+void worker::forget(flow::conn_id id) noexcept {
+    conn_ext &e = ext[id];
+    while (e.head != nullptr) {
+        rte_mbuf *next = e.head->next;
+        e.head->next = nullptr;
+        rte_pktmbuf_free(e.head);
+        e.head = next;
+    }
+    e = conn_ext{};
+}
+
+std::uint64_t worker::hold(flow::conn_id, seq32 first, std::span<const std::uint8_t> bytes) noexcept {
+    if (current == nullptr || held_free_.empty()) return 0;
+    const std::uint32_t i = held_free_.back();
+    held_free_.pop_back();
+    rte_mbuf_refcnt_update(current, 1);
+    held_[i] = held_segment{current, first, bytes.data(), static_cast<std::uint32_t>(bytes.size())};
+    return std::uint64_t{i} + 1;
+}
+
+tcp::sink::held_bytes worker::held(std::uint64_t handle) noexcept {
+    if (handle == 0 || handle > held_.size()) return {};
+    const held_segment &h = held_[handle - 1];
+    if (h.m == nullptr) return {};
+    return {h.first, std::span<const std::uint8_t>(h.data, h.len)};
+}
+
+void worker::release(std::uint64_t handle) noexcept {
+    if (handle == 0 || handle > held_.size()) return;
+    held_segment &h = held_[handle - 1];
+    if (h.m == nullptr) return;
+    rte_pktmbuf_free(h.m);
+    h = held_segment{};
+    held_free_.push_back(static_cast<std::uint32_t>(handle - 1));
+}
+
+} // namespace linerate::engine::detail

@@ -1,0 +1,149 @@
+// Transmit: the TX stage (frames wait in order while the device refuses them) and
+// segments built from their next hop's header template. See worker.hpp.
+#include "worker.hpp"
+
+namespace linerate::engine::detail {
+
+void worker::queue_tx(std::uint16_t pi, rte_mbuf *m) {
+    if (txq[pi] < 0) {
+        // No TX queue of ours on this port: the worker that has one sends it.
+        m->port = pi;
+        if (!tx_out[tx_owner[pi]]->push(m)) {
+            stats.count(local_drop::dispatch_full);
+            rte_pktmbuf_free(m);
+        }
+        return;
+    }
+    tx_stage &s = txs[pi];
+    if (s.head + s.count == s.buf.size()) {
+        // At the end of the buffer: try the device, then move what it left to the front.
+        flush(pi);
+        if (s.head > 0 && s.count > 0) std::memmove(s.buf.data(), s.buf.data() + s.head, s.count * sizeof(rte_mbuf *));
+        s.head = 0;
+        if (s.count == s.buf.size()) {
+            // A whole stage waiting on a device that takes nothing: this one is dropped.
+            stats.count(local_drop::tx_full);
+            rte_pktmbuf_free(m);
+            return;
+        }
+    }
+    s.buf[s.head + s.count++] = m;
+    // A burst's worth is ready: send it now rather than at the end of the turn (while
+    // the device refuses, once per burst's worth, so a full ring costs little).
+    if (s.count % tx_batch_size == 0) flush(pi);
+}
+
+// Sends what the stage holds, a burst of tx_batch_size at a time, until the device
+// takes less than a whole burst. What it refuses (its ring is full: net_tap when the
+// kernel's queue is, memif when the peer lags) stays staged, in order, for the next
+// flush rather than being dropped: a dropped segment costs a retransmission timeout.
+// Nothing is retried in a loop, so a stuck queue never stalls the lcore.
+void worker::flush(std::uint16_t pi) {
+    tx_stage &s = txs[pi];
+    while (s.count > 0) {
+        const auto n = static_cast<std::uint16_t>(std::min<std::uint32_t>(s.count, tx_batch_size));
+        rte_mbuf **b = s.buf.data() + s.head;
+        // Lengths are read before the burst: a sent mbuf belongs to the driver, which
+        // may free it at once.
+        std::uint32_t len[tx_batch_size];
+        for (std::uint16_t i = 0; i < n; ++i) len[i] = rte_pktmbuf_pkt_len(b[i]);
+        const std::uint16_t sent = rte_eth_tx_burst(shared->ports[pi].port_id, static_cast<std::uint16_t>(txq[pi]), b, n);
+        for (std::uint16_t i = 0; i < sent; ++i) {
+            ++stats.tx_frames;
+            stats.tx_bytes += len[i];
+        }
+        s.head += sent;
+        s.count -= sent;
+        if (sent < n) break;
+    }
+    if (s.count == 0) s.head = 0;
+    static_assert(config::max_ports <= 64, "tx_refused holds one bit per port");
+    const std::uint64_t bit = std::uint64_t{1} << pi;
+    tx_refused = s.count > 0 ? tx_refused | bit : tx_refused & ~bit;
+}
+
+void worker::drop_unsent() {
+    for (tx_stage &s : txs) {
+        for (std::uint32_t i = 0; i < s.count; ++i) {
+            stats.count(local_drop::tx_full);
+            rte_pktmbuf_free(s.buf[s.head + i]);
+        }
+        s.head = s.count = 0;
+    }
+    tx_refused = 0;
+}
+
+void worker::flush_all() {
+    for (std::uint16_t pi = 0; pi < txs.size(); ++pi) flush(pi);
+}
+
+void worker::transmit(flow::conn_id id, const tcp::four_tuple &t, const tcp::out_segment &s,
+                      std::uint32_t offset) noexcept {
+    rte_mbuf *m = rte_pktmbuf_alloc(pool);
+    if (m == nullptr) {
+        // The core's retransmission timer recovers; a reset is simply not sent.
+        stats.count(local_drop::tx_no_mbuf);
+        return;
+    }
+    // The connection's next hop template while it is fresh: one compare, no lookup.
+    const header_template *tmpl = nullptr;
+    header_template scratch;
+    bool parked = false;
+    if (id != flow::no_conn && ext[id].hop != no_hop &&
+        last_tick.value - hop_made[ext[id].hop].value < arp_refresh_ms) {
+        tmpl = &hops[ext[id].hop];
+    } else {
+        std::uint32_t hop = no_hop;
+        tmpl = find_template(t, scratch, m, parked, hop);
+        if (tmpl == nullptr) {
+            rte_pktmbuf_free(m);
+            return;
+        }
+        if (id != flow::no_conn) ext[id].hop = hop;
+    }
+    const port_info &p = shared->ports[tmpl->port_index];
+    const std::size_t opt = wire::tcp_options_size(s.options);
+    const std::size_t hdr = eth_ipv4_tcp_len + opt;
+    auto *b = reinterpret_cast<std::uint8_t *>(rte_pktmbuf_append(m, static_cast<std::uint16_t>(hdr + s.payload_len)));
+    if (b == nullptr) {
+        // More than one mbuf holds: the configuration's MTU outgrew the mbuf size.
+        stats.count(local_drop::tx_too_big);
+        if (parked) waiting.pop_back();
+        rte_pktmbuf_free(m);
+        return;
+    }
+    std::uint32_t payload_sum = 0;
+    if (s.payload_len > 0) {
+        // Copy the bytes from the send stream, from `offset` on.
+        const conn_ext &e = ext[id];
+        std::uint32_t pos = e.head_off + offset;
+        const rte_mbuf *src = e.head;
+        while (src != nullptr && pos >= src->data_len) {
+            pos -= src->data_len;
+            src = src->next;
+        }
+        std::uint8_t *dst = b + hdr;
+        std::uint32_t left = s.payload_len;
+        while (left > 0 && src != nullptr) {
+            const std::uint32_t k = std::min<std::uint32_t>(left, src->data_len - pos);
+            std::memcpy(dst, rte_pktmbuf_mtod_offset(src, const std::uint8_t *, pos), k);
+            dst += k;
+            left -= k;
+            pos = 0;
+            src = src->next;
+        }
+        if (p.tx_offload != checksum_offload::ipv4_tcp)
+            payload_sum = wire::csum_partial(std::span<const std::uint8_t>(b + hdr, s.payload_len));
+    }
+    write_segment_headers(std::span<std::uint8_t>(b, hdr), *tmpl, t, s, payload_sum, p.tx_offload);
+    if (p.tx_offload != checksum_offload::none) {
+        m->l2_len = 14;
+        m->l3_len = 20;
+        m->ol_flags = RTE_MBUF_F_TX_IPV4 | RTE_MBUF_F_TX_IP_CKSUM;
+        if (p.tx_offload == checksum_offload::ipv4_tcp) m->ol_flags |= RTE_MBUF_F_TX_TCP_CKSUM;
+    }
+    ++stats.ip_out_requests;
+    if (!parked) queue_tx(tmpl->port_index, m);
+}
+
+} // namespace linerate::engine::detail
