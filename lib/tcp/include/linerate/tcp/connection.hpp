@@ -137,7 +137,9 @@ public:
     // SYN-RECEIVED. `listener` is an owner's cookie, kept for MUST-11.
     void open_passive(const four_tuple &t, const segment &syn, std::uint32_t listener, context &ctx) noexcept;
 
-    // SEGMENT ARRIVES (RFC 9293 §3.10.7.3 and §3.10.7.4).
+    // SEGMENT ARRIVES (RFC 9293 §3.10.7.3 and §3.10.7.4): the segment the TCB expects
+    // next takes the header-prediction short path (settings::header_prediction), any
+    // other the full path; both give the same result.
     void input(const segment &seg, context &ctx) noexcept;
     // The wheel fired this connection's hook.
     void on_timer(context &ctx) noexcept;
