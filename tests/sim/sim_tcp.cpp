@@ -62,6 +62,8 @@
 // LINERATE_SIM_TRACE_PORT=<client port> prints the trace of that port's connections.
 #include <linerate/flow/shard.hpp>
 
+#include "../support/tcb_diff.hpp"
+
 #include <catch2/catch.hpp>
 
 #include <algorithm>
@@ -154,8 +156,11 @@ struct scenario {
     // then arrives alone.
     std::uint32_t loss_ppm = 0;
     std::uint32_t dup_ppm = 0;
-    // Reordering: this share of segments waits up to jitter_ms more than the usual 1-20
-    // ms, so later segments overtake it.
+    // The usual delay is 1 to delay_spread_ms, drawn per segment, so segments sent in
+    // the same tick overtake each other too; 1 keeps them in order.
+    std::uint32_t delay_spread_ms = 20;
+    // Reordering: this share of segments waits up to jitter_ms more than the usual
+    // delay, so later segments overtake it.
     std::uint32_t jitter_ppm = 1'000'000 / 32;
     std::uint32_t jitter_ms = 80;
     close_mode mode = close_mode::server_closes_first;
@@ -168,6 +173,7 @@ struct scenario {
     std::uint32_t client_tcbs = 0, client_time_wait = 0;
     std::uint32_t server_tcbs = 0, server_time_wait = 0;
     bool timestamps = true; // RFC 7323, both shards
+    bool header_prediction = true; // tcp::settings::header_prediction, both shards
     std::uint64_t time_cap_ms = 4ull * 3600 * 1000; // virtual: far beyond any retry budget
 };
 
@@ -462,6 +468,7 @@ public:
           link_rng_{{splitmix64{sc.seed ^ 0x636c69656e74ull}, splitmix64{sc.seed ^ 0x736572766572ull}}} {
         tcp::settings cfg = sim_settings();
         cfg.timestamps = sc.timestamps;
+        cfg.header_prediction = sc.header_prediction;
         shards_[client_side] = std::make_unique<flow::shard>(
             cfg,
             flow::shard_limits{.connections = pool_size(sc.client_tcbs, sc.connections),
@@ -494,6 +501,29 @@ public:
 
     summary run();
 
+    // The run one step at a time, for the differential test that keeps two worlds in
+    // lockstep: the next segment delivered, or the rest of the current tick and the
+    // start of the next (its timers). run() is `while (step() != done) {}` and finish().
+    enum class step_result : std::uint8_t { delivered, ticked, done };
+    step_result step();
+    summary finish();
+    // The segment step() delivered last, as its receiver sees it.
+    struct delivery {
+        int to = 0;
+        tcp::four_tuple local{};
+        tcp::out_segment seg{};
+    };
+    [[nodiscard]] const delivery &last_delivery() const noexcept { return last_; }
+    [[nodiscard]] std::uint64_t now_ms() const noexcept { return now_; }
+    [[nodiscard]] std::uint64_t trace_hash() const noexcept { return trace_.h; }
+    [[nodiscard]] const sim_app &app_at(int side) const noexcept;
+    static std::uint16_t client_port_of(int side, const tcp::four_tuple &t) noexcept {
+        return side == client_side ? t.local_port : t.remote_port;
+    }
+    // Where every transmit and call of the current step is described, when set (the
+    // differential test shows the step that diverged).
+    std::string *step_log_ = nullptr;
+
     [[nodiscard]] const flow::shard &shard_at(int side) const noexcept { return *shards_[side]; }
     [[nodiscard]] const sim_io &io_at(int side) const noexcept { return io_[side]; }
     [[nodiscard]] bool listening() const noexcept { return listening_; }
@@ -525,14 +555,14 @@ private:
             std::printf("\n");
         }
     }
-    static std::uint16_t client_port_of(int side, const tcp::four_tuple &t) noexcept {
-        return side == client_side ? t.local_port : t.remote_port;
-    }
     // Folded into the trace: every call from a shard into the io or an application.
-    void trace_call(int side, std::uint16_t port, call what, std::uint64_t detail) noexcept {
+    void trace_call(int side, std::uint16_t port, call what, std::uint64_t detail) {
         trace_.add(now_);
         trace_.add(std::uint64_t{1} << 63 | std::uint64_t(side) << 32 | port);
         trace_.add(std::uint64_t(what) << 40 | detail);
+        if (step_log_ != nullptr)
+            *step_log_ += std::string("\n    ") + side_name(side) + " port " + std::to_string(port) + " call " +
+                          std::to_string(static_cast<int>(what)) + " (" + std::to_string(detail) + ")";
     }
 
     // The server finds its flows by (client port, client ISS); see the file comment.
@@ -560,6 +590,9 @@ private:
     watched_input watch_{};
     std::uint64_t now_ = 0;
     std::uint64_t order_ = 0;
+    std::size_t next_flow_ = 0; // the next flow to open
+    bool in_tick_ = false;      // step() is delivering the current tick's segments
+    delivery last_{};
     fnv1a64 trace_{};
     std::uint16_t trace_port_ = 0;
     anomalies bad_{};
@@ -584,6 +617,20 @@ void sim_io::transmit(conn_id id, const tcp::four_tuple &t, const tcp::out_segme
     w_.trace_.add(std::uint64_t(side_) << 32 | port);
     w_.trace_.add(std::uint64_t{s.seq.raw()} << 32 | s.ack.raw());
     w_.trace_.add(std::uint64_t{s.flags.bits} << 48 | std::uint64_t{s.window} << 32 | s.payload_len);
+    // The options too: a TSval, TSecr or SACK block of the short path that differs from
+    // the full path's is a divergence the differential test must see.
+    const tcp::tcp_options &o = s.options;
+    w_.trace_.add(std::uint64_t{o.mss.value_or(0)} << 40 | std::uint64_t{o.window_scale.value_or(0xff)} << 32 |
+                  std::uint64_t{o.sack_permitted} << 17 | std::uint64_t{o.has_timestamp} << 16 | o.sack_count);
+    w_.trace_.add(std::uint64_t{o.ts_val} << 32 | o.ts_ecr);
+    for (std::size_t i = 0; i < o.sack_count && i < o.sack.size(); ++i)
+        w_.trace_.add(std::uint64_t{o.sack[i].left.raw()} << 32 | o.sack[i].right.raw());
+    if (w_.step_log_ != nullptr)
+        *w_.step_log_ += std::string("\n    ") + side_name(side_) + " sends seq=" + std::to_string(s.seq.raw()) +
+                         " ack=" + std::to_string(s.ack.raw()) + " flags=" + flags_text(s.flags) +
+                         " win=" + std::to_string(s.window) + " len=" + std::to_string(s.payload_len) +
+                         " tsval=" + std::to_string(o.ts_val) + " tsecr=" + std::to_string(o.ts_ecr) +
+                         " sacks=" + std::to_string(o.sack_count);
     ++w_.sum_.segments;
     std::vector<std::uint8_t> payload;
     if (id == no_conn) {
@@ -919,7 +966,7 @@ void world::put_on_link(int from, const tcp::four_tuple &t, const tcp::out_segme
     const bool lost = rng.chance_ppm(sc_.loss_ppm);
     const bool dup = rng.chance_ppm(sc_.dup_ppm);
     auto delay = [&rng, this] {
-        std::uint64_t d = 1 + rng.below(20);
+        std::uint64_t d = 1 + rng.below(sc_.delay_spread_ms);
         const bool late = rng.chance_ppm(sc_.jitter_ppm);
         const std::uint32_t extra = rng.below(sc_.jitter_ms + 1);
         if (late) d += extra; // overtaken by later segments
@@ -994,33 +1041,17 @@ void world::open_due(std::size_t &next_flow) {
     }
 }
 
-summary world::run() {
-    sum_.connections = sc_.connections;
-    std::size_t next_flow = 0;
-    for (;;) {
-        std::optional<std::uint64_t> t;
-        auto consider = [&t](std::uint64_t v) { t = t ? std::min(*t, v) : v; };
-        if (!link_.empty()) consider(link_.top().at);
-        if (!closes_.empty()) consider(closes_.top().at);
-        if (next_flow < flows_.size()) consider(flows_[next_flow].open_at);
-        if (!backlog_.empty()) consider(now_ + 1);
-        for (const auto &s : shards_)
-            if (auto e = s->next_timer()) consider(std::max(e->value, now_));
-        if (!t) break;
-        if (*t > sc_.time_cap_ms) {
-            sum_.hit_time_cap = true;
-            break;
-        }
-        now_ = *t;
-        for (auto &s : shards_) s->set_time(tick{now_}, now_ * 1000);
-        // One tick: timers, then arrivals, then the applications' scheduled calls, then
-        // new connections. Segments sent now arrive at least a tick later.
-        run_timers(client_side);
-        run_timers(server_side);
-        while (!link_.empty() && link_.top().at == now_) {
+world::step_result world::step() {
+    if (in_tick_) {
+        // One tick: timers (run when it began), then arrivals one by one, then the
+        // applications' scheduled calls, then new connections. Segments sent now arrive
+        // at least a tick later.
+        if (!link_.empty() && link_.top().at == now_) {
             packet p = link_.top();
             link_.pop();
+            last_ = delivery{.to = p.to, .local = p.tuple.reversed(), .seg = p.seg};
             deliver(p);
+            return step_result::delivered;
         }
         while (!closes_.empty() && closes_.top().at == now_) {
             const scheduled_close c = closes_.top();
@@ -1028,14 +1059,48 @@ summary world::run() {
             sim_app &app = c.side == client_side ? static_cast<sim_app &>(capp_) : static_cast<sim_app &>(sapp_);
             app.close_if_still(*shards_[c.side], c.id, c.flow);
         }
-        open_due(next_flow);
+        open_due(next_flow_);
         sum_.peak_client_tcbs = std::max(sum_.peak_client_tcbs, shards_[client_side]->connections());
         sum_.peak_server_tcbs = std::max(sum_.peak_server_tcbs, shards_[server_side]->connections());
+        in_tick_ = false;
     }
+    std::optional<std::uint64_t> t;
+    auto consider = [&t](std::uint64_t v) { t = t ? std::min(*t, v) : v; };
+    if (!link_.empty()) consider(link_.top().at);
+    if (!closes_.empty()) consider(closes_.top().at);
+    if (next_flow_ < flows_.size()) consider(flows_[next_flow_].open_at);
+    if (!backlog_.empty()) consider(now_ + 1);
+    for (const auto &s : shards_)
+        if (auto e = s->next_timer()) consider(std::max(e->value, now_));
+    if (!t) return step_result::done;
+    if (*t > sc_.time_cap_ms) {
+        sum_.hit_time_cap = true;
+        return step_result::done;
+    }
+    now_ = *t;
+    for (auto &s : shards_) s->set_time(tick{now_}, now_ * 1000);
+    run_timers(client_side);
+    run_timers(server_side);
+    in_tick_ = true;
+    return step_result::ticked;
+}
+
+summary world::finish() {
+    sum_.connections = sc_.connections;
     sum_.virtual_ms = now_;
     sum_.trace = trace_.h;
     tally();
     return sum_;
+}
+
+summary world::run() {
+    while (step() != step_result::done) {
+    }
+    return finish();
+}
+
+const sim_app &world::app_at(int side) const noexcept {
+    return side == client_side ? static_cast<const sim_app &>(capp_) : static_cast<const sim_app &>(sapp_);
 }
 
 void world::tally() {
@@ -1478,6 +1543,238 @@ TEST_CASE("sim: a run is a function of its seed: same seed, same trace; another 
             CHECK(a.tw_reopened > 0);
         }
     }
+}
+
+
+// --- header prediction against the full path, segment by segment -----------------------
+//
+// DESIGN.md: the full §3.10.7 path is the specification, header prediction an
+// optimisation that must give the same result for every segment it takes. Two worlds
+// with the same scenario and seed, one predicting and one not, are stepped in lockstep;
+// after every delivered segment the receiving TCB (every variable, timers included), both
+// shards' counters and everything sent and called so far (the trace hash, options
+// included) must be equal, and after every tick's timers every live TCB. The first
+// divergence fails the test with the scenario, the seed, the step and the segment.
+
+namespace {
+
+// Counters that must agree: all but the prediction's own hits and misses.
+std::string counter_differences(const tcp::counters &a, const tcp::counters &b) {
+    std::string out;
+    for (const auto &n : tcp::mib_counters) {
+        if (n.field == &tcp::counters::hp_hits || n.field == &tcp::counters::hp_misses) continue;
+        if (a.*n.field != b.*n.field)
+            out += " " + std::string(n.name) + " " + std::to_string(a.*n.field) + " vs " + std::to_string(b.*n.field) + ";";
+    }
+    for (std::size_t i = 0; i < tcp::drop_count; ++i)
+        if (a.dropped[i] != b.dropped[i])
+            out += " drop " + std::string(tcp::to_string(static_cast<tcp::drop>(i))) + " " +
+                   std::to_string(a.dropped[i]) + " vs " + std::to_string(b.dropped[i]) + ";";
+    for (std::size_t i = 0; i < tcp::state_count; ++i)
+        if (a.in_state[i] != b.in_state[i])
+            out += " in " + std::string(tcp::to_string(static_cast<state>(i))) + " " + std::to_string(a.in_state[i]) +
+                   " vs " + std::to_string(b.in_state[i]) + ";";
+    return out;
+}
+
+struct differential_result {
+    std::string divergence; // empty when the two worlds agreed throughout
+    std::uint64_t deliveries = 0;
+    std::array<std::uint64_t, 2> hits{}, misses{}; // by side, in the predicting world
+    summary on{};
+};
+
+differential_result run_differential(scenario sc) {
+    differential_result r;
+    scenario off_sc = sc;
+    sc.header_prediction = true;
+    off_sc.header_prediction = false;
+    world on(sc), off(off_sc);
+    std::string on_log, off_log;
+    on.step_log_ = &on_log;
+    off.step_log_ = &off_log;
+    std::uint64_t steps = 0;
+    const auto diverged = [&](const std::string &what) {
+        std::string where = describe(sc) + ", seed " + std::to_string(sc.seed) + ", step " + std::to_string(steps) +
+                            " at " + std::to_string(on.now_ms()) + " ms";
+        const auto &d = on.last_delivery();
+        where += ", after the " + std::string(side_name(d.to)) + " took seq=" + std::to_string(d.seg.seq.raw()) +
+                 " ack=" + std::to_string(d.seg.ack.raw()) + " flags=" + flags_text(d.seg.flags) +
+                 " len=" + std::to_string(d.seg.payload_len) + " (client port " +
+                 std::to_string(world::client_port_of(d.to, d.local)) + ")";
+        r.divergence = where + ": " + what + "\n  with prediction:" + on_log + "\n  without:" + off_log;
+    };
+    const auto compare_tcb = [&](int side, conn_id a_id, conn_id b_id) {
+        const std::string d = tcp::connection_test_access::differences(on.shard_at(side).connection(a_id),
+                                                                       off.shard_at(side).connection(b_id));
+        if (!d.empty()) diverged(std::string(side_name(side)) + " TCB differs:" + d);
+        return d.empty();
+    };
+    for (;;) {
+        on_log.clear();
+        off_log.clear();
+        const auto a = on.step();
+        const auto b = off.step();
+        ++steps;
+        if (a != b || on.now_ms() != off.now_ms()) {
+            diverged("the runs took different steps");
+            break;
+        }
+        if (a == world::step_result::done) break;
+        if (on.trace_hash() != off.trace_hash()) {
+            diverged("what was sent or called differs");
+            break;
+        }
+        bool same = true;
+        for (int side : {client_side, server_side}) {
+            const std::string d = counter_differences(on.shard_at(side).stats(), off.shard_at(side).stats());
+            if (!d.empty()) {
+                diverged(std::string(side_name(side)) + " counters differ:" + d);
+                same = false;
+                break;
+            }
+        }
+        if (!same) break;
+        if (a == world::step_result::delivered) {
+            ++r.deliveries;
+            const auto &d = on.last_delivery();
+            const auto x = on.shard_at(d.to).find(d.local);
+            const auto y = off.shard_at(d.to).find(d.local);
+            if (x.has_value() != y.has_value()) {
+                diverged("the connection exists in one world only");
+                break;
+            }
+            if (x && !compare_tcb(d.to, *x, *y)) break;
+        } else {
+            // The timers ran: every live TCB.
+            for (int side : {client_side, server_side}) {
+                const flow::shard &sa = on.shard_at(side);
+                const flow::shard &sb = off.shard_at(side);
+                for (conn_id id = 0; same && id < on.app_at(side).capacity(); ++id) {
+                    if (sa.in_use(id) != sb.in_use(id)) {
+                        diverged(std::string(side_name(side)) + " connection " + std::to_string(id) +
+                                 " is in use in one world only");
+                        same = false;
+                    } else if (sa.in_use(id)) {
+                        same = compare_tcb(side, id, id);
+                    }
+                }
+            }
+            if (!same) break;
+        }
+    }
+    r.on = on.finish();
+    const summary s_off = off.finish();
+    if (r.divergence.empty() && r.on.trace != s_off.trace) r.divergence = describe(sc) + ": the final traces differ";
+    for (int side : {client_side, server_side}) {
+        r.hits[side] = on.shard_at(side).stats().hp_hits;
+        r.misses[side] = on.shard_at(side).stats().hp_misses;
+        // Prediction off: the short path never ran.
+        if (off.shard_at(side).stats().hp_hits != 0 && r.divergence.empty())
+            r.divergence = describe(sc) + ": the short path ran with header_prediction off";
+    }
+    return r;
+}
+
+// Runs the scenarios in lockstep pairs; `most` asks that the prediction take most
+// segments (more than half) on each side, so that the comparison is not vacuous.
+void check_differential(const std::vector<scenario> &scenarios, bool most) {
+    const char *n_env = std::getenv("LINERATE_SIM_CONNECTIONS");
+    for (scenario sc : scenarios) {
+        sc.seed = seed_from_env().value_or(sc.seed);
+        if (n_env != nullptr) sc.connections = static_cast<std::uint32_t>(std::atoi(n_env));
+        INFO("scenario: " << describe(sc) << ", seed " << sc.seed << " (rerun only this test: LINERATE_SIM_SEED="
+                          << sc.seed << " build/tests/sim/sim_tcp '"
+                          << test_spec(Catch::getResultCapture().getCurrentTestName()) << "')");
+        const auto start = std::chrono::steady_clock::now();
+        const differential_result r = run_differential(sc);
+        const double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+        const auto rate = [&r](int side) {
+            const std::uint64_t all = r.hits[side] + r.misses[side];
+            return all == 0 ? 0.0 : 100.0 * static_cast<double>(r.hits[side]) / static_cast<double>(all);
+        };
+        std::printf("sim: header prediction vs full path: %s: %" PRIu64 " segments delivered, identical: %s; "
+                    "predicted %" PRIu64 "/%" PRIu64 " client (%.1f %%), %" PRIu64 "/%" PRIu64
+                    " server (%.1f %%); completed %u; wall %.2f s (two runs)\n",
+                    describe(sc).c_str(), r.deliveries, r.divergence.empty() ? "yes" : "NO", r.hits[client_side],
+                    r.hits[client_side] + r.misses[client_side], rate(client_side), r.hits[server_side],
+                    r.hits[server_side] + r.misses[server_side], rate(server_side), r.on.completed, wall);
+        INFO("first divergence: " << r.divergence);
+        CHECK(r.divergence.empty());
+        CHECK(r.deliveries > 0);
+        CHECK(r.hits[client_side] > 0);
+        CHECK(r.hits[server_side] > 0);
+        if (most) {
+            CHECK(r.hits[client_side] > r.misses[client_side]);
+            CHECK(r.hits[server_side] > r.misses[server_side]);
+        }
+    }
+}
+
+constexpr std::uint32_t differential_connections = 2'000;
+
+} // namespace
+
+TEST_CASE("sim: header prediction equals the full path segment by segment (TCB, timers, counters, output, events), "
+          "loss 0/1/5/20% in three close orders",
+          "[sim][header_prediction]") {
+    std::vector<scenario> all;
+    std::uint64_t seed = 0x4801;
+    for (const std::uint32_t loss : {0u, 1u, 5u, 20u})
+        for (const close_mode mode :
+             {close_mode::server_closes_first, close_mode::client_closes_first, close_mode::simultaneous}) {
+            scenario sc = matrix_scenario(loss, mode, seed++);
+            sc.name = "differential";
+            sc.connections = differential_connections;
+            all.push_back(sc);
+        }
+    check_differential(all, false);
+}
+
+TEST_CASE("sim: header prediction takes most segments of a loss-free run and equals the full path",
+          "[sim][header_prediction]") {
+    std::vector<scenario> all;
+    std::uint64_t seed = 0x4811;
+    for (const close_mode mode :
+         {close_mode::server_closes_first, close_mode::client_closes_first, close_mode::simultaneous}) {
+        scenario sc = matrix_scenario(0, mode, seed++);
+        sc.name = "differential, no loss, in order";
+        sc.connections = differential_connections;
+        sc.jitter_ppm = 0;
+        sc.delay_spread_ms = 1;
+        all.push_back(sc);
+    }
+    check_differential(all, true);
+}
+
+TEST_CASE("sim: header prediction equals the full path under duplication and reordering, without timestamps, and "
+          "with scarce pools and reused ports",
+          "[sim][header_prediction]") {
+    std::vector<scenario> all;
+    std::uint64_t seed = 0x4821;
+    for (const close_mode mode :
+         {close_mode::server_closes_first, close_mode::client_closes_first, close_mode::simultaneous}) {
+        scenario sc = hostile_scenario(mode, seed++);
+        sc.name = "differential, loss+duplication+reordering";
+        sc.connections = differential_connections;
+        all.push_back(sc);
+    }
+    for (const std::uint32_t loss : {0u, 5u}) {
+        scenario sc = matrix_scenario(loss, close_mode::server_closes_first, seed++);
+        sc.name = "differential, no timestamps";
+        sc.connections = differential_connections;
+        sc.timestamps = false;
+        all.push_back(sc);
+    }
+    scenario scarce = port_reuse_scenario(true, seed++);
+    scarce.name = "differential, scarce pools, 50 ports reused";
+    scarce.connections = differential_connections;
+    scarce.loss_ppm = 1 * pct;
+    scarce.client_tcbs = 32;
+    scarce.server_tcbs = 24;
+    scarce.server_time_wait = 16;
+    all.push_back(scarce);
+    check_differential(all, false);
 }
 
 } // namespace linerate::sim

@@ -421,10 +421,95 @@ void connection::open_passive(const four_tuple &t, const segment &syn, std::uint
 }
 
 // ---------------------------------------------------------------------------------
-// Segment arrival
+// Segment arrival: header prediction
+//
+// Van Jacobson's header prediction (BSD's tcp_input, Linux's tcp_rcv_established and
+// its pred_flags), generalised from ESTABLISHED to every state a request/response
+// connection passes through once its SYN is answered. After each output the TCB's own
+// variables say what the peer sends next: the segment at RCV.NXT, acknowledging
+// something in [SND.UNA, SND.MAX], with only ACK, PSH and FIN set, a timestamp PAWS
+// accepts, and no reassembly under way. Such a segment passes every test of the
+// full path, so the short path skips the tests and runs only the updates the full
+// path would make, in the same order and through the same functions (process_ack,
+// deliver_in_order, accept_fin, push): same TCB, timers, counters, events and output.
+// Nothing is stored for it (the TCB stays at three cache lines): the prediction is
+// read from RCV.NXT, SND.UNA, SND.MAX, TS.Recent and the state, which is what "the
+// TCB knows what comes next" amounts to.
+//
+// Departure from BSD and Linux: they also require the window to be unchanged, because
+// their fast path does not update it. Here the window update is the full path's code
+// (process_ack), so a new window needs no fall-back; a zero window does fall back
+// (the persist timer, RFC 9293 §3.8.6.1, is the full path's business).
+//
+// The simulation (tests/sim) runs every scenario twice, prediction on and off, in
+// lockstep, and fails at the first segment after which the two differ.
+
+bool connection::predicted(const segment &seg) const noexcept {
+    // Every state after the handshake that takes an ACK and goes on; a segment with text
+    // (data or FIN) only in those where §3.10.7.4 seventh and eighth accept it.
+    constexpr state_set acks = state::syn_received | state::established | state::fin_wait_1 | state::fin_wait_2 |
+                               state::close_wait | state::closing | state::last_ack;
+    constexpr state_set texts = state::syn_received | state::established | state::fin_wait_1 | state::fin_wait_2;
+    // ACK with PSH or FIN or neither: never SYN, RST or URG (nor ECE, CWR), each of
+    // which has a step of its own in §3.10.7.4.
+    if ((seg.flags.bits & ~(f::psh | f::fin)) != f::ack) return false;
+    // First check: exactly RCV.NXT is acceptable whatever the length, once the window
+    // is open and holds the data (the full path would trim what lies beyond).
+    if (seg.seq != rcv_nxt_) return false;
+    const bool text = !seg.payload.empty() || seg.has(f::fin);
+    if (!(text ? texts : acks).contains(state_)) return false;
+    // RFC 1122 §4.2.2.13: new data for a closed application is a reset. The FIN is
+    // taken once (fin_received_ cannot be set in a `texts` state; checked all the same,
+    // it shares a byte with app_closed_).
+    if (text && (rcv_wnd_ < seg.payload.size() || rcv_wnd_ == 0 || fin_received_ ||
+                 (app_closed_ && !seg.payload.empty())))
+        return false;
+    // Fifth check: RFC 5961 §5.2 accepts [SND.UNA - MAX.SND.WND, SND.MAX]; the
+    // prediction is the part that is not old, and in SYN-RECEIVED only an ACK of our SYN.
+    const seq32 lowest = state_ == state::syn_received ? snd_una_ + 1 : snd_una_;
+    if (!seq_in_window(seg.ack, lowest, snd_max_ + 1)) return false;
+    // RFC 7323 §5.3 R1: PAWS accepts it (a timestamp no older than TS.Recent).
+    if (ts_ok_ && (!seg.options.has_timestamp || ts_before(seg.options.ts_val, ts_recent_))) return false;
+    // No reassembly under way (data or a FIN held beyond a hole), and no zero window
+    // (persist_ is only ever set while SND.WND is zero).
+    return ooo_ == nullptr && !ooo_fin_ && snd_wnd_ != 0;
+}
+
+void connection::input_predicted(const segment &seg, context &ctx) noexcept {
+    ++ctx.stats.hp_hits;
+    // The full path's steps in its order, less the tests the prediction has passed.
+    // RFC 7323 §4.3 (update_ts_recent): PAWS accepted SEG.TSval, so only the
+    // "SEG.SEQ =< Last.ACK.sent" half remains.
+    if (ts_ok_ && seg.seq <= last_ack_sent_) ts_recent_ = seg.options.ts_val;
+    restart_keepalive(ctx);
+    // Fifth, the ACK.
+    if (!(state_ == state::syn_received ? enter_established(seg, ctx) : process_ack(seg, ctx))) return;
+    // Seventh, the text: at RCV.NXT and inside the window.
+    if (!seg.payload.empty()) {
+        deliver_in_order(seg.payload, ctx);
+        if (state_ == state::closed) return;
+    }
+    // Eighth, the FIN: right after the text, so at the new RCV.NXT.
+    if (seg.has(f::fin)) {
+        accept_fin(ctx);
+        if (state_ == state::closed) return;
+    }
+    push(ctx);
+}
+
+// ---------------------------------------------------------------------------------
+// Segment arrival: the full path
 
 void connection::input(const segment &seg, context &ctx) noexcept {
     ++ctx.stats.in_segs;
+    if (ctx.cfg.header_prediction) {
+        if (predicted(seg)) {
+            input_predicted(seg, ctx);
+            return;
+        }
+        ++ctx.stats.hp_misses;
+    }
+    // The full path, RFC 9293 §3.10.7 step by step.
     if (state_ == state::closed || state_ == state::listen) {
         // A TCB that is gone (or never opened) answers as CLOSED does (§3.10.7.1).
         ctx.stats.count(drop::no_connection);
@@ -454,10 +539,7 @@ void connection::input(const segment &seg, context &ctx) noexcept {
     // (RFC 9293 §3.10.7.4 leaves them to implementations that do).
     if (!check_syn(seg, ctx)) return;      // fourth
     update_ts_recent(seg);
-    if (ctx.cfg.keepalive && in(synchronized_states)) {
-        keepalive_sent_ = 0;
-        idle_at_ = after(ctx, ctx.cfg.keepalive_idle_ms);
-    }
+    restart_keepalive(ctx);
     if (!check_ack(seg, ctx)) return; // fifth
     // sixth, check the URG bit: urgent data is not supported (RFC 6093 recommends new
     // applications not use it); the bytes are delivered as ordinary data.
@@ -616,6 +698,15 @@ void connection::update_ts_recent(const segment &seg) noexcept {
         ts_recent_ = seg.options.ts_val;
 }
 
+void connection::restart_keepalive(context &ctx) noexcept {
+    // RFC 9293 §3.8.4: keep-alives are sent only when "no data or acknowledgment
+    // packets have been received for the connection within an interval".
+    if (ctx.cfg.keepalive && in(synchronized_states)) {
+        keepalive_sent_ = 0;
+        idle_at_ = after(ctx, ctx.cfg.keepalive_idle_ms);
+    }
+}
+
 bool connection::check_ack(const segment &seg, context &ctx) noexcept {
     // RFC 9293 §3.10.7.4 fifth: "if the ACK bit is off, drop the segment and return".
     if (!seg.has(f::ack)) {
@@ -632,21 +723,7 @@ bool connection::check_ack(const segment &seg, context &ctx) noexcept {
             send_rst(seg.ack, ctx);
             return false;
         }
-        if (retries_ == 0 && !sample_rtt_from_timestamp(seg, ctx))
-            rto_.sample(static_cast<std::uint32_t>(ctx.now.value) - rtt_start_);
-        snd_una_ = seg.ack;
-        snd_wnd_ = static_cast<std::uint32_t>(seg.window) << snd_wscale_;
-        max_snd_wnd_ = std::max(max_snd_wnd_, snd_wnd_);
-        snd_wl1_ = seg.seq;
-        snd_wl2_ = seg.ack;
-        settle_rto_after_handshake();
-        rexmit_at_ = never;
-        set_state(state::established, ctx);
-        if (passive_) ++ctx.stats.passive_opens;
-        ctx.out.notify(*this, event{.type = passive_ ? event_type::accepted : event_type::connected});
-        rearm(ctx);
-        if (state_ != state::established) return false; // the application closed or aborted
-        return true;
+        return enter_established(seg, ctx);
     }
 
     // RFC 5961 §5.2: acceptable only in [SND.UNA - MAX.SND.WND, SND.NXT]; anything
@@ -656,6 +733,29 @@ bool connection::check_ack(const segment &seg, context &ctx) noexcept {
         send_ack(ctx);
         return false;
     }
+    return process_ack(seg, ctx);
+}
+
+bool connection::enter_established(const segment &seg, context &ctx) noexcept {
+    // RFC 9293 §3.10.7.4 fifth, SYN-RECEIVED, for an ACK that acknowledges our SYN.
+    if (retries_ == 0 && !sample_rtt_from_timestamp(seg, ctx))
+        rto_.sample(static_cast<std::uint32_t>(ctx.now.value) - rtt_start_);
+    snd_una_ = seg.ack;
+    snd_wnd_ = static_cast<std::uint32_t>(seg.window) << snd_wscale_;
+    max_snd_wnd_ = std::max(max_snd_wnd_, snd_wnd_);
+    snd_wl1_ = seg.seq;
+    snd_wl2_ = seg.ack;
+    settle_rto_after_handshake();
+    rexmit_at_ = never;
+    set_state(state::established, ctx);
+    if (passive_) ++ctx.stats.passive_opens;
+    ctx.out.notify(*this, event{.type = passive_ ? event_type::accepted : event_type::connected});
+    rearm(ctx);
+    return state_ == state::established; // else the application closed or aborted
+}
+
+bool connection::process_ack(const segment &seg, context &ctx) noexcept {
+    // RFC 9293 §3.10.7.4 fifth, in the synchronized states, for an acceptable ACK.
     if (snd_una_ < seg.ack) on_new_ack(seg.ack, seg, ctx);
     // Window update: "If SND.UNA =< SEG.ACK =< SND.NXT ... If SND.WL1 < SEG.SEQ or
     // (SND.WL1 = SEG.SEQ and SND.WL2 =< SEG.ACK), set SND.WND <- SEG.WND, SND.WL1 <-
@@ -762,6 +862,11 @@ void connection::process_text(const segment &seg, context &ctx) noexcept {
         queue_out_of_order(seq, data, ctx);
         return;
     }
+    deliver_in_order(data, ctx);
+}
+
+void connection::deliver_in_order(std::span<const std::uint8_t> data, context &ctx) noexcept {
+    // RFC 9293 §3.10.7.4 seventh: text starting at RCV.NXT, inside the window.
     rcv_nxt_ += static_cast<std::uint32_t>(data.size());
     ctx.out.notify(*this, event{.type = event_type::data, .bytes = static_cast<std::uint32_t>(data.size()), .data = data});
     if (state_ == state::closed) return; // the application aborted in its callback

@@ -32,7 +32,7 @@ TEST_CASE("Counters: every counter has a name of its own, present even at zero",
     }
     for (const char *n : {"ActiveOpens", "PassiveOpens", "CurrEstab", "RetransSegs", "OutRsts", "InErrs",
                           "IpInReceives", "TW", "tcp_no_connection", "AppTimersFired", "AppTimersFull",
-                          "AppConnectFailed", "TimeWaitEntries"})
+                          "AppConnectFailed", "TimeWaitEntries", "TCPHPHits", "TCPHPMisses"})
         CHECK(m.count(n) == 1);
 }
 

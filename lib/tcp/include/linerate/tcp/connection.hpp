@@ -137,7 +137,9 @@ public:
     // SYN-RECEIVED. `listener` is an owner's cookie, kept for MUST-11.
     void open_passive(const four_tuple &t, const segment &syn, std::uint32_t listener, context &ctx) noexcept;
 
-    // SEGMENT ARRIVES (RFC 9293 §3.10.7.3 and §3.10.7.4).
+    // SEGMENT ARRIVES (RFC 9293 §3.10.7.3 and §3.10.7.4): the segment the TCB expects
+    // next takes the header-prediction short path (settings::header_prediction), any
+    // other the full path; both give the same result.
     void input(const segment &seg, context &ctx) noexcept;
     // The wheel fired this connection's hook.
     void on_timer(context &ctx) noexcept;
@@ -209,13 +211,25 @@ public:
 private:
     friend struct connection_test_access;
 
+    // Header prediction: the segment this TCB expects next, and the short path that
+    // takes it (see connection.cpp, "Header prediction").
+    [[nodiscard]] bool predicted(const segment &seg) const noexcept;
+    void input_predicted(const segment &seg, context &ctx) noexcept;
+
     // Segment arrival, one function per RFC 9293 §3.10.7 step group.
     void input_syn_sent(const segment &seg, context &ctx) noexcept;
     bool check_sequence(const segment &seg, context &ctx) noexcept;           // first
     bool check_rst(const segment &seg, context &ctx) noexcept;                // second
     bool check_syn(const segment &seg, context &ctx) noexcept;                // fourth
+    void restart_keepalive(context &ctx) noexcept;
     bool check_ack(const segment &seg, context &ctx) noexcept;                // fifth
+    // What follows an acceptable ACK (both paths): SYN-RECEIVED's move to ESTABLISHED,
+    // and in the other states the new ACK, the window update and the state changes.
+    // False when processing ends there.
+    bool enter_established(const segment &seg, context &ctx) noexcept;
+    bool process_ack(const segment &seg, context &ctx) noexcept;
     void process_text(const segment &seg, context &ctx) noexcept;             // seventh
+    void deliver_in_order(std::span<const std::uint8_t> data, context &ctx) noexcept; // text at RCV.NXT
     void queue_out_of_order(seq32 seq, std::span<const std::uint8_t> data, context &ctx) noexcept;
     void deliver_queued(context &ctx) noexcept;
     void drop_ooo_queue(context &ctx) noexcept;

@@ -69,6 +69,12 @@ struct counters {
     std::uint64_t keepalive_probes = 0;    // TCPKeepAlive
     std::uint64_t listen_drops = 0;        // ListenDrops: SYNs a listener dropped (overflow or no memory), as Linux
     std::uint64_t time_wait_overflow = 0;  // TCPTimeWaitOverflow: no TIME-WAIT entry free, the oldest retired early
+    // Header prediction. Linux's TCPHPHits counts predicted segments with data and
+    // TCPHPAcks predicted pure ACKs; here TCPHPHits counts both. Linux has no count of
+    // misses: TCPHPMisses is linerate's, every segment for a TCB that took the full
+    // §3.10.7 path while prediction was on (hits + misses = segments for a TCB).
+    std::uint64_t hp_hits = 0;   // TCPHPHits
+    std::uint64_t hp_misses = 0; // TCPHPMisses
 
     // Connections in each state (a gauge per state, kept by connection::set_state).
     // CLOSED is not counted: a closed connection is about to be given back.
@@ -82,7 +88,7 @@ struct named_counter {
     std::string_view name;
     std::uint64_t counters::*field;
 };
-inline constexpr std::array<named_counter, 27> mib_counters{{
+inline constexpr std::array<named_counter, 29> mib_counters{{
     {"ActiveOpens", &counters::active_opens},
     {"PassiveOpens", &counters::passive_opens},
     {"AttemptFails", &counters::attempt_fails},
@@ -110,6 +116,8 @@ inline constexpr std::array<named_counter, 27> mib_counters{{
     {"TCPKeepAlive", &counters::keepalive_probes},
     {"ListenDrops", &counters::listen_drops},
     {"TCPTimeWaitOverflow", &counters::time_wait_overflow},
+    {"TCPHPHits", &counters::hp_hits},
+    {"TCPHPMisses", &counters::hp_misses},
 }};
 
 } // namespace linerate::tcp

@@ -36,6 +36,11 @@ struct settings {
     std::uint32_t keepalive_interval_ms = 75'000;
     std::uint8_t keepalive_probes = 9;
 
+    // Header prediction (connection.cpp): the segment a connection expects next takes a
+    // short path that gives the same result as the full RFC 9293 §3.10.7 path. Off only
+    // in tests, which run both paths and compare them.
+    bool header_prediction = true;
+
     // RFC 5961 §7: challenge ACKs per second per shard (Linux tcp_challenge_ack_limit).
     std::uint32_t challenge_ack_limit = 1000;
 
