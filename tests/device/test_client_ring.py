@@ -35,3 +35,7 @@ def test_loopback_client_and_server_in_one_process():
     assert t["TW"] == c["opened"]
     assert t["ArpOutRequests"] == 0  # its own MAC, without asking
     assert t["RetransSegs"] == 0 and t["OutRsts"] == 0
+    # Every device call that moved frames is counted once: at least one frame each, at
+    # most a burst's worth (32) on receive.
+    assert 0 < t["RxBursts"] <= t["RxFrames"] <= 32 * t["RxBursts"]
+    assert 0 < t["TxBursts"] <= t["TxFrames"]

@@ -9,6 +9,7 @@ void worker::poll_rx(const rx_queue &q, tick now) {
     rte_mbuf *rx[burst_size];
     const std::uint16_t n = rte_eth_rx_burst(shared->ports[q.port_index].port_id, q.queue_id, rx, burst_size);
     if (n == 0) return;
+    ++stats.rx_bursts;
     // Headers of the whole burst are prefetched before the first is classified, so the
     // cache misses overlap instead of queueing one behind the other.
     for (std::uint16_t i = 0; i < n; ++i) rte_prefetch0(rte_pktmbuf_mtod(rx[i], void *));

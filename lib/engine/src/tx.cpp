@@ -52,6 +52,7 @@ void worker::flush(std::uint16_t pi) {
             ++stats.tx_frames;
             stats.tx_bytes += len[i];
         }
+        if (sent != 0) ++stats.tx_bursts;
         s.head += sent;
         s.count -= sent;
         if (sent < n) break;

@@ -63,6 +63,11 @@ struct alignas(64) counters {
     std::uint64_t rx_bytes = 0;
     std::uint64_t tx_frames = 0;
     std::uint64_t tx_bytes = 0;
+    // Device calls that moved at least one frame: frames per burst is how much each
+    // poll of the device carried, the loop's efficiency (a loop that keeps up sees small
+    // bursts and pays each poll's fixed cost for a frame or two).
+    std::uint64_t rx_bursts = 0;
+    std::uint64_t tx_bursts = 0;
     // Software dispatch: TCP segments handed to, and received from, other lcores.
     std::uint64_t dispatched_out = 0;
     std::uint64_t dispatched_in = 0;
@@ -87,7 +92,7 @@ struct named_counter {
     std::string_view name;
     std::uint64_t counters::*field;
 };
-inline constexpr std::array<named_counter, 23> mib_counters{{
+inline constexpr std::array<named_counter, 25> mib_counters{{
     {"IpInReceives", &counters::ip_in_receives},
     {"IpInHdrErrors", &counters::ip_in_hdr_errors},
     {"IpInAddrErrors", &counters::ip_in_addr_errors},
@@ -109,6 +114,8 @@ inline constexpr std::array<named_counter, 23> mib_counters{{
     {"RxBytes", &counters::rx_bytes},
     {"TxFrames", &counters::tx_frames},
     {"TxBytes", &counters::tx_bytes},
+    {"RxBursts", &counters::rx_bursts},
+    {"TxBursts", &counters::tx_bursts},
     {"DispatchedOut", &counters::dispatched_out},
     {"DispatchedIn", &counters::dispatched_in},
 }};
