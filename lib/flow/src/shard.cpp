@@ -418,8 +418,7 @@ void shard::finish(conn_id id, tcp::close_reason why) noexcept {
     }
     auto &conn = conns_[id];
     const tcp::four_tuple t = conn.tuple();
-    const std::uint64_t h = table_.hash(t);
-    if (const auto r = table_.find(t, h); r && *r == ref::connection(id)) table_.erase(t, h);
+    table_.erase(t, table_.hash(t), ref::connection(id));
     wheel_.cancel(conn.hook());
     io_.forget(id);
     m = meta{};

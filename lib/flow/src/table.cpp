@@ -122,8 +122,21 @@ bool table::replace(const tcp::four_tuple &t, std::uint64_t hash, ref r) noexcep
 }
 
 bool table::erase(const tcp::four_tuple &t, std::uint64_t hash) noexcept {
-    std::uint32_t hole = locate(detail::key_addrs(t), detail::key_ports(t), hash);
+    const std::uint32_t hole = locate(detail::key_addrs(t), detail::key_ports(t), hash);
     if (hole == none) return false;
+    erase_at(hole);
+    return true;
+}
+
+bool table::erase(const tcp::four_tuple &t, std::uint64_t hash, ref expected) noexcept {
+    const std::uint32_t hole = locate(detail::key_addrs(t), detail::key_ports(t), hash);
+    if (hole == none || static_cast<std::uint32_t>(slots_[hole].ports_ref.load(std::memory_order_relaxed)) != expected.raw)
+        return false;
+    erase_at(hole);
+    return true;
+}
+
+void table::erase_at(std::uint32_t hole) noexcept {
     write_begin();
     // Backward shift (Knuth, Algorithm R): walk the rest of the cluster; an entry may
     // fill the hole if its home slot is NOT cyclically within (hole, j], because then
@@ -145,7 +158,6 @@ bool table::erase(const tcp::four_tuple &t, std::uint64_t hash) noexcept {
     slots_[hole].addrs.store(0, std::memory_order_relaxed);
     write_end();
     size_.store(size() - 1, std::memory_order_relaxed);
-    return true;
 }
 
 std::uint32_t table::probe_length(const tcp::four_tuple &t) const noexcept {

@@ -103,6 +103,25 @@ TEST_CASE("table: an inserted key is found with its ref until it is erased", "[f
     CHECK(tab.size() == 0);
 }
 
+TEST_CASE("table: an erase that names the expected ref removes the key only while it holds that ref",
+          "[flow][table]") {
+    table tab(100, seed);
+    // Neighbours in one cluster, so the erase also shifts others back.
+    std::vector<four_tuple> keys;
+    for (std::uint16_t p = 0; p < 40; ++p) keys.push_back(peer(3, static_cast<std::uint16_t>(41000 + p)));
+    for (std::uint32_t i = 0; i < keys.size(); ++i) REQUIRE(tab.insert(keys[i], ref::connection(i)) == insert_result::inserted);
+    const auto &a = keys[7];
+    CHECK_FALSE(tab.erase(a, tab.hash(a), ref::connection(8))); // another connection's ref: kept
+    CHECK(tab.find(a) == ref::connection(7));
+    CHECK(tab.size() == keys.size());
+    CHECK(tab.erase(a, tab.hash(a), ref::connection(7)));
+    CHECK_FALSE(tab.find(a));
+    CHECK(tab.size() == keys.size() - 1);
+    CHECK_FALSE(tab.erase(a, tab.hash(a), ref::connection(7))); // already gone
+    for (std::uint32_t i = 0; i < keys.size(); ++i)
+        if (i != 7) CHECK(tab.find(keys[i]) == ref::connection(i));
+}
+
 TEST_CASE("table: ref packs kind and index in four bytes and is never empty", "[flow][table]") {
     STATIC_REQUIRE(sizeof(ref) == 4);
     STATIC_REQUIRE(ref{}.empty());

@@ -119,6 +119,9 @@ public:
     // Removes t (backward shift: see the top of this file); false if it is absent.
     bool erase(const tcp::four_tuple &t, std::uint64_t hash) noexcept;
     bool erase(const tcp::four_tuple &t) noexcept { return erase(t, hash(t)); }
+    // Removes t only while its ref is `expected` (a connection giving back its own
+    // 4-tuple): one probe both checks and erases. False, and no change, otherwise.
+    bool erase(const tcp::four_tuple &t, std::uint64_t hash, ref expected) noexcept;
 
     // Any thread may call size(): it is an atomic the owner stores (never an RMW).
     [[nodiscard]] std::uint32_t size() const noexcept { return size_.load(std::memory_order_relaxed); }
@@ -192,6 +195,8 @@ private:
 
     // The slot of t, or none if t is absent.
     [[nodiscard]] std::uint32_t locate(std::uint64_t addrs, std::uint64_t ports, std::uint64_t hash) const noexcept;
+    // Empties slot `hole` (occupied) by backward shift.
+    void erase_at(std::uint32_t hole) noexcept;
     [[nodiscard]] bool read_chunk(std::uint32_t first, chunk &out, std::uint32_t max_attempts) const noexcept;
     void write_begin() noexcept;
     void write_end() noexcept;
