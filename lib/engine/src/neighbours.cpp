@@ -49,6 +49,10 @@ std::uint32_t worker::keep_template(std::uint16_t pi, ipv4_addr hop, const heade
     std::uint32_t *slot = hop_slot(pi, hop);
     if (slot == nullptr) return no_hop;
     if (*slot == no_hop) {
+        // hop_slot() makes keys while templates are fewer than max_hops, and a key may
+        // wait for its template (its next hop unresolved) while others fill up: the
+        // reserve is the limit, checked here, so push_back never reallocates.
+        if (hops.size() == max_hops) return no_hop;
         *slot = static_cast<std::uint32_t>(hops.size());
         hops.push_back(t); // reserved: never reallocates
         hop_made.push_back(last_tick);
