@@ -7,16 +7,12 @@
 namespace linerate::flow {
 namespace {
 
-// The event ring's size. One core call raises at most a handful of events (accepted or
-// connected, data, data released from the reassembly queue, writable, peer_closed,
-// time_wait: under 2 + reassembly_queue::capacity), and settle() drains the ring after
-// every call, so a few thousand slots leave a wide margin even when callbacks act on
-// many connections at once.
-constexpr std::size_t event_ring_size = 4096;
-// A power of two, so that a ring index wraps with a mask: `% events_.size()` was a
-// run-time divisor, a hardware divide per event.
-static_assert((event_ring_size & (event_ring_size - 1)) == 0);
-constexpr std::size_t event_ring_mask = event_ring_size - 1;
+// The event queue's size, in outcomes (a connection's events of one core call). One
+// core call raises at most a handful of outcomes (a data event per segment released
+// from the reassembly queue, under 2 + reassembly_queue::capacity), and settle() drains
+// the queue after every call, so a few thousand leave a wide margin even when callbacks
+// act on many connections at once. A power of two: the ring wraps with a mask.
+constexpr unsigned event_queue_log2 = 12;
 // Connections that may wait for a flush at once: more than one settle() ever sees in
 // practice (a callback touching a few connections); past it, output goes out at once.
 constexpr std::size_t flush_list_size = 1024;
@@ -30,7 +26,7 @@ shard::shard(const tcp::settings &cfg, const shard_limits &limits, const tcp::is
       tw_(limits.time_wait, 2ull * cfg.msl_ms, limits.table_seed),
       queues_(std::max<std::uint32_t>(limits.ooo_queues, 1)),
       table_(std::max<std::uint32_t>(limits.connections, 1), limits.table_seed),
-      max_listeners_(limits.listeners), events_(event_ring_size) {
+      max_listeners_(limits.listeners), events_(event_queue_log2, extra_.events_overflowed) {
     listeners_.reserve(max_listeners_);
     closing_.reserve(conns_.capacity());
     deferred_release_.reserve(std::max<std::uint32_t>(limits.held_segments, 64));
@@ -267,6 +263,7 @@ void shard::transmit(const tcp::connection *conn, const tcp::four_tuple &t, cons
 }
 
 void shard::notify(tcp::connection &conn, const tcp::event &e) {
+    // Only `acked` and `closed` come here; the others go to events_ (tcp::context::raise).
     const conn_id id = id_of(conn);
     switch (e.type) {
     case tcp::event_type::acked:
@@ -276,23 +273,12 @@ void shard::notify(tcp::connection &conn, const tcp::event &e) {
         io_.release_sent(id, e.bytes);
         if (meta_[id].retry_on_ack) {
             meta_[id].retry_on_ack = false;
-            push_event(pending_event{id, tcp::event_type::writable, {}, {}});
+            events_.raise(conn, tcp::event_type::writable);
         }
         return;
     case tcp::event_type::closed: closing_.emplace_back(id, e.reason); return;
-    default: push_event(pending_event{id, e.type, e.reason, e.data}); return;
+    default: events_.raise(conn, e.type, e.data); return;
     }
-}
-
-void shard::push_event(const pending_event &ev) noexcept {
-    if (ev_count_ == events_.size()) {
-        // Cannot happen within the bound above; counted, and the event is lost rather
-        // than the lcore stalled. `closed` never comes here.
-        ++extra_.events_overflowed;
-        return;
-    }
-    events_[(ev_head_ + ev_count_) & event_ring_mask] = ev;
-    ++ev_count_;
 }
 
 tcp::reassembly_queue *shard::acquire_ooo_queue() {
@@ -338,11 +324,8 @@ void shard::settle() noexcept {
     settling_ = true;
     std::size_t next_closing = 0;
     for (;;) {
-        if (ev_count_ > 0) {
-            const pending_event ev = events_[ev_head_];
-            ev_head_ = (ev_head_ + 1) & event_ring_mask;
-            --ev_count_;
-            dispatch(ev);
+        if (!events_.empty()) {
+            dispatch(events_.pop());
             continue;
         }
         if (!flushes_.empty()) {
@@ -368,33 +351,25 @@ void shard::settle() noexcept {
     settling_ = false;
 }
 
-void shard::dispatch(const pending_event &ev) noexcept {
-    meta &m = meta_[ev.id];
-    switch (ev.type) {
-    case tcp::event_type::accepted:
-        if (m.announced) return;
+void shard::dispatch(const tcp::outcome_queue::outcome &o) noexcept {
+    // In the order the events were raised (see tcp::outcome_queue).
+    using q = tcp::outcome_queue;
+    const conn_id id = id_of(*o.conn);
+    meta &m = meta_[id];
+    if ((o.bits & q::bit(tcp::event_type::accepted)) != 0 && !m.announced) {
         m.announced = true;
         if (m.listener < listeners_.size()) {
             // The application takes it from the accept queue at once.
             listeners_[m.listener].l.half_open_established();
             listeners_[m.listener].l.accepted();
         }
-        m.app->on_accepted(*this, ev.id);
-        return;
-    case tcp::event_type::connected: m.app->on_connected(*this, ev.id); return;
-    case tcp::event_type::data:
-        if (m.announced) m.app->on_data(*this, ev.id, ev.data);
-        return;
-    case tcp::event_type::writable:
-        if (m.announced) m.app->on_writable(*this, ev.id);
-        return;
-    case tcp::event_type::peer_closed:
-        if (m.announced) m.app->on_peer_closed(*this, ev.id);
-        return;
-    case tcp::event_type::time_wait: to_time_wait(ev.id); return;
-    case tcp::event_type::acked:
-    case tcp::event_type::closed: return; // handled in notify()
+        m.app->on_accepted(*this, id);
     }
+    if ((o.bits & q::bit(tcp::event_type::connected)) != 0) m.app->on_connected(*this, id);
+    if ((o.bits & q::bit(tcp::event_type::writable)) != 0 && m.announced) m.app->on_writable(*this, id);
+    if ((o.bits & q::bit(tcp::event_type::data)) != 0 && m.announced) m.app->on_data(*this, id, o.data);
+    if ((o.bits & q::bit(tcp::event_type::peer_closed)) != 0 && m.announced) m.app->on_peer_closed(*this, id);
+    if ((o.bits & q::bit(tcp::event_type::time_wait)) != 0) to_time_wait(id);
 }
 
 void shard::to_time_wait(conn_id id) noexcept {

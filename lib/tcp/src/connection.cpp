@@ -94,7 +94,7 @@ void connection::enter_time_wait(context &ctx) noexcept {
     // RFC 9293 §3.10.7.4 eighth: "Start the time-wait timer" for 2 MSL.
     close_at_ = after(ctx, 2ull * ctx.cfg.msl_ms);
     rearm(ctx);
-    ctx.out.notify(*this, event{.type = event_type::time_wait});
+    ctx.raise(*this, event_type::time_wait);
 }
 
 void connection::hand_over(time_wait_state &tw, context &ctx) noexcept {
@@ -601,7 +601,7 @@ void connection::input_syn_sent(const segment &seg, context &ctx) noexcept {
         // the owner flushes, the ACK waits for the connected callback and rides on the
         // request it sends (flush also sends what was queued before ESTABLISHED).
         ack_soon(ctx);
-        ctx.out.notify(*this, event{.type = event_type::connected});
+        ctx.raise(*this, event_type::connected);
         if (!flush_pending_ && state_ == state::established) push(ctx);
         rearm(ctx);
     } else {
@@ -749,7 +749,7 @@ bool connection::enter_established(const segment &seg, context &ctx) noexcept {
     rexmit_at_ = never;
     set_state(state::established, ctx);
     if (passive_) ++ctx.stats.passive_opens;
-    ctx.out.notify(*this, event{.type = passive_ ? event_type::accepted : event_type::connected});
+    ctx.raise(*this, passive_ ? event_type::accepted : event_type::connected);
     rearm(ctx);
     return state_ == state::established; // else the application closed or aborted
 }
@@ -822,7 +822,7 @@ void connection::on_new_ack(seq32 ack, const segment &seg, context &ctx) noexcep
     if (bytes > 0) ctx.out.notify(*this, event{.type = event_type::acked, .bytes = bytes});
     if (want_writable_ && state_ != state::closed) {
         want_writable_ = false;
-        ctx.out.notify(*this, event{.type = event_type::writable});
+        ctx.raise(*this, event_type::writable);
     }
 }
 
@@ -868,7 +868,7 @@ void connection::process_text(const segment &seg, context &ctx) noexcept {
 void connection::deliver_in_order(std::span<const std::uint8_t> data, context &ctx) noexcept {
     // RFC 9293 §3.10.7.4 seventh: text starting at RCV.NXT, inside the window.
     rcv_nxt_ += static_cast<std::uint32_t>(data.size());
-    ctx.out.notify(*this, event{.type = event_type::data, .bytes = static_cast<std::uint32_t>(data.size()), .data = data});
+    ctx.raise(*this, event_type::data, data);
     if (state_ == state::closed) return; // the application aborted in its callback
     if (ooo_ != nullptr) {
         // The hole may be filled: what was held behind it follows in order, and the
@@ -926,7 +926,7 @@ void connection::deliver_queued(context &ctx) noexcept {
         }
         const auto data = kept.bytes.subspan(begin, end - begin);
         rcv_nxt_ += end - begin;
-        ctx.out.notify(*this, event{.type = event_type::data, .bytes = end - begin, .data = data});
+        ctx.raise(*this, event_type::data, data);
         ctx.out.release(r->handle);
         if (state_ == state::closed) return;
     }
@@ -976,7 +976,7 @@ void connection::accept_fin(context &ctx) noexcept {
         ack_soon(ctx);
     else
         send_ack(ctx);
-    ctx.out.notify(*this, event{.type = event_type::peer_closed});
+    ctx.raise(*this, event_type::peer_closed);
     if (state_ == state::closed) return;
     switch (state_) {
     case state::syn_received:

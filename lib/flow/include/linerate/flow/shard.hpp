@@ -217,7 +217,8 @@ private:
     bool want_flush(tcp::connection &c) override;
 
     [[nodiscard]] tcp::context ctx() noexcept {
-        return tcp::context{now_, now_us_, cfg_, wheel_, isn_, stats_, *this, challenge_budget_, challenge_end_, &ts_offsets_};
+        return tcp::context{now_,   now_us_, cfg_, wheel_, isn_, stats_, *this, challenge_budget_, challenge_end_,
+                            &ts_offsets_, &events_};
     }
     [[nodiscard]] conn_id id_of(const tcp::connection &c) const noexcept { return conns_.index_of(&c); }
 
@@ -227,14 +228,7 @@ private:
     void add_time_wait(const tcp::time_wait_state &tw, time_wait_log::shared_end shared) noexcept;
     void settle() noexcept;
 
-    struct pending_event {
-        conn_id id = no_conn;
-        tcp::event_type type{};
-        tcp::close_reason reason{};
-        std::span<const std::uint8_t> data{};
-    };
-    void push_event(const pending_event &ev) noexcept;
-    void dispatch(const pending_event &ev) noexcept;
+    void dispatch(const tcp::outcome_queue::outcome &o) noexcept;
     // The connection's `closed`: the application's last callback, then the TCB goes back.
     void finish(conn_id id, tcp::close_reason why) noexcept;
     // What the shard keeps beside each TCB.
@@ -270,12 +264,10 @@ private:
     std::vector<listening> listeners_;
     std::uint32_t max_listeners_;
 
-    // Events waiting for settle(): a ring, sized so that it cannot fill (every core call
-    // raises a bounded number, and settle() drains after each). `closed` events have a
-    // list of their own, one slot per connection, so that even an overflowing ring never
-    // loses a connection's end.
-    std::vector<pending_event> events_;
-    std::size_t ev_head_ = 0, ev_count_ = 0;
+    // Events waiting for settle(), merged per connection and call (tcp::outcome_queue).
+    // `closed` has a list of its own, one slot per connection, so that even an
+    // overflowing queue never loses a connection's end.
+    tcp::outcome_queue events_;
     std::vector<std::pair<conn_id, tcp::close_reason>> closing_;
     // Held bytes the core let go of while their data events were still queued.
     std::vector<std::uint64_t> deferred_release_;

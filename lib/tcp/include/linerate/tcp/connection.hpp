@@ -29,6 +29,7 @@
 
 #include <cstdint>
 #include <span>
+#include <vector>
 
 namespace linerate::tcp {
 
@@ -61,6 +62,78 @@ struct event {
     close_reason reason = close_reason::normal;
     std::uint32_t bytes = 0;
     std::span<const std::uint8_t> data{};
+};
+
+// The events of core calls, kept for the owner to hand out once the core has returned
+// (callbacks never run inside the core). An event joins the outcome at the tail when
+// that outcome is the same connection's and the event comes later in the order the
+// application hears them (established, writable, data, peer_closed, time_wait) and is
+// not in it yet; otherwise it starts a new outcome. The application therefore hears
+// exactly the sequence that was raised, while a call that raises several events (the
+// handshake's ACK with a request: accepted and data; a response with the FIN: data and
+// peer_closed) costs one entry, handed out with bit tests instead of one queued record
+// and one dispatch per event. `acked` and `closed` do not come here: the owner must
+// act on `acked` at once (what the connection sends next is counted from the new first
+// byte), and `closed` ends the connection after everything else (sink::notify).
+class outcome_queue {
+public:
+    struct outcome {
+        connection *conn = nullptr;
+        std::uint8_t bits = 0; // 1 << event_type
+        std::uint8_t rank = 0; // the latest event's place in the hearing order
+        std::span<const std::uint8_t> data{};
+    };
+    [[nodiscard]] static constexpr std::uint8_t bit(event_type t) noexcept {
+        return static_cast<std::uint8_t>(1u << static_cast<unsigned>(t));
+    }
+
+    // `capacity_log2`: the queue holds 2^capacity_log2 outcomes (a mask wraps it).
+    // `lost` counts events that found it full.
+    outcome_queue(unsigned capacity_log2, std::uint64_t &lost)
+        : ring_(std::size_t{1} << capacity_log2), mask_((std::size_t{1} << capacity_log2) - 1), lost_(lost) {}
+
+    void raise(connection &c, event_type t, std::span<const std::uint8_t> data = {}) noexcept {
+        const std::uint8_t r = rank_of(t);
+        if (count_ > 0) {
+            outcome &b = ring_[(head_ + count_ - 1) & mask_];
+            if (b.conn == &c && (b.bits & bit(t)) == 0 && r >= b.rank) {
+                b.bits |= bit(t);
+                b.rank = r;
+                if (t == event_type::data) b.data = data;
+                return;
+            }
+        }
+        if (count_ == ring_.size()) [[unlikely]] {
+            ++lost_;
+            return;
+        }
+        ring_[(head_ + count_) & mask_] = outcome{&c, bit(t), r, t == event_type::data ? data : std::span<const std::uint8_t>{}};
+        ++count_;
+    }
+    [[nodiscard]] bool empty() const noexcept { return count_ == 0; }
+    // The oldest outcome, taken out: events raised while it is handed out go behind it.
+    outcome pop() noexcept {
+        const outcome o = ring_[head_];
+        head_ = (head_ + 1) & mask_;
+        --count_;
+        return o;
+    }
+
+private:
+    [[nodiscard]] static constexpr std::uint8_t rank_of(event_type t) noexcept {
+        switch (t) {
+        case event_type::accepted:
+        case event_type::connected: return 0;
+        case event_type::writable: return 1;
+        case event_type::data: return 2;
+        case event_type::peer_closed: return 3;
+        default: return 4; // time_wait (acked and closed never come here)
+        }
+    }
+    std::vector<outcome> ring_;
+    std::size_t mask_;
+    std::size_t head_ = 0, count_ = 0;
+    std::uint64_t &lost_;
 };
 
 // What the owner provides.
@@ -112,6 +185,16 @@ struct context {
     tick &challenge_window_end;
     // The shard's cache of TSval offsets; without one each connection hashes its own.
     ts_offset_cache *ts_offsets = nullptr;
+    // Where events for the application go; without a queue (unit tests of the core
+    // alone) each goes to sink::notify as it is raised.
+    outcome_queue *events = nullptr;
+    // An event for the application (not `acked` or `closed`).
+    void raise(connection &c, event_type t, std::span<const std::uint8_t> data = {}) noexcept {
+        if (events != nullptr)
+            events->raise(c, t, data);
+        else
+            out.notify(c, event{.type = t, .bytes = static_cast<std::uint32_t>(data.size()), .data = data});
+    }
 };
 
 // RFC 7323 §5.4 and appendix A: the TSval offset of a 4-tuple, keyed per pair of
