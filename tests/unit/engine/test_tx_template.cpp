@@ -103,6 +103,40 @@ TEST_CASE("tx template: data segments of every length and odd payloads checksum 
     }
 }
 
+TEST_CASE("tx template: timestamps alone (NOP, NOP, TS; RFC 7323 appendix A) are written as the general writer "
+          "writes them and checksum correctly",
+          "[engine][tx]") {
+    const std::array<std::uint8_t, 3> payload{0xff, 0xfe, 0x01};
+    for (std::uint32_t ts : {0u, 1u, 0xffffffffu, 0xfffe0001u, 0x0001ffffu, 0x8000'0000u}) {
+        for (std::size_t len : {std::size_t{0}, std::size_t{3}}) {
+            tcp::out_segment s{};
+            s.seq = seq32{ts};
+            s.ack = seq32{~ts};
+            s.flags.set(wire::tcp_flags::ack | wire::tcp_flags::fin);
+            s.window = static_cast<std::uint16_t>(ts);
+            s.payload_len = static_cast<std::uint32_t>(len);
+            s.options.has_timestamp = true;
+            s.options.ts_val = ts;
+            s.options.ts_ecr = ~ts ^ 0x1234u;
+            std::size_t h = 0;
+            const auto frame = build(s, std::span(payload).first(len), checksum_offload::none, &h);
+            REQUIRE(h == eth_ipv4_tcp_len + 12);
+            std::array<std::uint8_t, 40> general{};
+            REQUIRE(wire::write_tcp_options(general, s.options) == 12);
+            CHECK(std::equal(general.begin(), general.begin() + 12, frame.begin() + eth_ipv4_tcp_len));
+            const auto ip = wire::parse_ipv4(std::span(frame).subspan(14), wire::checksum_mode::verify);
+            REQUIRE(ip);
+            const auto tcp = wire::parse_tcp(ip->payload, ip->src, ip->dst, wire::checksum_mode::verify);
+            REQUIRE(tcp);
+            CHECK(tcp->payload.size() == len);
+            const auto opts = wire::parse_tcp_options(tcp->options);
+            REQUIRE(opts);
+            CHECK(opts->ts_val == s.options.ts_val);
+            CHECK(opts->ts_ecr == s.options.ts_ecr);
+        }
+    }
+}
+
 TEST_CASE("tx template: with offload the TCP checksum field holds the folded pseudo-header sum", "[engine][tx]") {
     tcp::out_segment s{};
     s.seq = seq32{1};
