@@ -158,6 +158,11 @@ void worker::tcp_burst(tcp_item *items, std::uint16_t n) {
         shard->prefetch(items[i].hash);
     }
     for (std::uint16_t i = 0; i < n; ++i) tcp_input(items[i]);
+    // One call returns the burst's mbufs to their pools, instead of one each.
+    if (rx_done_count > 0) {
+        rte_pktmbuf_free_bulk(rx_done.data(), rx_done_count);
+        rx_done_count = 0;
+    }
 }
 
 void worker::tcp_input(const tcp_item &it) {
@@ -174,9 +179,16 @@ void worker::tcp_input(const tcp_item &it) {
     current = m;
     current_tuple = it.t;
     current_src = wire::load_mac(f + 6);
+    // Everything the core reads of the segment is in `seg` by value, apart from the
+    // payload: without one, the frame may be overwritten by a reply (transmit).
+    reusable = seg.payload.empty() && rte_mbuf_refcnt_read(m) == 1 ? m : nullptr;
+    const bool reuse_possible = reusable != nullptr;
     shard->input(it.t, it.hash, seg);
     current = nullptr;
-    rte_pktmbuf_free(m); // held bytes took their own reference
+    if (reuse_possible && reusable == nullptr) return; // it went out as a reply
+    reusable = nullptr;
+    // Held bytes took their own reference. tcp_burst frees the burst's at its end.
+    rx_done[rx_done_count++] = m;
 }
 
 // The TCP header and options of a segment parse_fast did not take, through the general

@@ -80,7 +80,14 @@ void worker::flush_all() {
 
 void worker::transmit(flow::conn_id id, const tcp::four_tuple &t, const tcp::out_segment &s,
                       std::uint32_t offset) noexcept {
-    rte_mbuf *m = rte_pktmbuf_alloc(pool);
+    rte_mbuf *m;
+    if (reusable != nullptr) {
+        m = reusable;
+        reusable = nullptr;
+        rte_pktmbuf_reset(m);
+    } else {
+        m = rte_pktmbuf_alloc(pool);
+    }
     if (m == nullptr) {
         // The core's retransmission timer recovers; a reset is simply not sent.
         stats.count(local_drop::tx_no_mbuf);

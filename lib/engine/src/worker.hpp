@@ -224,6 +224,14 @@ struct alignas(64) worker final : flow::io, lcore {
     rte_mbuf *current = nullptr;
     tcp::four_tuple current_tuple{};
     mac_addr current_src{};
+    // The segment being input, when nothing refers to its bytes (no payload, so no data
+    // event points into it and hold() never took it): the first segment sent meanwhile
+    // is written into it instead of a new mbuf, as a reply. A SYN's SYN-ACK, a SYN-ACK's
+    // ACK with the request, an ACK's queued data: one mbuf allocation and one free less.
+    rte_mbuf *reusable = nullptr;
+    // Received mbufs done with, freed together at the end of a burst.
+    std::array<rte_mbuf *, burst_size> rx_done{};
+    std::uint16_t rx_done_count = 0;
     // What parse_fast read from each frame of the burst being received, until
     // tcp_burst has input them: here rather than on poll_rx's stack, where 32 of them
     // would be initialised on every burst.
