@@ -182,11 +182,11 @@ void worker::tcp_input(const tcp_item &it) {
     // Everything the core reads of the segment is in `seg` by value, apart from the
     // payload: without one, the frame may be overwritten by a reply (transmit).
     reusable = seg.payload.empty() && rte_mbuf_refcnt_read(m) == 1 ? m : nullptr;
-    const bool reuse_possible = reusable != nullptr;
+    current_lent = false;
     shard->input(it.t, it.hash, seg);
     current = nullptr;
-    if (reuse_possible && reusable == nullptr) return; // it went out as a reply
     reusable = nullptr;
+    if (current_lent) return; // it went out as a reply
     // Held bytes took their own reference. tcp_burst frees the burst's at its end.
     rx_done[rx_done_count++] = m;
 }

@@ -84,6 +84,7 @@ void worker::transmit(flow::conn_id id, const tcp::four_tuple &t, const tcp::out
     if (reusable != nullptr) {
         m = reusable;
         reusable = nullptr;
+        current_lent = true;
         rte_pktmbuf_reset(m);
     } else {
         m = rte_pktmbuf_alloc(pool);

@@ -224,11 +224,13 @@ struct alignas(64) worker final : flow::io, lcore {
     rte_mbuf *current = nullptr;
     tcp::four_tuple current_tuple{};
     mac_addr current_src{};
-    // The segment being input, when nothing refers to its bytes (no payload, so no data
-    // event points into it and hold() never took it): the first segment sent meanwhile
-    // is written into it instead of a new mbuf, as a reply. A SYN's SYN-ACK, a SYN-ACK's
-    // ACK with the request, an ACK's queued data: one mbuf allocation and one free less.
+    // The segment being input, once nothing refers to its bytes (it has no payload, or
+    // the data callbacks have run and hold() kept none of it): the first segment sent
+    // afterwards is written into it instead of a new mbuf, as a reply. A SYN's SYN-ACK,
+    // the request riding on a SYN-ACK's ACK, the response to a request, a FIN's ACK:
+    // one mbuf allocation and one free less each. `current_lent`: it went out so.
     rte_mbuf *reusable = nullptr;
+    bool current_lent = false;
     // Received mbufs done with, freed together at the end of a burst.
     std::array<rte_mbuf *, burst_size> rx_done{};
     std::uint16_t rx_done_count = 0;
@@ -275,6 +277,9 @@ struct alignas(64) worker final : flow::io, lcore {
                   std::uint32_t offset) noexcept override;
     std::uint32_t append(flow::conn_id id, std::span<const std::uint8_t> bytes) noexcept override;
     void release_sent(flow::conn_id id, std::uint32_t bytes) noexcept override;
+    void callbacks_done() noexcept override {
+        if (current != nullptr && !current_lent && rte_mbuf_refcnt_read(current) == 1) reusable = current;
+    }
     void forget(flow::conn_id id) noexcept override;
     std::uint64_t hold(flow::conn_id id, seq32 first, std::span<const std::uint8_t> bytes) noexcept override;
     tcp::sink::held_bytes held(std::uint64_t handle) noexcept override;

@@ -333,6 +333,7 @@ void shard::settle() noexcept {
             // FINs it can carry. An entry whose TCB has closed (and perhaps been reused)
             // since flushes nothing it should not: flush() on a closed TCB, or on one
             // with nothing queued, sends nothing.
+            io_.callbacks_done();
             auto c = ctx();
             for (std::size_t i = 0; i < flushes_.size(); ++i) conns_[flushes_[i]].flush(c);
             flushes_.clear();

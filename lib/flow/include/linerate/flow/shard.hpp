@@ -91,6 +91,10 @@ public:
     virtual void release_sent(conn_id id, std::uint32_t bytes) noexcept = 0;
     // The connection is gone: everything stored for it may go.
     virtual void forget(conn_id id) noexcept = 0;
+    // Every data event of the call in progress has been handed out: received bytes are
+    // no longer referred to, except those hold() kept. Called before the output that
+    // waited for the callbacks goes out, so that a reply may reuse the received buffer.
+    virtual void callbacks_done() noexcept {}
     // Out-of-order bytes, as tcp::sink::hold/held/release; the defaults keep nothing.
     virtual std::uint64_t hold(conn_id, seq32, std::span<const std::uint8_t>) noexcept { return 0; }
     virtual tcp::sink::held_bytes held(std::uint64_t) noexcept { return {}; }
