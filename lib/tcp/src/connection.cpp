@@ -8,6 +8,12 @@
 // "second, check the RST bit", ...). Where it departs from the RFC the comment says
 // so and why.
 //
+// The file is in the order of RFC 9293 §3.10, so that a rule is found by its section
+// number: first what every section uses, then 3.10.1 OPEN, 3.10.2 SEND, 3.10.3 RECEIVE,
+// 3.10.4 CLOSE, 3.10.5 ABORT, 3.10.6 STATUS, 3.10.7 SEGMENT ARRIVES (header prediction in
+// front, then 3.10.7.1 to 3.10.7.4, the steps of 3.10.7.4 each labelled where its
+// function is defined) and 3.10.8 TIMEOUTS, each under a banner with its section number.
+//
 // Time: the core counts in ticks and takes a tick to be one millisecond, the wheel's
 // finest granularity; every duration in `settings` is in milliseconds.
 #include <linerate/tcp/connection.hpp>
@@ -47,8 +53,11 @@ std::string_view to_string(close_reason r) noexcept {
     return "?";
 }
 
-// ---------------------------------------------------------------------------------
-// State and timers
+// --- Shared by every section: state, teardown, segment output ------------------------
+//
+// Not a §3.10 event of their own: OPEN, SEND, CLOSE, ABORT, SEGMENT ARRIVES and the
+// TIMEOUTS all change state, end the connection and form segments through these, so
+// they come first rather than inside one section that all the others reach into.
 
 void connection::set_state(state s, context &ctx) noexcept {
     // CurrEstab counts ESTABLISHED and CLOSE-WAIT, as RFC 4022 tcpCurrEstab does.
@@ -62,23 +71,6 @@ void connection::set_state(state s, context &ctx) noexcept {
     state_ = s;
 }
 
-void connection::rearm(context &ctx) noexcept {
-    // Two pairwise minima rather than std::min's initializer list, which the compiler
-    // spills to the stack: this runs on nearly every segment.
-    const tick first = std::min(std::min(rexmit_at_, delack_at_), std::min(close_at_, idle_at_));
-    // Lazy, as BSD's and Linux's TCP timers are in spirit: a deadline that moved later
-    // (the retransmission timer pushed back by every ACK, the delayed ACK dropped
-    // because a segment carried the ACK, all deadlines gone) leaves the timer where it
-    // is. It then fires early, on_timer finds nothing due and re-arms it for the real
-    // deadline. Most such timers never get that far: the connection closes first, and
-    // moving the timer on every segment was the core's largest single cost.
-    if (hook_.armed() && hook_.expires() <= first) return;
-    if (first == never)
-        ctx.wheel.cancel(hook_);
-    else
-        ctx.wheel.arm(hook_, first);
-}
-
 void connection::finish(close_reason why, context &ctx) noexcept {
     rexmit_at_ = delack_at_ = close_at_ = idle_at_ = never;
     ctx.wheel.cancel(hook_);
@@ -87,41 +79,8 @@ void connection::finish(close_reason why, context &ctx) noexcept {
     ctx.out.notify(*this, event{.type = event_type::closed, .reason = why});
 }
 
-void connection::enter_time_wait(context &ctx) noexcept {
-    set_state(state::time_wait, ctx);
-    ++ctx.stats.time_waits;
-    rexmit_at_ = delack_at_ = idle_at_ = never;
-    // RFC 9293 §3.10.7.4 eighth: "Start the time-wait timer" for 2 MSL.
-    close_at_ = after(ctx, 2ull * ctx.cfg.msl_ms);
-    rearm(ctx);
-    ctx.raise(*this, event_type::time_wait);
-}
-
-void connection::hand_over(time_wait_state &tw, context &ctx) noexcept {
-    tw = time_wait_state{.tuple = tuple_,
-                         .snd_nxt = snd_nxt_,
-                         .rcv_nxt = rcv_nxt_,
-                         .ts_recent = ts_recent_,
-                         .window = advertised_window(),
-                         .ts_ok = ts_ok_};
-    finish(close_reason::normal, ctx);
-}
-
-// ---------------------------------------------------------------------------------
-// Sending
-
 std::uint32_t connection::ts_now(const context &ctx) const noexcept {
     return static_cast<std::uint32_t>(ctx.now.value) + ts_offset_;
-}
-
-bool connection::sample_rtt_from_timestamp(const segment &seg, const context &ctx) noexcept {
-    // RFC 7323 §4.1: RTT = now - TSecr. An echo of zero carries no timestamp, and one
-    // from the future (a broken or hostile peer) is no sample: skipped, as Linux does.
-    if (!ts_ok_ || !seg.options.has_timestamp || seg.options.ts_ecr == 0) return false;
-    const auto rtt = static_cast<std::int32_t>(ts_now(ctx) - seg.options.ts_ecr);
-    if (rtt < 0) return false;
-    rto_.sample(static_cast<std::uint32_t>(rtt));
-    return true;
 }
 
 std::uint16_t connection::advertised_window() const noexcept {
@@ -192,29 +151,6 @@ void connection::send_ack(context &ctx) noexcept {
     emit(out_segment{.seq = snd_nxt_, .flags = tcp_flags{f::ack}}, ctx);
 }
 
-bool connection::defer(context &ctx) noexcept {
-    if (flush_pending_) return true;
-    flush_pending_ = ctx.out.want_flush(*this);
-    return flush_pending_;
-}
-
-void connection::ack_soon(context &ctx) noexcept {
-    if (defer(ctx))
-        ack_owed_ = true;
-    else
-        send_ack(ctx);
-}
-
-void connection::flush(context &ctx) noexcept {
-    flush_pending_ = false;
-    if (state_ == state::closed) {
-        ack_owed_ = false;
-        return;
-    }
-    push(ctx); // any segment it sends carries the ACK (emit clears ack_owed_)
-    if (ack_owed_) send_ack(ctx);
-}
-
 void connection::send_rst(seq32 seq, context &ctx) noexcept {
     emit(out_segment{.seq = seq, .flags = tcp_flags{f::rst}}, ctx);
 }
@@ -235,113 +171,23 @@ void connection::challenge_ack(context &ctx) noexcept {
     send_ack(ctx);
 }
 
-void connection::push(context &ctx) noexcept {
-    if (!in(state::established | state::close_wait | state::fin_wait_1 | state::closing | state::last_ack)) return;
-    const std::uint32_t window = std::min(snd_wnd_, cwnd_);
-    std::uint32_t flight = static_cast<std::uint32_t>(snd_nxt_ - snd_una_);
-    const std::uint16_t mss = snd_mss_;
-    bool sent = false;
-    // Data first. No Nagle (RFC 9293 §3.7.4 allows turning it off): request/response
-    // traffic is what linerate measures, and Nagle would add a delayed-ACK stall.
-    while (snd_nxt_ < snd_end_ && window > flight) {
-        const std::uint32_t len = std::min<std::uint32_t>(
-            {static_cast<std::uint32_t>(snd_end_ - snd_nxt_), window - flight, mss});
-        out_segment s{.seq = snd_nxt_, .flags = tcp_flags{f::ack}, .payload_len = len};
-        const bool last = snd_nxt_ + len == snd_end_;
-        if (last) s.flags.set(f::psh);
-        if (last && fin_queued_) s.flags.set(f::fin); // FIN rides on the last data segment
-        if (snd_nxt_ < snd_max_) {
-            ++ctx.stats.retrans_segs;
-        } else if (!rtt_timing_ && !ts_ok_) {
-            // Karn: time only segments sent for the first time.
-            rtt_timing_ = true;
-            rtt_seq_ = snd_nxt_;
-            rtt_start_ = static_cast<std::uint32_t>(ctx.now.value);
-        }
-        emit(s, ctx);
-        snd_nxt_ += s.len();
-        flight += s.len();
-        sent = true;
-    }
-    // A FIN alone when all data is out. It takes no window: a zero window must not
-    // keep a connection from closing.
-    if (fin_queued_ && snd_nxt_ == snd_end_) {
-        if (snd_nxt_ < snd_max_) ++ctx.stats.retrans_segs;
-        emit(out_segment{.seq = snd_nxt_, .flags = tcp_flags{f::fin | f::ack}}, ctx);
-        snd_nxt_ += 1;
-        sent = true;
-    }
-    if (snd_max_ < snd_nxt_) snd_max_ = snd_nxt_;
-    if (fin_queued_ && snd_max_ == snd_end_ + 1) {
-        // Our FIN is out: CLOSE's state change happens when the FIN is sent (§3.10.4).
-        if (state_ == state::established) set_state(state::fin_wait_1, ctx);
-        else if (state_ == state::close_wait) set_state(state::last_ack, ctx);
-    }
-    if (sent && (rexmit_at_ == never || persist_)) {
-        // RFC 6298 §5.1: start the timer when data is sent and it is not running.
-        persist_ = false;
-        rexmit_at_ = after(ctx, rto_.rto_ms());
-    } else if (!sent && snd_max_ == snd_una_ && snd_nxt_ < snd_end_ && snd_wnd_ == 0 && rexmit_at_ == never) {
-        // RFC 9293 §3.8.6.1: a zero window with data waiting: probe it (persist timer,
-        // backed off like the retransmission timer).
-        persist_ = true;
-        rexmit_at_ = after(ctx, rto_.rto_ms());
-    }
-    rearm(ctx);
+bool connection::defer(context &ctx) noexcept {
+    if (flush_pending_) return true;
+    flush_pending_ = ctx.out.want_flush(*this);
+    return flush_pending_;
 }
 
-void connection::retransmit(context &ctx) noexcept {
-    ++ctx.stats.timeouts; // TCPTimeouts: the retransmission timer expired
-    const bool synchronizing = in(state::syn_sent | state::syn_received);
-    const std::uint8_t limit = state_ == state::syn_sent       ? ctx.cfg.syn_retries
-                               : state_ == state::syn_received ? ctx.cfg.synack_retries
-                                                               : ctx.cfg.data_retries;
-    if (retries_ >= limit) {
-        // RFC 9293 §3.8.3: past R2 the connection is closed; no RST is sent, the peer
-        // is presumed gone (Linux does the same).
-        if (synchronizing)
-            ++ctx.stats.attempt_fails;
-        else
-            ++ctx.stats.abort_on_timeout;
-        finish(close_reason::timeout, ctx);
-        return;
-    }
-    ++retries_;
-    rto_.backoff(); // RFC 6298 §5.5
-    rtt_timing_ = false; // Karn's algorithm: no sample from a retransmitted segment
-    rexmit_at_ = after(ctx, rto_.rto_ms());
-    if (state_ == state::syn_sent) {
-        ++ctx.stats.syn_retrans;
-        ++ctx.stats.retrans_segs;
-        send_syn(false, ctx);
-    } else if (state_ == state::syn_received) {
-        // The same ISN every time: the SYN-ACK is a retransmission, not a new offer.
-        ++ctx.stats.retrans_segs;
-        send_syn(true, ctx);
-    } else {
-        // Go back to the first unacknowledged byte with a loss window of one segment
-        // (RFC 5681 §3.1); ACKs then open the window again by slow start.
-        // push() leaves the timer armed above alone: it only starts a stopped one.
-        snd_nxt_ = snd_una_;
-        cwnd_ = snd_mss_;
-        push(ctx);
-    }
-    rearm(ctx);
-}
-
-// ---------------------------------------------------------------------------------
-// Opening
-
-void connection::settle_rto_after_handshake() noexcept {
-    // RFC 6298 §5.7: "If the timer expires awaiting the ACK of a SYN segment and the TCP
-    // implementation is using an RTO less than 3 seconds, the RTO MUST be re-initialized
-    // to 3 seconds when data transmission begins" - when no sample was taken since.
-    if (retries_ > 0 && !rto_.has_sample())
-        rto_.syn_timed_out();
+void connection::ack_soon(context &ctx) noexcept {
+    if (defer(ctx))
+        ack_owed_ = true;
     else
-        rto_.reset_backoff();
-    retries_ = 0;
+        send_ack(ctx);
 }
+
+// --- RFC 9293 §3.10.1 OPEN -----------------------------------------------------------
+//
+// open_passive is LISTEN's answer to a SYN (§3.10.7.2 third); negotiate_options also
+// takes the SYN-ACK in SYN-SENT (§3.10.7.3).
 
 void connection::negotiate_options(const tcp_options &peer, context &ctx) noexcept {
     // RFC 9293 §3.7.1 MUST-15: without an MSS option the peer takes 536.
@@ -420,8 +266,206 @@ void connection::open_passive(const four_tuple &t, const segment &syn, std::uint
     rearm(ctx);
 }
 
-// ---------------------------------------------------------------------------------
-// Segment arrival: header prediction
+// --- RFC 9293 §3.10.2 SEND -----------------------------------------------------------
+//
+// push is SEND's "segmentize the buffer and send it", and the FIN after the data
+// (§3.10.4); the other sections call it too, whenever the window opens or data waits.
+// flush sends together what waited for the application (see connection.hpp).
+
+std::uint32_t connection::send_space(const settings &cfg) const noexcept {
+    if (fin_queued_ || !in(state::syn_sent | state::syn_received | state::established | state::close_wait)) return 0;
+    const auto held = static_cast<std::uint32_t>(snd_end_ - snd_una_);
+    return cfg.send_buffer > held ? cfg.send_buffer - held : 0;
+}
+
+std::uint32_t connection::send(std::uint32_t bytes, context &ctx) noexcept {
+    // RFC 9293 §3.10.2: SEND is allowed until CLOSE; before ESTABLISHED the data is
+    // queued and goes out once the handshake completes.
+    if (fin_queued_ || !in(state::syn_sent | state::syn_received | state::established | state::close_wait)) return 0;
+    const auto held = static_cast<std::uint32_t>(snd_end_ - snd_una_);
+    const std::uint32_t room = ctx.cfg.send_buffer > held ? ctx.cfg.send_buffer - held : 0;
+    const std::uint32_t take = std::min(bytes, room);
+    if (take < bytes) want_writable_ = true;
+    snd_end_ += take;
+    if (take > 0 && !defer(ctx)) push(ctx);
+    return take;
+}
+
+void connection::push(context &ctx) noexcept {
+    if (!in(state::established | state::close_wait | state::fin_wait_1 | state::closing | state::last_ack)) return;
+    const std::uint32_t window = std::min(snd_wnd_, cwnd_);
+    std::uint32_t flight = static_cast<std::uint32_t>(snd_nxt_ - snd_una_);
+    const std::uint16_t mss = snd_mss_;
+    bool sent = false;
+    // Data first. No Nagle (RFC 9293 §3.7.4 allows turning it off): request/response
+    // traffic is what linerate measures, and Nagle would add a delayed-ACK stall.
+    while (snd_nxt_ < snd_end_ && window > flight) {
+        const std::uint32_t len = std::min<std::uint32_t>(
+            {static_cast<std::uint32_t>(snd_end_ - snd_nxt_), window - flight, mss});
+        out_segment s{.seq = snd_nxt_, .flags = tcp_flags{f::ack}, .payload_len = len};
+        const bool last = snd_nxt_ + len == snd_end_;
+        if (last) s.flags.set(f::psh);
+        if (last && fin_queued_) s.flags.set(f::fin); // FIN rides on the last data segment
+        if (snd_nxt_ < snd_max_) {
+            ++ctx.stats.retrans_segs;
+        } else if (!rtt_timing_ && !ts_ok_) {
+            // Karn: time only segments sent for the first time.
+            rtt_timing_ = true;
+            rtt_seq_ = snd_nxt_;
+            rtt_start_ = static_cast<std::uint32_t>(ctx.now.value);
+        }
+        emit(s, ctx);
+        snd_nxt_ += s.len();
+        flight += s.len();
+        sent = true;
+    }
+    // A FIN alone when all data is out. It takes no window: a zero window must not
+    // keep a connection from closing.
+    if (fin_queued_ && snd_nxt_ == snd_end_) {
+        if (snd_nxt_ < snd_max_) ++ctx.stats.retrans_segs;
+        emit(out_segment{.seq = snd_nxt_, .flags = tcp_flags{f::fin | f::ack}}, ctx);
+        snd_nxt_ += 1;
+        sent = true;
+    }
+    if (snd_max_ < snd_nxt_) snd_max_ = snd_nxt_;
+    if (fin_queued_ && snd_max_ == snd_end_ + 1) {
+        // Our FIN is out: CLOSE's state change happens when the FIN is sent (§3.10.4).
+        if (state_ == state::established) set_state(state::fin_wait_1, ctx);
+        else if (state_ == state::close_wait) set_state(state::last_ack, ctx);
+    }
+    if (sent && (rexmit_at_ == never || persist_)) {
+        // RFC 6298 §5.1: start the timer when data is sent and it is not running.
+        persist_ = false;
+        rexmit_at_ = after(ctx, rto_.rto_ms());
+    } else if (!sent && snd_max_ == snd_una_ && snd_nxt_ < snd_end_ && snd_wnd_ == 0 && rexmit_at_ == never) {
+        // RFC 9293 §3.8.6.1: a zero window with data waiting: probe it (persist timer,
+        // backed off like the retransmission timer).
+        persist_ = true;
+        rexmit_at_ = after(ctx, rto_.rto_ms());
+    }
+    rearm(ctx);
+}
+
+void connection::flush(context &ctx) noexcept {
+    flush_pending_ = false;
+    if (state_ == state::closed) {
+        ack_owed_ = false;
+        return;
+    }
+    push(ctx); // any segment it sends carries the ACK (emit clears ack_owed_)
+    if (ack_owed_) send_ack(ctx);
+}
+
+// --- RFC 9293 §3.10.3 RECEIVE --------------------------------------------------------
+//
+// There is no RECEIVE call: data goes straight to the application, from the segment,
+// as `data` events (deliver_in_order, §3.10.7.4 seventh), so nothing waits in the TCB
+// for a RECEIVE to collect.
+
+// --- RFC 9293 §3.10.4 CLOSE ----------------------------------------------------------
+//
+// The FIN itself goes out through push (§3.10.2), after the queued data.
+
+void connection::shutdown(context &ctx) noexcept {
+    // RFC 9293 §3.10.4 CLOSE, for the sending side.
+    switch (state_) {
+    case state::closed:
+    case state::listen: return;
+    case state::syn_sent:
+        // "Delete the TCB and return 'error: closing' responses to any queued SENDs".
+        finish(close_reason::aborted, ctx);
+        return;
+    case state::syn_received:
+    case state::established:
+    case state::close_wait:
+        // SYN-RECEIVED: "queue for processing after entering ESTABLISHED state";
+        // otherwise the FIN follows the queued data (push sends it).
+        fin_queued_ = true;
+        if (!defer(ctx)) push(ctx); // flush puts the FIN on the last data segment
+        return;
+    default: return; // "error: connection closing"
+    }
+}
+
+void connection::close(context &ctx) noexcept {
+    app_closed_ = true;
+    shutdown(ctx);
+    if (state_ == state::fin_wait_2 && close_at_ == never) {
+        close_at_ = after(ctx, ctx.cfg.fin_wait_2_timeout_ms);
+        rearm(ctx);
+    }
+}
+
+// --- RFC 9293 §3.10.5 ABORT ----------------------------------------------------------
+
+void connection::abort(context &ctx) noexcept {
+    // RFC 9293 §3.10.5: in SYN-RECEIVED, ESTABLISHED, FIN-WAIT-1, FIN-WAIT-2 and
+    // CLOSE-WAIT "a reset segment should be sent: <SEQ=SND.NXT><CTL=RST>".
+    if (in(state::syn_received | state::established | state::fin_wait_1 | state::fin_wait_2 | state::close_wait)) {
+        if (in(state::established | state::close_wait)) ++ctx.stats.estab_resets;
+        send_rst(snd_nxt_, ctx);
+    }
+    if (state_ != state::closed) finish(close_reason::aborted, ctx);
+}
+
+// --- RFC 9293 §3.10.6 STATUS ---------------------------------------------------------
+//
+// The read-only views (current(), tuple(), snd_una(), rcv_nxt(), the deadlines, ...)
+// are inline in connection.hpp.
+
+// --- RFC 9293 §3.10.7 SEGMENT ARRIVES ------------------------------------------------
+
+void connection::input(const segment &seg, context &ctx) noexcept {
+    ++ctx.stats.in_segs;
+    if (ctx.cfg.header_prediction) {
+        if (predicted(seg)) {
+            input_predicted(seg, ctx);
+            return;
+        }
+        ++ctx.stats.hp_misses;
+    }
+    // The full path, RFC 9293 §3.10.7 step by step.
+    if (state_ == state::closed || state_ == state::listen) {
+        // A TCB that is gone (or never opened) answers as CLOSED does (§3.10.7.1).
+        ctx.stats.count(drop::no_connection);
+        if (auto r = reset_for_unknown(seg)) {
+            ++ctx.stats.out_segs;
+            ++ctx.stats.out_rsts;
+            ctx.out.transmit(this, tuple_, *r);
+        }
+        return;
+    }
+    if (state_ == state::syn_sent) {
+        input_syn_sent(seg, ctx);
+        return;
+    }
+    // Departure from the RFC, as Linux does (tcp_check_req): in SYN-RECEIVED the
+    // peer's SYN again, unchanged, means our SYN-ACK was lost; answer it with the
+    // SYN-ACK rather than the bare ACK the sequence check would send, which the peer
+    // in SYN-SENT would drop ("fifth, if neither SYN nor RST").
+    if (state_ == state::syn_received && seg.flags.only(f::syn) && seg.seq == irs_) {
+        ++ctx.stats.retrans_segs;
+        send_syn(true, ctx);
+        return;
+    }
+    if (!check_sequence(seg, ctx)) return; // first
+    if (!check_rst(seg, ctx)) return;      // second
+    // third, check security: linerate does not use IP security/compartment options
+    // (RFC 9293 §3.10.7.4 leaves them to implementations that do).
+    if (!check_syn(seg, ctx)) return;      // fourth
+    update_ts_recent(seg);
+    restart_keepalive(ctx);
+    if (!check_ack(seg, ctx)) return; // fifth
+    // sixth, check the URG bit: urgent data is not supported (RFC 6093 recommends new
+    // applications not use it); the bytes are delivered as ordinary data.
+    process_text(seg, ctx); // seventh
+    if (state_ == state::closed) return;
+    process_fin(seg, ctx); // eighth
+    if (state_ == state::closed) return;
+    push(ctx);
+}
+
+// --- RFC 9293 §3.10.7 SEGMENT ARRIVES: header prediction, the short path -------------
 //
 // Van Jacobson's header prediction (BSD's tcp_input, Linux's tcp_rcv_established and
 // its pred_flags), generalised from ESTABLISHED to every state a request/response
@@ -497,58 +541,19 @@ void connection::input_predicted(const segment &seg, context &ctx) noexcept {
     push(ctx);
 }
 
-// ---------------------------------------------------------------------------------
-// Segment arrival: the full path
+// --- RFC 9293 §3.10.7.1 SEGMENT ARRIVES, CLOSED --------------------------------------
+//
+// Answered with reset_for_unknown (segment.hpp): by input when this TCB is CLOSED, by
+// the shard (lib/flow/src/shard.cpp) when no connection and no listener match.
 
-void connection::input(const segment &seg, context &ctx) noexcept {
-    ++ctx.stats.in_segs;
-    if (ctx.cfg.header_prediction) {
-        if (predicted(seg)) {
-            input_predicted(seg, ctx);
-            return;
-        }
-        ++ctx.stats.hp_misses;
-    }
-    // The full path, RFC 9293 §3.10.7 step by step.
-    if (state_ == state::closed || state_ == state::listen) {
-        // A TCB that is gone (or never opened) answers as CLOSED does (§3.10.7.1).
-        ctx.stats.count(drop::no_connection);
-        if (auto r = reset_for_unknown(seg)) {
-            ++ctx.stats.out_segs;
-            ++ctx.stats.out_rsts;
-            ctx.out.transmit(this, tuple_, *r);
-        }
-        return;
-    }
-    if (state_ == state::syn_sent) {
-        input_syn_sent(seg, ctx);
-        return;
-    }
-    // Departure from the RFC, as Linux does (tcp_check_req): in SYN-RECEIVED the
-    // peer's SYN again, unchanged, means our SYN-ACK was lost; answer it with the
-    // SYN-ACK rather than the bare ACK the sequence check would send, which the peer
-    // in SYN-SENT would drop ("fifth, if neither SYN nor RST").
-    if (state_ == state::syn_received && seg.flags.only(f::syn) && seg.seq == irs_) {
-        ++ctx.stats.retrans_segs;
-        send_syn(true, ctx);
-        return;
-    }
-    if (!check_sequence(seg, ctx)) return; // first
-    if (!check_rst(seg, ctx)) return;      // second
-    // third, check security: linerate does not use IP security/compartment options
-    // (RFC 9293 §3.10.7.4 leaves them to implementations that do).
-    if (!check_syn(seg, ctx)) return;      // fourth
-    update_ts_recent(seg);
-    restart_keepalive(ctx);
-    if (!check_ack(seg, ctx)) return; // fifth
-    // sixth, check the URG bit: urgent data is not supported (RFC 6093 recommends new
-    // applications not use it); the bytes are delivered as ordinary data.
-    process_text(seg, ctx); // seventh
-    if (state_ == state::closed) return;
-    process_fin(seg, ctx); // eighth
-    if (state_ == state::closed) return;
-    push(ctx);
-}
+// --- RFC 9293 §3.10.7.2 SEGMENT ARRIVES, LISTEN --------------------------------------
+//
+// LISTEN lives with the owner, not in a TCB: tcp::listener (listener.hpp) says what a
+// segment for a listening port gets, the shard (lib/flow/src/shard.cpp) acts on it, and
+// a SYN that is let in becomes a connection through open_passive (§3.10.1), which does
+// the third step, "check for a SYN".
+
+// --- RFC 9293 §3.10.7.3 SEGMENT ARRIVES, SYN-SENT ------------------------------------
 
 void connection::input_syn_sent(const segment &seg, context &ctx) noexcept {
     // RFC 9293 §3.10.7.3. First, check the ACK bit.
@@ -612,6 +617,11 @@ void connection::input_syn_sent(const segment &seg, context &ctx) noexcept {
     }
 }
 
+// --- RFC 9293 §3.10.7.4 SEGMENT ARRIVES, other states --------------------------------
+//
+// input runs the steps in order; each function is labelled with its step's name.
+
+// first, check sequence number
 bool connection::check_sequence(const segment &seg, context &ctx) noexcept {
     // RFC 7323 §5.3 R1 (PAWS), before the window test: a timestamp older than
     // TS.Recent marks an old duplicate. A RST is exempt (§5.3 R1, last paragraph).
@@ -645,6 +655,7 @@ bool connection::check_sequence(const segment &seg, context &ctx) noexcept {
     return false;
 }
 
+// second, check the RST bit
 bool connection::check_rst(const segment &seg, context &ctx) noexcept {
     if (!seg.has(f::rst)) return true;
     if (state_ == state::time_wait) {
@@ -672,6 +683,10 @@ bool connection::check_rst(const segment &seg, context &ctx) noexcept {
     return false;
 }
 
+// third, check security: not implemented. linerate uses no IP security/compartment
+// options (see input).
+
+// fourth, check the SYN bit
 bool connection::check_syn(const segment &seg, context &ctx) noexcept {
     if (!seg.has(f::syn)) return true;
     if (state_ == state::syn_received && passive_) {
@@ -690,6 +705,8 @@ bool connection::check_syn(const segment &seg, context &ctx) noexcept {
     return false;
 }
 
+// Not a step of its own: input calls it after the fourth step and before the fifth,
+// input_predicted before the fifth.
 void connection::update_ts_recent(const segment &seg) noexcept {
     // RFC 7323 §4.3: "If SEG.TSval >= TS.Recent and SEG.SEQ =< Last.ACK.sent, then
     // TS.Recent = SEG.TSval" (PAWS has already refused older values).
@@ -698,15 +715,7 @@ void connection::update_ts_recent(const segment &seg) noexcept {
         ts_recent_ = seg.options.ts_val;
 }
 
-void connection::restart_keepalive(context &ctx) noexcept {
-    // RFC 9293 §3.8.4: keep-alives are sent only when "no data or acknowledgment
-    // packets have been received for the connection within an interval".
-    if (ctx.cfg.keepalive && in(synchronized_states)) {
-        keepalive_sent_ = 0;
-        idle_at_ = after(ctx, ctx.cfg.keepalive_idle_ms);
-    }
-}
-
+// fifth, check the ACK field
 bool connection::check_ack(const segment &seg, context &ctx) noexcept {
     // RFC 9293 §3.10.7.4 fifth: "if the ACK bit is off, drop the segment and return".
     if (!seg.has(f::ack)) {
@@ -826,6 +835,12 @@ void connection::on_new_ack(seq32 ack, const segment &seg, context &ctx) noexcep
     }
 }
 
+// sixth, check the URG bit: ignored, a departure from RFC 9293 §3.8.5, which still asks
+// implementations to support urgent data: no urgent pointer is honoured and the bytes
+// are delivered as ordinary data. The same section says new applications SHOULD NOT
+// use the urgent mechanism, and RFC 6093 recommends the same.
+
+// seventh, process the segment text
 void connection::process_text(const segment &seg, context &ctx) noexcept {
     if (seg.payload.empty()) return;
     if (!in(state::established | state::fin_wait_1 | state::fin_wait_2)) {
@@ -940,6 +955,7 @@ void connection::drop_ooo_queue(context &ctx) noexcept {
     ooo_ = nullptr;
 }
 
+// eighth, check the FIN bit
 void connection::process_fin(const segment &seg, context &ctx) noexcept {
     if (fin_received_) return;
     if (seg.has(f::fin)) {
@@ -994,8 +1010,33 @@ void connection::accept_fin(context &ctx) noexcept {
     }
 }
 
-// ---------------------------------------------------------------------------------
-// Timers
+void connection::enter_time_wait(context &ctx) noexcept {
+    set_state(state::time_wait, ctx);
+    ++ctx.stats.time_waits;
+    rexmit_at_ = delack_at_ = idle_at_ = never;
+    // RFC 9293 §3.10.7.4 eighth: "Start the time-wait timer" for 2 MSL.
+    close_at_ = after(ctx, 2ull * ctx.cfg.msl_ms);
+    rearm(ctx);
+    ctx.raise(*this, event_type::time_wait);
+}
+
+// TIME-WAIT goes on in the owner's small entry (time_wait.hpp).
+void connection::hand_over(time_wait_state &tw, context &ctx) noexcept {
+    tw = time_wait_state{.tuple = tuple_,
+                         .snd_nxt = snd_nxt_,
+                         .rcv_nxt = rcv_nxt_,
+                         .ts_recent = ts_recent_,
+                         .window = advertised_window(),
+                         .ts_ok = ts_ok_};
+    finish(close_reason::normal, ctx);
+}
+
+// --- RFC 9293 §3.10.8 TIMEOUTS -------------------------------------------------------
+//
+// on_timer serves every deadline: RETRANSMISSION TIMEOUT (and the persist timer),
+// TIME-WAIT TIMEOUT, the FIN-WAIT-2 timeout, the delayed ACK and keepalives. USER
+// TIMEOUT has no timer of its own: the retry limits in retransmit play its part. The
+// helpers after it keep the timer on the wheel and the deadlines and the RTO up to date.
 
 void connection::on_timer(context &ctx) noexcept {
     const tick now = ctx.now;
@@ -1054,66 +1095,90 @@ void connection::on_timer(context &ctx) noexcept {
     rearm(ctx);
 }
 
-// ---------------------------------------------------------------------------------
-// Application calls
-
-std::uint32_t connection::send_space(const settings &cfg) const noexcept {
-    if (fin_queued_ || !in(state::syn_sent | state::syn_received | state::established | state::close_wait)) return 0;
-    const auto held = static_cast<std::uint32_t>(snd_end_ - snd_una_);
-    return cfg.send_buffer > held ? cfg.send_buffer - held : 0;
-}
-
-std::uint32_t connection::send(std::uint32_t bytes, context &ctx) noexcept {
-    // RFC 9293 §3.10.2: SEND is allowed until CLOSE; before ESTABLISHED the data is
-    // queued and goes out once the handshake completes.
-    if (fin_queued_ || !in(state::syn_sent | state::syn_received | state::established | state::close_wait)) return 0;
-    const auto held = static_cast<std::uint32_t>(snd_end_ - snd_una_);
-    const std::uint32_t room = ctx.cfg.send_buffer > held ? ctx.cfg.send_buffer - held : 0;
-    const std::uint32_t take = std::min(bytes, room);
-    if (take < bytes) want_writable_ = true;
-    snd_end_ += take;
-    if (take > 0 && !defer(ctx)) push(ctx);
-    return take;
-}
-
-void connection::shutdown(context &ctx) noexcept {
-    // RFC 9293 §3.10.4 CLOSE, for the sending side.
-    switch (state_) {
-    case state::closed:
-    case state::listen: return;
-    case state::syn_sent:
-        // "Delete the TCB and return 'error: closing' responses to any queued SENDs".
-        finish(close_reason::aborted, ctx);
+void connection::retransmit(context &ctx) noexcept {
+    ++ctx.stats.timeouts; // TCPTimeouts: the retransmission timer expired
+    const bool synchronizing = in(state::syn_sent | state::syn_received);
+    const std::uint8_t limit = state_ == state::syn_sent       ? ctx.cfg.syn_retries
+                               : state_ == state::syn_received ? ctx.cfg.synack_retries
+                                                               : ctx.cfg.data_retries;
+    if (retries_ >= limit) {
+        // RFC 9293 §3.8.3: past R2 the connection is closed; no RST is sent, the peer
+        // is presumed gone (Linux does the same).
+        if (synchronizing)
+            ++ctx.stats.attempt_fails;
+        else
+            ++ctx.stats.abort_on_timeout;
+        finish(close_reason::timeout, ctx);
         return;
-    case state::syn_received:
-    case state::established:
-    case state::close_wait:
-        // SYN-RECEIVED: "queue for processing after entering ESTABLISHED state";
-        // otherwise the FIN follows the queued data (push sends it).
-        fin_queued_ = true;
-        if (!defer(ctx)) push(ctx); // flush puts the FIN on the last data segment
-        return;
-    default: return; // "error: connection closing"
+    }
+    ++retries_;
+    rto_.backoff(); // RFC 6298 §5.5
+    rtt_timing_ = false; // Karn's algorithm: no sample from a retransmitted segment
+    rexmit_at_ = after(ctx, rto_.rto_ms());
+    if (state_ == state::syn_sent) {
+        ++ctx.stats.syn_retrans;
+        ++ctx.stats.retrans_segs;
+        send_syn(false, ctx);
+    } else if (state_ == state::syn_received) {
+        // The same ISN every time: the SYN-ACK is a retransmission, not a new offer.
+        ++ctx.stats.retrans_segs;
+        send_syn(true, ctx);
+    } else {
+        // Go back to the first unacknowledged byte with a loss window of one segment
+        // (RFC 5681 §3.1); ACKs then open the window again by slow start.
+        // push() leaves the timer armed above alone: it only starts a stopped one.
+        snd_nxt_ = snd_una_;
+        cwnd_ = snd_mss_;
+        push(ctx);
+    }
+    rearm(ctx);
+}
+
+void connection::rearm(context &ctx) noexcept {
+    // Two pairwise minima rather than std::min's initializer list, which the compiler
+    // spills to the stack: this runs on nearly every segment.
+    const tick first = std::min(std::min(rexmit_at_, delack_at_), std::min(close_at_, idle_at_));
+    // Lazy, as BSD's and Linux's TCP timers are in spirit: a deadline that moved later
+    // (the retransmission timer pushed back by every ACK, the delayed ACK dropped
+    // because a segment carried the ACK, all deadlines gone) leaves the timer where it
+    // is. It then fires early, on_timer finds nothing due and re-arms it for the real
+    // deadline. Most such timers never get that far: the connection closes first, and
+    // moving the timer on every segment was the core's largest single cost.
+    if (hook_.armed() && hook_.expires() <= first) return;
+    if (first == never)
+        ctx.wheel.cancel(hook_);
+    else
+        ctx.wheel.arm(hook_, first);
+}
+
+void connection::restart_keepalive(context &ctx) noexcept {
+    // RFC 9293 §3.8.4: keep-alives are sent only when "no data or acknowledgment
+    // packets have been received for the connection within an interval".
+    if (ctx.cfg.keepalive && in(synchronized_states)) {
+        keepalive_sent_ = 0;
+        idle_at_ = after(ctx, ctx.cfg.keepalive_idle_ms);
     }
 }
 
-void connection::close(context &ctx) noexcept {
-    app_closed_ = true;
-    shutdown(ctx);
-    if (state_ == state::fin_wait_2 && close_at_ == never) {
-        close_at_ = after(ctx, ctx.cfg.fin_wait_2_timeout_ms);
-        rearm(ctx);
-    }
+bool connection::sample_rtt_from_timestamp(const segment &seg, const context &ctx) noexcept {
+    // RFC 7323 §4.1: RTT = now - TSecr. An echo of zero carries no timestamp, and one
+    // from the future (a broken or hostile peer) is no sample: skipped, as Linux does.
+    if (!ts_ok_ || !seg.options.has_timestamp || seg.options.ts_ecr == 0) return false;
+    const auto rtt = static_cast<std::int32_t>(ts_now(ctx) - seg.options.ts_ecr);
+    if (rtt < 0) return false;
+    rto_.sample(static_cast<std::uint32_t>(rtt));
+    return true;
 }
 
-void connection::abort(context &ctx) noexcept {
-    // RFC 9293 §3.10.5: in SYN-RECEIVED, ESTABLISHED, FIN-WAIT-1, FIN-WAIT-2 and
-    // CLOSE-WAIT "a reset segment should be sent: <SEQ=SND.NXT><CTL=RST>".
-    if (in(state::syn_received | state::established | state::fin_wait_1 | state::fin_wait_2 | state::close_wait)) {
-        if (in(state::established | state::close_wait)) ++ctx.stats.estab_resets;
-        send_rst(snd_nxt_, ctx);
-    }
-    if (state_ != state::closed) finish(close_reason::aborted, ctx);
+void connection::settle_rto_after_handshake() noexcept {
+    // RFC 6298 §5.7: "If the timer expires awaiting the ACK of a SYN segment and the TCP
+    // implementation is using an RTO less than 3 seconds, the RTO MUST be re-initialized
+    // to 3 seconds when data transmission begins" - when no sample was taken since.
+    if (retries_ > 0 && !rto_.has_sample())
+        rto_.syn_timed_out();
+    else
+        rto_.reset_backoff();
+    retries_ = 0;
 }
 
 } // namespace linerate::tcp
