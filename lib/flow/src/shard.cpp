@@ -26,7 +26,8 @@ shard::shard(const tcp::settings &cfg, const shard_limits &limits, const tcp::is
       tw_(limits.time_wait, 2ull * cfg.msl_ms, limits.table_seed),
       queues_(std::max<std::uint32_t>(limits.ooo_queues, 1)),
       table_(std::max<std::uint32_t>(limits.connections, 1), limits.table_seed),
-      max_listeners_(limits.listeners), events_(event_queue_log2, extra_.events_overflowed) {
+      max_listeners_(limits.listeners), events_(event_queue_log2, extra_.events_overflowed),
+      ctx_{now_, 0, cfg_, wheel_, isn_, stats_, *this, challenge_budget_, challenge_end_, &ts_offsets_, &events_} {
     listeners_.reserve(max_listeners_);
     closing_.reserve(conns_.capacity());
     deferred_release_.reserve(std::max<std::uint32_t>(limits.held_segments, 64));
@@ -54,7 +55,7 @@ bool shard::in_time_wait(const tcp::four_tuple &t) const noexcept { return tw_.f
 // --- arriving segments ----------------------------------------------------------------
 
 void shard::input(const tcp::four_tuple &t, std::uint64_t hash, const tcp::segment &seg) noexcept {
-    auto c = ctx();
+    auto &c = ctx();
     // The table first: a 4-tuple has a connection or a TIME-WAIT record, never both.
     if (const auto r = table_.find(t, hash)) {
         conns_[r->index()].input(seg, c);
@@ -105,7 +106,7 @@ void shard::no_connection(const tcp::four_tuple &t, std::uint64_t hash, const tc
                 return;
             }
             meta_[id] = meta{.app = l.app, .released = 0, .listener = li, .announced = false};
-            auto c = ctx();
+            auto &c = ctx();
             conns_[id].open_passive(t, seg, li, c);
             return;
         }
@@ -131,7 +132,7 @@ void shard::reset(const tcp::four_tuple &t, const tcp::segment &seg) noexcept {
 // --- timers ---------------------------------------------------------------------------
 
 void shard::run_timers() noexcept {
-    auto c = ctx();
+    auto &c = ctx();
     // Every hook is a TCB's: TIME-WAIT has no timers.
     wheel_.advance(now_, [&](timer::hook &h) {
         const auto *base = reinterpret_cast<const char *>(&h) - hook_offset_;
@@ -193,7 +194,7 @@ shard::open_result shard::open(const tcp::four_tuple &t, application &app, std::
     }
     meta_[id] = meta{.app = &app, .released = 0, .listener = ~0u, .announced = true};
     conns_[id].user = user;
-    auto c = ctx();
+    auto &c = ctx();
     conns_[id].open_active(t, c);
     if (!settling_) settle();
     return {id, open_status::opened};
@@ -204,7 +205,7 @@ std::uint32_t shard::send(conn_id id, std::span<const std::uint8_t> bytes) noexc
     const auto want = static_cast<std::uint32_t>(std::min<std::size_t>(bytes.size(), UINT32_MAX));
     const std::uint32_t room = std::min(conn.send_space(cfg_), want);
     const std::uint32_t stored = room == 0 ? 0 : io_.append(id, bytes.first(room));
-    auto c = ctx();
+    auto &c = ctx();
     std::uint32_t taken;
     if (stored == room) {
         // Offer everything: the connection takes exactly `stored` (its room) and, when
@@ -222,25 +223,25 @@ std::uint32_t shard::send(conn_id id, std::span<const std::uint8_t> bytes) noexc
 }
 
 void shard::shutdown(conn_id id) noexcept {
-    auto c = ctx();
+    auto &c = ctx();
     conns_[id].shutdown(c);
     if (!settling_) settle();
 }
 
 void shard::close(conn_id id) noexcept {
-    auto c = ctx();
+    auto &c = ctx();
     conns_[id].close(c);
     if (!settling_) settle();
 }
 
 void shard::abort(conn_id id) noexcept {
-    auto c = ctx();
+    auto &c = ctx();
     conns_[id].abort(c);
     if (!settling_) settle();
 }
 
 void shard::abort_all() noexcept {
-    auto c = ctx();
+    auto &c = ctx();
     conns_.for_each_used([&](std::uint32_t, tcp::connection &conn) {
         if (conn.current() != tcp::state::closed) conn.abort(c);
     });
@@ -334,7 +335,7 @@ void shard::settle() noexcept {
             // since flushes nothing it should not: flush() on a closed TCB, or on one
             // with nothing queued, sends nothing.
             io_.callbacks_done();
-            auto c = ctx();
+            auto &c = ctx();
             for (std::size_t i = 0; i < flushes_.size(); ++i) conns_[flushes_[i]].flush(c);
             flushes_.clear();
             continue;
@@ -380,7 +381,7 @@ void shard::to_time_wait(conn_id id) noexcept {
     // listener for a passive open, the server for an active one.
     const auto shared = conn.passive() ? time_wait_log::shared_end::local : time_wait_log::shared_end::remote;
     tcp::time_wait_state tw;
-    auto c = ctx();
+    auto &c = ctx();
     conn.hand_over(tw, c); // closed (normal) follows, and the TCB is given back
     add_time_wait(tw, shared);
 }

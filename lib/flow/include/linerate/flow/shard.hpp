@@ -133,6 +133,8 @@ public:
     void set_time(tick now, std::uint64_t now_us) noexcept {
         now_ = now;
         now_us_ = now_us;
+        ctx_.now = now;
+        ctx_.now_us = now_us;
     }
     [[nodiscard]] tick now() const noexcept { return now_; }
 
@@ -220,10 +222,9 @@ private:
     void release(std::uint64_t handle) override;
     bool want_flush(tcp::connection &c) override;
 
-    [[nodiscard]] tcp::context ctx() noexcept {
-        return tcp::context{now_,   now_us_, cfg_, wheel_, isn_, stats_, *this, challenge_budget_, challenge_end_,
-                            &ts_offsets_, &events_};
-    }
+    // One context for every core call, built once: it is the time and references to
+    // this shard's parts, and building it per call cost a dozen stores each time.
+    [[nodiscard]] tcp::context &ctx() noexcept { return ctx_; }
     [[nodiscard]] conn_id id_of(const tcp::connection &c) const noexcept { return conns_.index_of(&c); }
 
     void no_connection(const tcp::four_tuple &t, std::uint64_t hash, const tcp::segment &seg) noexcept;
@@ -280,6 +281,7 @@ private:
     // connection sends at once, as it would without the promise.
     std::vector<conn_id> flushes_;
     bool settling_ = false;
+    tcp::context ctx_;
     // Where a TCB's timer hook sits in it: timer::owner_of needs a public member, and the
     // TCB keeps its hook private, so the offset is measured once on the pool's first TCB.
     std::ptrdiff_t hook_offset_ = 0;
