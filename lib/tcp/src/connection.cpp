@@ -219,7 +219,7 @@ void connection::start_send_side(const four_tuple &t, context &ctx) noexcept {
     snd_max_ = snd_nxt_;
     snd_end_ = iss_ + 1; // the application's stream starts after the SYN
     cwnd_ = ctx.cfg.initial_window_segments * ctx.cfg.our_mss(); // RFC 6928
-    rto_ = rto_estimator(ctx.cfg.rto);
+    rto_ = ctx.initial_rto != nullptr ? *ctx.initial_rto : rto_estimator(ctx.cfg.rto);
     // RFC 7323 §5.4 and appendix A: a keyed offset so TSval reveals no host clock, per
     // pair of addresses rather than per connection (as Linux's secure_tcp_ts_off), so
     // that successive connections between two hosts see TSval keep growing: RFC 6191

@@ -188,6 +188,10 @@ struct context {
     // Where events for the application go; without a queue (unit tests of the core
     // alone) each goes to sink::notify as it is raised.
     outcome_queue *events = nullptr;
+    // A new connection's RTO estimator, built once from cfg.rto by the owner (every
+    // connection starts from the same, and building one saturates five settings);
+    // without it each connection builds its own.
+    const rto_estimator *initial_rto = nullptr;
     // An event for the application (not `acked` or `closed`).
     void raise(connection &c, event_type t, std::span<const std::uint8_t> data = {}) noexcept {
         if (events != nullptr)
