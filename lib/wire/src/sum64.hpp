@@ -42,6 +42,14 @@ namespace linerate::wire::detail {
     return a + (a < b ? 1u : 0u);
 }
 
+// `v`'s bytes as they sit at byte offset `at` of a native 64-bit word read from memory.
+template <class T> [[nodiscard]] inline std::uint64_t place(T v, unsigned at) noexcept {
+    if constexpr (std::endian::native == std::endian::little)
+        return std::uint64_t{v} << (8 * at);
+    else
+        return std::uint64_t{v} << (8 * (8 - sizeof(T) - at));
+}
+
 // The native-order sum of n bytes at p added to acc. p may have any alignment; the
 // pairing of bytes into words follows their position from p, so an odd n pads the last
 // byte with a zero after it (RFC 1071 §4.1, the high half of a big-endian word).
@@ -59,8 +67,23 @@ namespace linerate::wire::detail {
     if (n != 0) {
         // The last 1-7 bytes in memory order, zero-padded: the same words as a padded
         // buffer would give, in either byte order.
+        // Fixed-size loads instead of a memcpy of variable length (a call or a byte
+        // loop): 4, 2 and 1 bytes, each placed where it sits in the padded word.
         std::uint64_t tail = 0;
-        std::memcpy(&tail, p, n);
+        unsigned at = 0;
+        if (n & 4) {
+            std::uint32_t v;
+            std::memcpy(&v, p, 4);
+            tail = place(v, 0);
+            at = 4;
+        }
+        if (n & 2) {
+            std::uint16_t v;
+            std::memcpy(&v, p + at, 2);
+            tail |= place(v, at);
+            at += 2;
+        }
+        if (n & 1) tail |= place(p[at], at);
         acc = add_end_around(acc, tail);
     }
     return acc;
