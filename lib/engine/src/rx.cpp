@@ -168,14 +168,14 @@ void worker::tcp_burst(tcp_item *items, std::uint16_t n) {
 void worker::tcp_input(const tcp_item &it) {
     rte_mbuf *m = it.m;
     const auto *f = rte_pktmbuf_mtod(m, const std::uint8_t *);
-    tcp::segment seg;
-    if (it.fast != nullptr) {
-        const wire::fast_tcp_frame &ff = *it.fast;
-        seg = tcp::segment{.seq = ff.seq, .ack = ff.ack, .flags = ff.flags, .window = ff.window,
-                           .options = ff.options, .payload = ff.payload};
-    } else if (!parse_tcp_general(it, seg)) {
+    // The one-pass parser's segment as it lies; the general parsers fill a local one.
+    tcp::segment general;
+    const tcp::segment *segp = &general;
+    if (it.fast != nullptr)
+        segp = &it.fast->seg;
+    else if (!parse_tcp_general(it, general))
         return;
-    }
+    const tcp::segment &seg = *segp;
     current = m;
     current_tuple = it.t;
     current_src = wire::load_mac(f + 6);

@@ -114,13 +114,13 @@ bool parse_fast(std::span<const std::uint8_t> frame, checksum_mode ip_mode, chec
         if (detail::fold64(s) != 0xffff) return false;
     }
 
-    out.options = tcp_options{};
+    out.seg.options = tcp_options{};
     out.options_fell_back = false;
     const std::size_t options_len = header_len - tcp_min_header_len;
-    if (!match_options(t + tcp_min_header_len, options_len, out.options)) {
+    if (!match_options(t + tcp_min_header_len, options_len, out.seg.options)) {
         const auto general = parse_tcp_options(std::span<const std::uint8_t>(t + tcp_min_header_len, options_len));
         if (!general) return false; // the general path counts tcp_bad_option
-        out.options = *general;
+        out.seg.options = *general;
         out.options_fell_back = true;
     }
 
@@ -129,12 +129,12 @@ bool parse_fast(std::span<const std::uint8_t> frame, checksum_mode ip_mode, chec
     out.dst = ipv4_addr{load_be32(ip + 16)};
     out.src_port = load_be16(t);
     out.dst_port = load_be16(t + 2);
-    out.seq = seq32{load_be32(t + 4)};
-    out.ack = seq32{load_be32(t + 8)};
-    out.flags = tcp_flags{t[13]};
-    out.window = load_be16(t + 14);
+    out.seg.seq = seq32{load_be32(t + 4)};
+    out.seg.ack = seq32{load_be32(t + 8)};
+    out.seg.flags = tcp_flags{t[13]};
+    out.seg.window = load_be16(t + 14);
     out.l4_length = static_cast<std::uint16_t>(tcp_len);
-    out.payload = std::span<const std::uint8_t>(t + header_len, tcp_len - header_len);
+    out.seg.payload = std::span<const std::uint8_t>(t + header_len, tcp_len - header_len);
     return true;
 }
 

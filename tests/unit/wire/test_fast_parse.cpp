@@ -38,13 +38,13 @@ std::optional<fast_tcp_frame> general_chain(std::span<const std::uint8_t> frame,
     g.dst = ip->dst;
     g.src_port = tv->src_port;
     g.dst_port = tv->dst_port;
-    g.seq = tv->seq;
-    g.ack = tv->ack;
-    g.flags = tv->flags;
-    g.window = tv->window;
+    g.seg.seq = tv->seq;
+    g.seg.ack = tv->ack;
+    g.seg.flags = tv->flags;
+    g.seg.window = tv->window;
     g.l4_length = static_cast<std::uint16_t>(ip->payload.size());
-    g.options = *opts;
-    g.payload = tv->payload;
+    g.seg.options = *opts;
+    g.seg.payload = tv->payload;
     return g;
 }
 
@@ -61,14 +61,14 @@ void require_same(const fast_tcp_frame &f, const fast_tcp_frame &g) {
     REQUIRE(f.dst == g.dst);
     REQUIRE(f.src_port == g.src_port);
     REQUIRE(f.dst_port == g.dst_port);
-    REQUIRE(f.seq == g.seq);
-    REQUIRE(f.ack == g.ack);
-    REQUIRE(f.flags == g.flags);
-    REQUIRE(f.window == g.window);
+    REQUIRE(f.seg.seq == g.seg.seq);
+    REQUIRE(f.seg.ack == g.seg.ack);
+    REQUIRE(f.seg.flags == g.seg.flags);
+    REQUIRE(f.seg.window == g.seg.window);
     REQUIRE(f.l4_length == g.l4_length);
-    REQUIRE(same_options(f.options, g.options));
-    REQUIRE(f.payload.data() == g.payload.data());
-    REQUIRE(f.payload.size() == g.payload.size());
+    REQUIRE(same_options(f.seg.options, g.seg.options));
+    REQUIRE(f.seg.payload.data() == g.seg.payload.data());
+    REQUIRE(f.seg.payload.size() == g.seg.payload.size());
 }
 
 enum class layout { none, nop_nop_ts, linux_syn, linux_syn_no_ts, mss_only, ts_and_sack, count_ };

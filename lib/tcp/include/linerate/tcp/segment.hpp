@@ -32,21 +32,7 @@ struct four_tuple {
     }
 };
 
-struct segment {
-    seq32 seq{};
-    seq32 ack{};
-    tcp_flags flags{};
-    std::uint16_t window = 0; // as on the wire, not yet scaled
-    tcp_options options{};
-    std::span<const std::uint8_t> payload{};
-
-    [[nodiscard]] constexpr bool has(std::uint8_t f) const noexcept { return flags.has(f); }
-    // RFC 9293 §3.4: SEG.LEN counts the octets of data and the SYN and FIN controls.
-    [[nodiscard]] constexpr std::uint32_t len() const noexcept {
-        return static_cast<std::uint32_t>(payload.size()) + (flags.has(tcp_flags::syn) ? 1u : 0u) +
-               (flags.has(tcp_flags::fin) ? 1u : 0u);
-    }
-};
+using segment = wire::tcp_segment;
 
 struct out_segment {
     seq32 seq{};

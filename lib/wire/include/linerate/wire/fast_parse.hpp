@@ -42,15 +42,11 @@ struct fast_tcp_frame {
     ipv4_addr dst{};
     std::uint16_t src_port = 0;
     std::uint16_t dst_port = 0;
-    seq32 seq{};
-    seq32 ack{};
-    tcp_flags flags{};
-    std::uint16_t window = 0;   // unscaled, as on the wire
     std::uint16_t l4_length = 0; // the TCP segment's length: IPv4 total length - 20
     // True when the options matched no pattern and parse_tcp_options read them.
     bool options_fell_back = false;
-    tcp_options options{};
-    std::span<const std::uint8_t> payload{};
+    // What the TCP core reads, given to it as it lies here.
+    tcp_segment seg{};
 };
 
 // Fills out and returns true when frame is Ethernet / IPv4 (IHL 5, not a fragment, a

@@ -130,6 +130,26 @@ struct tcp_options {
 // The bytes after EOL are not inspected (MUST-69 binds the sender).
 [[nodiscard]] parse_result<tcp_options> parse_tcp_options(std::span<const std::uint8_t> options) noexcept;
 
+// A received segment as the TCP core reads it (tcp::segment names this type): header
+// fields, options, and the payload, which points into the frame. Defined here, below the
+// core, so that the one-pass parser (fast_parse.hpp) fills it in place and the core
+// reads it where it lies instead of from a copy.
+struct tcp_segment {
+    seq32 seq{};
+    seq32 ack{};
+    tcp_flags flags{};
+    std::uint16_t window = 0; // as on the wire, not yet scaled
+    tcp_options options{};
+    std::span<const std::uint8_t> payload{};
+
+    [[nodiscard]] constexpr bool has(std::uint8_t f) const noexcept { return flags.has(f); }
+    // RFC 9293 §3.4: SEG.LEN counts the octets of data and the SYN and FIN controls.
+    [[nodiscard]] constexpr std::uint32_t len() const noexcept {
+        return static_cast<std::uint32_t>(payload.size()) + (flags.has(tcp_flags::syn) ? 1u : 0u) +
+               (flags.has(tcp_flags::fin) ? 1u : 0u);
+    }
+};
+
 // Bytes that write_tcp_options needs for o (a multiple of 4); more than 40 means o does
 // not fit in a TCP header.
 [[nodiscard]] std::size_t tcp_options_size(const tcp_options &o) noexcept;
