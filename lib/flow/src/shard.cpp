@@ -21,6 +21,13 @@ constexpr std::size_t event_ring_mask = event_ring_size - 1;
 // practice (a callback touching a few connections); past it, output goes out at once.
 constexpr std::size_t flush_list_size = 1024;
 
+// The handlers get the public close_reason, cast from the core's: equal values.
+static_assert(static_cast<int>(close_reason::normal) == static_cast<int>(tcp::close_reason::normal));
+static_assert(static_cast<int>(close_reason::reset) == static_cast<int>(tcp::close_reason::reset));
+static_assert(static_cast<int>(close_reason::refused) == static_cast<int>(tcp::close_reason::refused));
+static_assert(static_cast<int>(close_reason::timeout) == static_cast<int>(tcp::close_reason::timeout));
+static_assert(static_cast<int>(close_reason::aborted) == static_cast<int>(tcp::close_reason::aborted));
+
 } // namespace
 
 shard::shard(const tcp::settings &cfg, const shard_limits &limits, const tcp::isn_generator &isn, io &out,
@@ -39,7 +46,7 @@ shard::shard(const tcp::settings &cfg, const shard_limits &limits, const tcp::is
     hook_offset_ = reinterpret_cast<const char *>(&first.hook()) - reinterpret_cast<const char *>(&first);
 }
 
-bool shard::listen(ipv4_addr ip, std::uint16_t port, application &app) {
+bool shard::listen(ipv4_addr ip, std::uint16_t port, handler &app) {
     if (listeners_.size() >= max_listeners_) return false;
     for (const auto &l : listeners_)
         if (l.l.port() == port && l.l.ip() == ip) return false;
@@ -108,7 +115,7 @@ void shard::no_connection(const tcp::four_tuple &t, std::uint64_t hash, const tc
                 stats_.count(tcp::drop::no_memory);
                 return;
             }
-            meta_[id] = meta{.app = l.app, .released = 0, .listener = li, .announced = false};
+            meta_[id] = meta{.h = l.h, .released = 0, .listener = li, .announced = false};
             auto c = ctx();
             conns_[id].open_passive(t, seg, li, c);
             return;
@@ -181,7 +188,7 @@ void shard::add_time_wait(const tcp::time_wait_state &tw, time_wait_log::shared_
 
 // --- the application's calls ----------------------------------------------------------
 
-shard::open_result shard::open(const tcp::four_tuple &t, application &app, std::uint64_t user) noexcept {
+shard::open_result shard::open(const tcp::four_tuple &t, handler &app, std::uint64_t user) noexcept {
     // One probe of each structure: the TIME-WAIT index (a miss reads one bucket), then
     // the connection table's insert, which both checks and reserves. The TCB is taken
     // before the insert so that no second probe is needed; when the 4-tuple turns out
@@ -195,7 +202,7 @@ shard::open_result shard::open(const tcp::four_tuple &t, application &app, std::
     case table::insert_result::present: conns_.release(id); return {no_conn, open_status::tuple_taken};
     case table::insert_result::full: conns_.release(id); return {no_conn, open_status::no_memory};
     }
-    meta_[id] = meta{.app = &app, .released = 0, .listener = ~0u, .announced = true};
+    meta_[id] = meta{.h = &app, .released = 0, .listener = ~0u, .announced = true};
     conns_[id].user = user;
     auto c = ctx();
     conns_[id].open_active(t, c);
@@ -379,17 +386,17 @@ void shard::dispatch(const pending_event &ev) noexcept {
             listeners_[m.listener].l.half_open_established();
             listeners_[m.listener].l.accepted();
         }
-        m.app->on_accepted(*this, ev.id);
+        m.h->on_accepted(*ctx_, conn{ev.id});
         return;
-    case tcp::event_type::connected: m.app->on_connected(*this, ev.id); return;
+    case tcp::event_type::connected: m.h->on_connected(*ctx_, conn{ev.id}); return;
     case tcp::event_type::data:
-        if (m.announced) m.app->on_data(*this, ev.id, ev.data);
+        if (m.announced) m.h->on_data(*ctx_, conn{ev.id}, std::as_bytes(ev.data));
         return;
     case tcp::event_type::writable:
-        if (m.announced) m.app->on_writable(*this, ev.id);
+        if (m.announced) m.h->on_writable(*ctx_, conn{ev.id});
         return;
     case tcp::event_type::peer_closed:
-        if (m.announced) m.app->on_peer_closed(*this, ev.id);
+        if (m.announced) m.h->on_peer_closed(*ctx_, conn{ev.id});
         return;
     case tcp::event_type::time_wait: to_time_wait(ev.id); return;
     case tcp::event_type::acked:
@@ -412,7 +419,7 @@ void shard::to_time_wait(conn_id id) noexcept {
 void shard::finish(conn_id id, tcp::close_reason why) noexcept {
     meta &m = meta_[id];
     if (m.announced) {
-        m.app->on_closed(*this, id, why);
+        m.h->on_closed(*ctx_, conn{id}, static_cast<close_reason>(why));
     } else if (m.listener < listeners_.size()) {
         listeners_[m.listener].l.half_open_closed(); // never left SYN-RECEIVED
     }
