@@ -6,10 +6,10 @@
 #include "generator.hpp"
 #include "lcore_state.hpp"
 
-#include <linerate/engine/counters.hpp>
 #include <linerate/flow/shard.hpp>
 #include <linerate/flow/shard_context.hpp>
 
+#include "../../support/fake_lcore.hpp"
 #include "../../support/memory_io.hpp"
 
 #include <catch2/catch.hpp>
@@ -28,6 +28,7 @@ namespace {
 constexpr ipv4_addr client_ip{0xC6120001}; // 198.18.0.1
 constexpr ipv4_addr server_ip{0xC6120002}; // 198.18.0.2
 
+using testing::fake_lcore;
 using testing::memory_io;
 using testing::packet;
 
@@ -37,29 +38,6 @@ struct responder final : handler {
         ctx.send(c, "ok\r\n");
         ctx.close(c);
     }
-};
-
-// The lcore the generator polls on: the client shard, a clock, a backlog switch.
-class test_lcore final : public engine::lcore {
-public:
-    flow::shard *shard = nullptr;
-    std::uint64_t us = 0;
-    bool backlogged = false;
-    std::uint16_t next_port = 10'000;
-    engine::counters stats{};
-
-    unsigned worker_index() const noexcept override { return 0; }
-    unsigned lcore_id() const noexcept override { return 0; }
-    flow::shard &tcp() noexcept override { return *shard; }
-    std::uint64_t now_us() const noexcept override { return us; }
-    std::optional<flow::conn_id> connect(ipv4_addr remote, std::uint16_t port, handler &h, std::uint64_t user,
-                                         engine::connect_error *why) noexcept override {
-        const auto id = shard->connect(tcp::four_tuple{client_ip, remote, next_port++, port}, h, user);
-        if (!id && why != nullptr) *why = engine::connect_error::no_memory;
-        return id;
-    }
-    const engine::counters &engine_stats() const noexcept override { return stats; }
-    bool tx_backlogged() const noexcept override { return backlogged; }
 };
 
 constexpr std::array<std::uint8_t, 16> key_a{1, 2, 3}, key_b{4, 5, 6};
@@ -78,7 +56,7 @@ struct bench {
     std::unique_ptr<flow::shard> client, server;
     std::unique_ptr<flow::shard_context> ctx_s;
     responder app_s;
-    test_lcore lc;
+    fake_lcore lc; // the lcore the generator polls on: the client shard, a clock, a backlog switch
     std::atomic<bool> stop{false};
     std::unique_ptr<api::lcore_state> ctx_c; // the client lcore's context and poller
     client::run_phase phase;
@@ -94,6 +72,7 @@ struct bench {
         ctx_s = std::make_unique<flow::shard_context>(*server);
         REQUIRE(server->listen(server_ip, 80, app_s));
         lc.shard = client.get();
+        lc.local_ip = client_ip;
         phase.started = true;
         gen = std::make_unique<client::generator>(s, phase, 4096);
         ctx_c = std::make_unique<api::lcore_state>(lc, 0, stop);

@@ -15,10 +15,10 @@
 // worker, so every ARP cache learns what one worker heard.
 //
 // The application side is the public API's: a worker's shard calls the
-// linerate::handler of each connection directly, with the lcore_context its owner bound
-// to it (flow::shard::bind). The engine provides neither: liblinerate and the programs
-// build one context per worker over lcore_of(w) (lib/api/src/lcore_state.hpp), which is
-// also that worker's poller.
+// linerate::handler of each connection directly, with the lcore_context bound to it
+// (flow::shard::bind). The engine makes neither handlers nor contexts: liblinerate and
+// the programs build one context per worker over lcore_of(w) before run()
+// (lib/api/src/lcore_state.hpp), which binds the worker's shard and is also its poller.
 #pragma once
 
 #include <linerate/config/config.hpp>
@@ -99,9 +99,9 @@ protected:
     ~lcore() = default;
 };
 
-// Application code that runs on an lcore's loop, once per turn, after received packets
-// have been handled: a load generator opens connections here, an embedding runs its
-// timers. It must not block.
+// Code that runs on an lcore's loop, once per turn, after received packets have been
+// handled: the lcore's context runs the application timers here, and a load generator
+// chained behind it opens connections. It must not block.
 class poller {
 public:
     virtual void poll(lcore &l) noexcept = 0;
