@@ -25,8 +25,6 @@ generator::generator(const settings &s, const run_phase &phase, std::uint32_t ma
     for (auto &c : conns_) c.parser = response_parser(s.response_size);
 }
 
-std::uint64_t generator::now_us(const flow::shard &) const noexcept { return lcore_->now_us(); }
-
 void generator::fail(failure f) noexcept {
     ++stats_.failures[static_cast<std::size_t>(f)];
     ++stats_.failed;
@@ -111,51 +109,53 @@ void generator::fall_behind(std::uint64_t now) noexcept {
     paced_ = due;
 }
 
-void generator::on_connected(flow::shard &s, flow::conn_id id) {
-    conn_state &c = conns_[id];
+void generator::on_connected(lcore_context &ctx, conn id) {
+    conn_state &c = state_of(id);
     c.established = true;
     ++stats_.established;
     // RFC 9293 §3.5: the SYN-ACK has just been answered; SYN to here is the handshake.
-    connect_.record(now_us(s) - c.start_us);
+    connect_.record(ctx.now_us() - c.start_us);
     if (cfg_.requests_per_connection == 0) {
         // No data: the connection ends as soon as it is open.
-        finish(s, id, c);
+        finish(ctx, id, c);
         return;
     }
-    send_request(s, id, c);
+    send_request(ctx, id, c);
 }
 
-void generator::send_request(flow::shard &s, flow::conn_id id, conn_state &c) {
+void generator::send_request(lcore_context &ctx, conn id, conn_state &c) {
     if (c.request_sent == cfg_.request.size()) return;
-    const std::uint32_t n = s.send(id, cfg_.request.subspan(c.request_sent));
+    const auto n = static_cast<std::uint32_t>(ctx.send(id, std::as_bytes(cfg_.request.subspan(c.request_sent))));
     c.request_sent += n;
     stats_.bytes_out += n;
     if (c.request_sent == cfg_.request.size()) ++stats_.requests;
     // Otherwise the rest goes on `writable`.
 }
 
-void generator::on_writable(flow::shard &s, flow::conn_id id) {
-    conn_state &c = conns_[id];
-    if (!c.done) send_request(s, id, c);
+void generator::on_writable(lcore_context &ctx, conn id) {
+    conn_state &c = state_of(id);
+    if (!c.done) send_request(ctx, id, c);
 }
 
-void generator::on_data(flow::shard &s, flow::conn_id id, std::span<const std::uint8_t> data) {
-    conn_state &c = conns_[id];
-    stats_.bytes_in += data.size();
+void generator::on_data(lcore_context &ctx, conn id, std::span<const std::byte> bytes) {
+    conn_state &c = state_of(id);
+    stats_.bytes_in += bytes.size();
     if (c.done) return; // after the last response: nothing more is expected, nothing is read
-    if (!c.got_byte && !data.empty()) {
+    if (!c.got_byte && !bytes.empty()) {
         c.got_byte = true;
-        first_byte_.record(now_us(s) - c.start_us);
+        first_byte_.record(ctx.now_us() - c.start_us);
     }
+    // The parser reads octets.
+    std::span<const std::uint8_t> data(reinterpret_cast<const std::uint8_t *>(bytes.data()), bytes.size());
     while (!data.empty() && !c.done) {
         const std::size_t used = c.parser.feed(data);
         data = data.subspan(used);
         if (!c.parser.complete()) return;
-        response_done(s, id, c);
+        response_done(ctx, id, c);
     }
 }
 
-void generator::response_done(flow::shard &s, flow::conn_id id, conn_state &c) {
+void generator::response_done(lcore_context &ctx, conn id, conn_state &c) {
     ++stats_.responses;
     ++c.requests_done;
     const std::uint16_t st = c.parser.status();
@@ -163,64 +163,64 @@ void generator::response_done(flow::shard &s, flow::conn_id id, conn_state &c) {
         fail(failure::bad_response);
         c.done = true;
         c.requests_done = ~0u; // failed: on_closed must not count it again
-        s.abort(id);
+        ctx.abort(id);
         return;
     }
     if (c.requests_done < cfg_.requests_per_connection) {
         c.parser = response_parser(cfg_.response_size);
         c.request_sent = 0;
-        send_request(s, id, c);
+        send_request(ctx, id, c);
         return;
     }
-    finish(s, id, c);
+    finish(ctx, id, c);
 }
 
-void generator::finish(flow::shard &s, flow::conn_id id, conn_state &c) {
+void generator::finish(lcore_context &ctx, conn id, conn_state &c) {
     c.done = true;
     switch (cfg_.close) {
     case close_mode::client:
         c.close_called = true;
-        s.close(id);
+        ctx.close(id);
         break;
     case close_mode::reset:
         c.close_called = true;
-        s.abort(id);
+        ctx.abort(id);
         break;
     case close_mode::server: break; // on_peer_closed closes
     }
 }
 
-void generator::on_peer_closed(flow::shard &s, flow::conn_id id) {
-    conn_state &c = conns_[id];
+void generator::on_peer_closed(lcore_context &ctx, conn id) {
+    conn_state &c = state_of(id);
     if (!c.done) {
         // A response that runs until the close ends here.
         c.parser.peer_closed();
-        if (c.parser.complete()) response_done(s, id, c);
+        if (c.parser.complete()) response_done(ctx, id, c);
     }
     if (c.requests_done == ~0u || c.close_called) return;
     c.close_called = true;
-    s.close(id);
+    ctx.close(id);
 }
 
-void generator::on_closed(flow::shard &s, flow::conn_id id, tcp::close_reason why) {
-    conn_state &c = conns_[id];
+void generator::on_closed(lcore_context &ctx, conn id, close_reason why) {
+    conn_state &c = state_of(id);
     ++stats_.closed;
-    if (why == tcp::close_reason::reset || why == tcp::close_reason::refused) ++stats_.resets_in;
-    if (why == tcp::close_reason::timeout) ++stats_.timeouts;
+    if (why == close_reason::reset || why == close_reason::refused) ++stats_.resets_in;
+    if (why == close_reason::timeout) ++stats_.timeouts;
     if (c.requests_done == ~0u) return; // counted when it failed
-    const bool ok = c.done && (why == tcp::close_reason::normal ||
-                               (why == tcp::close_reason::aborted && cfg_.close == close_mode::reset));
+    const bool ok = c.done && (why == close_reason::normal ||
+                               (why == close_reason::aborted && cfg_.close == close_mode::reset));
     if (ok) {
         ++stats_.completed;
-        whole_.record(now_us(s) - c.start_us);
+        whole_.record(ctx.now_us() - c.start_us);
         return;
     }
     switch (why) {
-    case tcp::close_reason::refused: fail(failure::refused); break;
-    case tcp::close_reason::reset: fail(failure::reset); break;
-    case tcp::close_reason::timeout: fail(c.established ? failure::timeout : failure::connect_timeout); break;
-    case tcp::close_reason::aborted: fail(failure::unfinished); break; // the run's end reset it
-    case tcp::close_reason::normal: fail(failure::closed_early); break;
+    case close_reason::refused: fail(failure::refused); break;
+    case close_reason::reset: fail(failure::reset); break;
+    case close_reason::timeout: fail(c.established ? failure::timeout : failure::connect_timeout); break;
+    case close_reason::aborted: fail(failure::unfinished); break; // the run's end reset it
+    case close_reason::normal: fail(failure::closed_early); break;
     }
 }
 

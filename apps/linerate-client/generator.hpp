@@ -1,8 +1,14 @@
 // linerate-client's work on one lcore: open connections at the paced rate (the poller),
 // send the request(s), read the responses, end each connection as --close says, and
-// count and time what happened (the application callbacks). One generator per lcore;
-// nothing here is shared between lcores except the run's phase, which the control
-// thread sets and the lcores only read.
+// count and time what happened (the callbacks). One generator per lcore; nothing here
+// is shared between lcores except the run's phase, which the control thread sets and
+// the lcores only read.
+//
+// The callbacks are a linerate::handler's, acting through the lcore_context they are
+// given, as an embedder's do. Opening is not: it runs every loop turn, polled behind the
+// lcore's context (lcore_state::chain), and it needs what only the engine knows (a
+// device queue backed up) and tells apart why an open failed, so it connects through
+// the engine's lcore directly.
 #pragma once
 
 #include "histogram.hpp"
@@ -10,10 +16,12 @@
 #include "response.hpp"
 
 #include <linerate/engine/runtime.hpp>
-#include <linerate/flow/shard.hpp>
+#include <linerate/handler.hpp>
+#include <linerate/types.hpp>
 
 #include <array>
 #include <atomic>
+#include <cstddef>
 #include <cstdint>
 #include <span>
 #include <string_view>
@@ -89,19 +97,19 @@ struct run_phase {
     std::atomic<bool> opening{true};
 };
 
-class generator final : public flow::application, public engine::poller {
+class generator final : public handler, public engine::poller {
 public:
     generator(const settings &s, const run_phase &phase, std::uint32_t max_connections);
 
     // engine::poller: opens what is due.
     void poll(engine::lcore &l) noexcept override;
 
-    // flow::application
-    void on_connected(flow::shard &s, flow::conn_id id) override;
-    void on_data(flow::shard &s, flow::conn_id id, std::span<const std::uint8_t> data) override;
-    void on_writable(flow::shard &s, flow::conn_id id) override;
-    void on_peer_closed(flow::shard &s, flow::conn_id id) override;
-    void on_closed(flow::shard &s, flow::conn_id id, tcp::close_reason why) override;
+    // handler
+    void on_connected(lcore_context &ctx, conn c) override;
+    void on_data(lcore_context &ctx, conn c, std::span<const std::byte> data) override;
+    void on_writable(lcore_context &ctx, conn c) override;
+    void on_peer_closed(lcore_context &ctx, conn c) override;
+    void on_closed(lcore_context &ctx, conn c, close_reason why) override;
 
     [[nodiscard]] const gen_counters &stats() const noexcept { return stats_; }
     // The lcore's loop has polled this generator at least once: it is running, and a
@@ -125,13 +133,13 @@ private:
         bool done = false;              // every response read
         bool close_called = false;      // close() or abort() was asked for
     };
-    void send_request(flow::shard &s, flow::conn_id id, conn_state &c);
-    void response_done(flow::shard &s, flow::conn_id id, conn_state &c);
+    [[nodiscard]] conn_state &state_of(conn id) noexcept { return conns_[id.id]; }
+    void send_request(lcore_context &ctx, conn id, conn_state &c);
+    void response_done(lcore_context &ctx, conn id, conn_state &c);
     // The last response is in (or none was asked for): close as --close says.
-    void finish(flow::shard &s, flow::conn_id id, conn_state &c);
+    void finish(lcore_context &ctx, conn id, conn_state &c);
     void fail(failure f) noexcept;
     void fall_behind(std::uint64_t now) noexcept;
-    [[nodiscard]] std::uint64_t now_us(const flow::shard &s) const noexcept;
 
     settings cfg_;
     const run_phase &phase_;

@@ -15,6 +15,7 @@
 // error, 2 for bad options or configuration.
 #include "app_common.hpp"
 #include "generator.hpp"
+#include "lcore_state.hpp"
 #include "modes.hpp"
 
 #include <linerate/config/config.hpp>
@@ -323,6 +324,10 @@ int main(int argc, char **argv) {
 
         // Each lcore takes an equal share of the rate, the cap and the count.
         client::run_phase phase;
+        // The run's stop flag, set by the control thread (below); each lcore's context
+        // (what the handlers act with, as liblinerate's stack makes it) refers to it.
+        std::atomic<bool> stop{false};
+        std::vector<std::unique_ptr<linerate::api::lcore_state>> contexts;
         std::vector<std::unique_ptr<client::generator>> gens;
         for (unsigned w = 0; w < nw; ++w) {
             client::settings s;
@@ -341,8 +346,11 @@ int main(int argc, char **argv) {
                                              : client::close_mode::server;
             s.request = request;
             gens.push_back(std::make_unique<client::generator>(s, phase, cfg.tcp.max_connections));
+            // The generator opens connections every turn, after the context's own poll.
+            contexts.push_back(std::make_unique<linerate::api::lcore_state>(rt.lcore_of(w), 0, stop));
+            contexts.back()->chain(gens.back().get());
         }
-        rt.set_pollers([&](unsigned w) -> linerate::engine::poller * { return gens[w].get(); });
+        rt.set_pollers([&](unsigned w) -> linerate::engine::poller * { return contexts[w].get(); });
 
         std::vector<std::unique_ptr<linerate::server::server_app>> servers;
         // Raw requests with a --response-size get the server's raw respond mode, closing
@@ -357,7 +365,7 @@ int main(int argc, char **argv) {
             for (unsigned w = 0; w < nw; ++w)
                 servers.push_back(
                     std::make_unique<linerate::server::server_app>(mode, served, opt.close != "client"));
-            if (!rt.listen(opt.serve, [&](unsigned w) -> linerate::flow::application & { return *servers[w]; })) {
+            if (!rt.listen(opt.serve, [&](unsigned w) -> linerate::handler & { return *servers[w]; })) {
                 log->error("cannot listen on port {}", opt.serve);
                 return 2;
             }
@@ -372,7 +380,6 @@ int main(int argc, char **argv) {
         log->info("running; SIGINT or SIGTERM stops");
 
         // The control thread: rows, and the run's end (see the file's comment).
-        std::atomic<bool> stop{false};
         std::vector<row> rows;
         double opening_s = 0;
         const auto started = std::chrono::steady_clock::now();

@@ -13,6 +13,7 @@
 // (every MIB counter, each drop reason that happened, and per-lcore figures), and with
 // --json the same as JSON.
 #include "app_common.hpp"
+#include "lcore_state.hpp"
 #include "modes.hpp"
 
 #include <linerate/config/config.hpp>
@@ -34,6 +35,7 @@
 #include <cstdio>
 #include <fstream>
 #include <iostream>
+#include <memory>
 #include <mutex>
 #include <string>
 #include <thread>
@@ -201,14 +203,19 @@ int main(int argc, char **argv) {
             log->info("port {} ({}, port id {}): mac {}, address {}, {} RX / {} TX queue(s), rss {}, tx checksum {}",
                       p.name, p.device_name, p.port_id, p.mac, p.address, p.rx_queues, p.tx_queues,
                       p.rss ? "on" : "off", p.tx_checksum);
+        // Each worker's lcore_context, as liblinerate's stack makes it: what the server's
+        // handlers act with. The server arms no timers.
+        std::vector<std::unique_ptr<linerate::api::lcore_state>> contexts;
         std::vector<std::unique_ptr<linerate::server::server_app>> apps;
         std::vector<const linerate::server::server_app *> app_views;
         for (unsigned w = 0; w < rt.workers(); ++w) {
+            contexts.push_back(std::make_unique<linerate::api::lcore_state>(rt.lcore_of(w), 0, stop_requested));
             apps.push_back(std::make_unique<linerate::server::server_app>(mode, response, opt.close == "server"));
             app_views.push_back(apps.back().get());
         }
+        rt.set_pollers([&](unsigned w) -> linerate::engine::poller * { return contexts[w].get(); });
         for (const std::uint16_t port : opt.listen)
-            if (!rt.listen(port, [&](unsigned w) -> linerate::flow::application & { return *apps[w]; })) {
+            if (!rt.listen(port, [&](unsigned w) -> linerate::handler & { return *apps[w]; })) {
                 log->error("cannot listen on port {}: too many listeners", port);
                 return 2;
             }

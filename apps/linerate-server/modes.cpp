@@ -47,45 +47,45 @@ std::vector<std::uint8_t> raw_response(std::uint64_t size) {
     return r;
 }
 
-void server_app::on_accepted(flow::shard &s, flow::conn_id id) { s.user(id) = 0; }
+void server_app::on_accepted(lcore_context &ctx, conn c) { ctx.user_data(c) = 0; }
 
-void server_app::on_data(flow::shard &s, flow::conn_id id, std::span<const std::uint8_t> data) {
+void server_app::on_data(lcore_context &ctx, conn c, std::span<const std::byte> data) {
     stats_.bytes_in += data.size();
     switch (mode_) {
     case mode::discard: return;
     case mode::echo: {
-        const std::uint32_t n = s.send(id, data);
+        const std::size_t n = ctx.send(c, data);
         stats_.bytes_out += n;
         if (n < data.size()) {
             // Echo cannot push back on its peer (the receive window is the core's), so
             // bytes it cannot store are a broken promise: the connection is reset and
             // counted rather than silently shortened.
             ++stats_.short_sends;
-            s.abort(id);
+            ctx.abort(c);
         }
         return;
     }
     case mode::respond: break;
     }
-    std::uint64_t &u = s.user(id);
+    std::uint64_t &u = ctx.user_data(c);
     if (u & responding) return; // the rest of a request (or a pipelined one) is ignored
     if (!(u & begun)) {
         u |= begun;
         // An HTTP request line starts with a method in capitals; anything else is a
         // request of "any data".
-        if (!data.empty() && data[0] >= 'A' && data[0] <= 'Z') u |= http_like;
+        if (!data.empty() && data[0] >= std::byte{'A'} && data[0] <= std::byte{'Z'}) u |= http_like;
     }
     bool complete = !(u & http_like);
     if (!complete) {
         // Find "\r\n\r\n" across segment boundaries: a tiny state machine whose state is
         // how much of the pattern the bytes so far end with.
         auto matched = static_cast<unsigned>((u & match_mask) >> match_shift);
-        for (std::uint8_t b : data) {
-            const std::uint8_t want = (matched % 2 == 0) ? '\r' : '\n';
+        for (const std::byte b : data) {
+            const std::byte want{(matched % 2 == 0) ? std::uint8_t{'\r'} : std::uint8_t{'\n'}};
             if (b == want)
                 ++matched;
             else
-                matched = b == '\r' ? 1 : 0;
+                matched = b == std::byte{'\r'} ? 1 : 0;
             if (matched == 4) {
                 complete = true;
                 break;
@@ -96,31 +96,31 @@ void server_app::on_data(flow::shard &s, flow::conn_id id, std::span<const std::
     if (!complete) return;
     ++stats_.requests;
     u |= responding;
-    respond_more(s, id);
+    respond_more(ctx, c);
 }
 
-void server_app::respond_more(flow::shard &s, flow::conn_id id) {
-    std::uint64_t &u = s.user(id);
+void server_app::respond_more(lcore_context &ctx, conn c) {
+    std::uint64_t &u = ctx.user_data(c);
     const std::uint64_t sent = u & sent_mask;
-    const std::uint32_t n = s.send(id, response_.subspan(sent));
+    const std::size_t n = ctx.send(c, std::as_bytes(response_.subspan(sent)));
     stats_.bytes_out += n;
     u = (u & ~sent_mask) | (sent + n);
     if (sent + n == response_.size()) {
         ++stats_.responses;
         // The FIN follows the response: the server closes first. Otherwise the peer's
         // FIN, already in or still to come, closes it (on_peer_closed).
-        if (close_first_ || (u & peer_fin)) s.close(id);
+        if (close_first_ || (u & peer_fin)) ctx.close(c);
     }
     // Otherwise the rest goes on `writable`.
 }
 
-void server_app::on_writable(flow::shard &s, flow::conn_id id) {
-    if (mode_ == mode::respond && (s.user(id) & responding) && (s.user(id) & sent_mask) < response_.size())
-        respond_more(s, id);
+void server_app::on_writable(lcore_context &ctx, conn c) {
+    const std::uint64_t u = ctx.user_data(c);
+    if (mode_ == mode::respond && (u & responding) && (u & sent_mask) < response_.size()) respond_more(ctx, c);
 }
 
-void server_app::on_peer_closed(flow::shard &s, flow::conn_id id) {
-    std::uint64_t &u = s.user(id);
+void server_app::on_peer_closed(lcore_context &ctx, conn c) {
+    std::uint64_t &u = ctx.user_data(c);
     u |= peer_fin;
     if (mode_ == mode::respond && (u & responding)) {
         // A response still going out closes the connection when it is out; one that is
@@ -129,16 +129,16 @@ void server_app::on_peer_closed(flow::shard &s, flow::conn_id id) {
     }
     // echo and discard close after the peer; respond closes a connection that ended
     // without a complete request.
-    s.close(id);
+    ctx.close(c);
 }
 
-void server_app::on_closed(flow::shard &, flow::conn_id, tcp::close_reason why) {
+void server_app::on_closed(lcore_context &, conn, close_reason why) {
     switch (why) {
-    case tcp::close_reason::normal: ++stats_.closed_normal; break;
-    case tcp::close_reason::reset:
-    case tcp::close_reason::refused: ++stats_.closed_reset; break;
-    case tcp::close_reason::timeout: ++stats_.closed_timeout; break;
-    case tcp::close_reason::aborted: ++stats_.closed_aborted; break;
+    case close_reason::normal: ++stats_.closed_normal; break;
+    case close_reason::reset:
+    case close_reason::refused: ++stats_.closed_reset; break;
+    case close_reason::timeout: ++stats_.closed_timeout; break;
+    case close_reason::aborted: ++stats_.closed_aborted; break;
     }
 }
 

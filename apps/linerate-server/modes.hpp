@@ -1,4 +1,4 @@
-// What linerate-server does with a connection, one application object per worker:
+// What linerate-server does with a connection, one handler per worker:
 //   echo:    sends back what arrives; closes after the peer closes.
 //   respond: reads a request (up to the first blank line, "\r\n\r\n", when it starts
 //            like an HTTP request; any data otherwise), sends an HTTP/1.1 200 response
@@ -8,12 +8,15 @@
 //            peer's FIN (the client holds TIME-WAIT), as perf/cps's client-close case
 //            needs.
 //   discard: reads and drops; closes after the peer closes.
-// The state of a connection lives in the shard's per-connection user word, so a mode
-// allocates nothing per connection.
+// The state of a connection lives in its user word (lcore_context::user_data), so a
+// mode allocates nothing per connection. A server_app is a linerate::handler like an
+// embedder's: it acts only through the lcore_context it is given.
 #pragma once
 
-#include <linerate/flow/shard.hpp>
+#include <linerate/handler.hpp>
+#include <linerate/types.hpp>
 
+#include <cstddef>
 #include <cstdint>
 #include <memory>
 #include <span>
@@ -47,22 +50,22 @@ struct app_counters {
 // --response-size, perf/cps).
 [[nodiscard]] std::vector<std::uint8_t> raw_response(std::uint64_t size);
 
-class server_app final : public flow::application {
+class server_app final : public handler {
 public:
     // response must outlive the app (respond mode sends from it without copying it).
     server_app(mode m, std::span<const std::uint8_t> response, bool close_first = true) noexcept
         : mode_(m), response_(response), close_first_(close_first) {}
 
-    void on_accepted(flow::shard &s, flow::conn_id id) override;
-    void on_data(flow::shard &s, flow::conn_id id, std::span<const std::uint8_t> data) override;
-    void on_writable(flow::shard &s, flow::conn_id id) override;
-    void on_peer_closed(flow::shard &s, flow::conn_id id) override;
-    void on_closed(flow::shard &s, flow::conn_id id, tcp::close_reason why) override;
+    void on_accepted(lcore_context &ctx, conn c) override;
+    void on_data(lcore_context &ctx, conn c, std::span<const std::byte> data) override;
+    void on_writable(lcore_context &ctx, conn c) override;
+    void on_peer_closed(lcore_context &ctx, conn c) override;
+    void on_closed(lcore_context &ctx, conn c, close_reason why) override;
 
     [[nodiscard]] const app_counters &stats() const noexcept { return stats_; }
 
 private:
-    void respond_more(flow::shard &s, flow::conn_id id);
+    void respond_more(lcore_context &ctx, conn c);
 
     mode mode_;
     std::span<const std::uint8_t> response_;

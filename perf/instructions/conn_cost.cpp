@@ -7,7 +7,8 @@
 // Every call into a side goes through a non-inlined function whose name starts with
 // client_side or server_side, so `valgrind --tool=callgrind --toggle-collect=
 // '*client_side*'` counts exactly what one side's core (with the application's few
-// calls) executes. perf/instructions/run does that for each side, toggles collection
+// calls, made through the lcore_context the handlers are given, as the programs make
+// them) executes. perf/instructions/run does that for each side, toggles collection
 // off inside array_io (this file's stand-in for the engine's frame building and the
 // device: not the protocol core), and divides by the connections and by the segments.
 //
@@ -20,6 +21,7 @@
 //
 //   conn_cost [CONNECTIONS [IN_FLIGHT]]
 #include <linerate/flow/shard.hpp>
+#include <linerate/flow/shard_context.hpp>
 
 #include <algorithm>
 #include <array>
@@ -130,16 +132,16 @@ const std::array<std::uint8_t, response_size> response = [] {
 }();
 
 // The client: sends the request when connected, closes when the server has.
-struct client_app final : flow::application {
+struct client_app final : handler {
     tally *t = nullptr;
-    void on_connected(flow::shard &s, conn_id id) override {
+    void on_connected(lcore_context &ctx, conn c) override {
         ++t->connected;
-        if (s.send(id, request) != request.size()) ++t->bad;
+        if (ctx.send(c, std::as_bytes(std::span(request))) != request.size()) ++t->bad;
     }
-    void on_data(flow::shard &, conn_id, std::span<const std::uint8_t> d) override { t->bytes_to_client += d.size(); }
-    void on_peer_closed(flow::shard &s, conn_id id) override { s.close(id); }
-    void on_closed(flow::shard &, conn_id, tcp::close_reason r) override {
-        if (r == tcp::close_reason::normal)
+    void on_data(lcore_context &, conn, std::span<const std::byte> d) override { t->bytes_to_client += d.size(); }
+    void on_peer_closed(lcore_context &ctx, conn c) override { ctx.close(c); }
+    void on_closed(lcore_context &, conn, close_reason r) override {
+        if (r == close_reason::normal)
             ++t->completed_client;
         else
             ++t->bad;
@@ -147,23 +149,23 @@ struct client_app final : flow::application {
 };
 
 // The server: answers a whole request with the response and closes first.
-struct server_app final : flow::application {
+struct server_app final : handler {
     tally *t = nullptr;
-    void on_accepted(flow::shard &s, conn_id id) override {
+    void on_accepted(lcore_context &ctx, conn c) override {
         ++t->accepted;
-        s.user(id) = 0;
+        ctx.user_data(c) = 0;
     }
-    void on_data(flow::shard &s, conn_id id, std::span<const std::uint8_t> d) override {
+    void on_data(lcore_context &ctx, conn c, std::span<const std::byte> d) override {
         t->bytes_to_server += d.size();
-        std::uint64_t &got = s.user(id);
+        std::uint64_t &got = ctx.user_data(c);
         got += d.size();
         if (got == request.size()) {
-            if (s.send(id, response) != response.size()) ++t->bad;
-            s.close(id);
+            if (ctx.send(c, std::as_bytes(std::span(response))) != response.size()) ++t->bad;
+            ctx.close(c);
         }
     }
-    void on_closed(flow::shard &, conn_id, tcp::close_reason r) override {
-        if (r == tcp::close_reason::normal)
+    void on_closed(lcore_context &, conn, close_reason r) override {
+        if (r == close_reason::normal)
             ++t->completed_server;
         else
             ++t->bad;
@@ -177,9 +179,8 @@ tcp::segment as_segment(const packet &p) {
 
 // The measured entry points: one per side and kind of call. noipa, not just noinline:
 // the two sides' functions are identical, and identical-code folding would merge them.
-[[gnu::noipa]] void client_side_connect(flow::shard &s, const tcp::four_tuple &t, flow::application &app,
-                                           std::uint64_t &opened) {
-    if (s.connect(t, app)) ++opened;
+[[gnu::noipa]] void client_side_connect(flow::shard &s, const tcp::four_tuple &t, handler &h, std::uint64_t &opened) {
+    if (s.connect(t, h)) ++opened;
 }
 [[gnu::noipa]] void client_side_input(flow::shard &s, const tcp::four_tuple &t, const tcp::segment &seg) {
     s.input(t, seg);
@@ -218,6 +219,7 @@ int main(int argc, char **argv) {
     const auto tws = static_cast<std::uint32_t>(n + 16);
     flow::shard client(cfg, {.connections = conns, .time_wait = 16, .table_seed = 1}, isn_c, io_c, tick{0});
     flow::shard server(cfg, {.connections = conns, .time_wait = tws, .table_seed = 2}, isn_s, io_s, tick{0});
+    flow::shard_context ctx_c(client), ctx_s(server);
     tally t;
     client_app capp;
     server_app sapp;

@@ -19,6 +19,7 @@
 #include "micro.hpp"
 
 #include <linerate/flow/shard.hpp>
+#include <linerate/flow/shard_context.hpp>
 
 #include <array>
 #include <memory>
@@ -72,25 +73,26 @@ public:
 };
 
 // The server's application, as linerate-server's modes behave: `echo` sends back what
-// arrives; every mode closes once the peer has.
-struct server_app final : flow::application {
+// arrives; every mode closes once the peer has. It acts through the lcore_context it is
+// given, as the programs' handlers do.
+struct server_app final : handler {
     bool echo = false;
     std::uint64_t accepted = 0, bytes = 0, peer_closed = 0;
 
-    void on_accepted(flow::shard &, conn_id) override { ++accepted; }
-    void on_data(flow::shard &s, conn_id id, std::span<const std::uint8_t> d) override {
+    void on_accepted(lcore_context &, conn) override { ++accepted; }
+    void on_data(lcore_context &ctx, conn c, std::span<const std::byte> d) override {
         bytes += d.size();
-        if (echo) s.send(id, d);
+        if (echo) ctx.send(c, d);
     }
-    void on_peer_closed(flow::shard &s, conn_id id) override {
+    void on_peer_closed(lcore_context &ctx, conn c) override {
         ++peer_closed;
-        s.close(id);
+        ctx.close(c);
     }
 };
 
-struct client_app final : flow::application {
+struct client_app final : handler {
     std::uint64_t connected = 0;
-    void on_connected(flow::shard &, conn_id) override { ++connected; }
+    void on_connected(lcore_context &, conn) override { ++connected; }
 };
 
 struct delivery {
@@ -106,6 +108,8 @@ public:
         const flow::shard_limits limits{.connections = batch, .time_wait = batch, .table_seed = 0x5eed};
         client_ = std::make_unique<flow::shard>(cfg_, limits, isn_c_, io_c_, start);
         server_ = std::make_unique<flow::shard>(cfg_, limits, isn_s_, io_s_, start);
+        ctx_c_ = std::make_unique<flow::shard_context>(*client_);
+        ctx_s_ = std::make_unique<flow::shard_context>(*server_);
         for (flow::shard *s : {client_.get(), server_.get()}) s->set_time(start, start.value * 1000);
         server_->listen(server_ip, server_port, app_s);
         app_s.echo = echo;
@@ -188,6 +192,7 @@ private:
     tcp::isn_generator isn_c_{client_key}, isn_s_{server_key};
     capture_io io_c_{capture_room}, io_s_{capture_room};
     std::unique_ptr<flow::shard> client_, server_;
+    std::unique_ptr<flow::shard_context> ctx_c_, ctx_s_; // what the callbacks are given
     std::vector<conn_id> ids_;
     std::vector<delivery> pending_;
 };

@@ -13,7 +13,8 @@
 //
 // Design choices a reader would otherwise have to reverse-engineer:
 // - The sim owns only what the engine's owner of a shard owns: the packets (the link),
-//   the bytes (a flow::io), the applications (flow::application) and the clock. It keeps
+//   the bytes (a flow::io), the applications (linerate::handler, given a
+//   flow::shard_context; they act on their shard directly) and the clock. It keeps
 //   no 4-tuple table, hands no connection to TIME-WAIT and queues no event itself: a
 //   copy of that logic would drift, and the sim would test the copy (STYLE.md, Tests).
 //   What it reads of the shard's insides (find(), connection(), counters, listener and
@@ -61,6 +62,7 @@
 // one, grown far enough, outruns its clients' SYN retries: see its comment).
 // LINERATE_SIM_TRACE_PORT=<client port> prints the trace of that port's connections.
 #include <linerate/flow/shard.hpp>
+#include <linerate/flow/shard_context.hpp>
 
 #include "../support/tcb_diff.hpp"
 
@@ -347,8 +349,9 @@ private:
 
 // What both applications share: the per-connection state an application keeps, and the
 // checks every callback makes (it is traced; it must come between the connection's
-// start and its `closed`; received bytes must be the peer's stream, in order).
-class sim_app : public flow::application {
+// start and its `closed`; received bytes must be the peer's stream, in order). The
+// callbacks come through the public handler; what they do, they do on their shard.
+class sim_app : public handler {
 public:
     sim_app(world &w, int side, std::uint32_t connections) : w_(w), side_(side), conns_(connections) {}
 
@@ -367,7 +370,8 @@ public:
     void close_if_still(flow::shard &s, conn_id id, std::uint32_t flow_id);
 
 protected:
-    ~sim_app() = default;
+    ~sim_app() override = default;
+    [[nodiscard]] flow::shard &shard() noexcept;
     conn_state *begin(conn_id id, call what, const char *name, std::uint64_t detail);
     side_record &record(conn_state &cs) noexcept;
     // Checks and counts the bytes; true when they complete the peer's stream.
@@ -390,11 +394,11 @@ public:
     // False when connect() found no TCB or no free port: the flow waits for a later turn.
     bool open(flow::shard &s, flow_record &fl);
 
-    void on_connected(flow::shard &s, conn_id id) override;
-    void on_data(flow::shard &s, conn_id id, std::span<const std::uint8_t> data) override;
-    void on_writable(flow::shard &s, conn_id id) override;
-    void on_peer_closed(flow::shard &s, conn_id id) override;
-    void on_closed(flow::shard &s, conn_id id, close_reason why) override;
+    void on_connected(lcore_context &ctx, conn c) override;
+    void on_data(lcore_context &ctx, conn c, std::span<const std::byte> data) override;
+    void on_writable(lcore_context &ctx, conn c) override;
+    void on_peer_closed(lcore_context &ctx, conn c) override;
+    void on_closed(lcore_context &ctx, conn c, linerate::close_reason why) override;
 
 private:
     std::uint32_t port_cursor_ = 0;
@@ -405,11 +409,11 @@ private:
 class server_app final : public sim_app {
 public:
     using sim_app::sim_app;
-    void on_accepted(flow::shard &s, conn_id id) override;
-    void on_data(flow::shard &s, conn_id id, std::span<const std::uint8_t> data) override;
-    void on_writable(flow::shard &s, conn_id id) override;
-    void on_peer_closed(flow::shard &s, conn_id id) override;
-    void on_closed(flow::shard &s, conn_id id, close_reason why) override;
+    void on_accepted(lcore_context &ctx, conn c) override;
+    void on_data(lcore_context &ctx, conn c, std::span<const std::byte> data) override;
+    void on_writable(lcore_context &ctx, conn c) override;
+    void on_peer_closed(lcore_context &ctx, conn c) override;
+    void on_closed(lcore_context &ctx, conn c, linerate::close_reason why) override;
 };
 
 // --- the world: link, clock, flows ----------------------------------------------------
@@ -485,6 +489,8 @@ public:
             isn_[server_side], io_[server_side], tick{0});
         io_[client_side].attach(*shards_[client_side]);
         io_[server_side].attach(*shards_[server_side]);
+        for (int side : {client_side, server_side})
+            contexts_[side] = std::make_unique<flow::shard_context>(*shards_[side]);
         listening_ = shards_[server_side]->listen(server_ip, server_port, sapp_);
 
         splitmix64 app{sc.seed ^ 0x6170706c6963ull};
@@ -578,6 +584,7 @@ private:
     std::array<sim_io, 2> io_;
     std::array<tcp::isn_generator, 2> isn_;
     std::array<std::unique_ptr<flow::shard>, 2> shards_;
+    std::array<std::unique_ptr<flow::shard_context>, 2> contexts_; // bound to shards_
     client_app capp_;
     server_app sapp_;
     bool listening_ = false;
@@ -747,6 +754,13 @@ void sim_io::release(std::uint64_t handle) noexcept {
 
 // --- the applications -------------------------------------------------------------------
 
+flow::shard &sim_app::shard() noexcept { return *w_.shards_[side_]; }
+
+// The bytes of a data callback, as the checks read them.
+std::span<const std::uint8_t> octets(std::span<const std::byte> b) noexcept {
+    return {reinterpret_cast<const std::uint8_t *>(b.data()), b.size()};
+}
+
 sim_app::conn_state *sim_app::begin(conn_id id, call what, const char *name, std::uint64_t detail) {
     conn_state &cs = conns_[id];
     const flow::shard &s = *w_.shards_[side_];
@@ -862,7 +876,9 @@ bool client_app::open(flow::shard &s, flow_record &fl) {
     return false;
 }
 
-void client_app::on_connected(flow::shard &s, conn_id id) {
+void client_app::on_connected(lcore_context &, conn c) {
+    flow::shard &s = shard();
+    const conn_id id = c.id;
     conn_state *cs = begin(id, call::connected, "connected", 0);
     if (cs == nullptr) return;
     // Half-close right after the request: the FIN follows the queued bytes. Not in
@@ -873,9 +889,11 @@ void client_app::on_connected(flow::shard &s, conn_id id) {
     }
 }
 
-void client_app::on_data(flow::shard &s, conn_id id, std::span<const std::uint8_t> data) {
+void client_app::on_data(lcore_context &, conn c, std::span<const std::byte> data) {
+    flow::shard &s = shard();
+    const conn_id id = c.id;
     conn_state *cs = begin(id, call::data, "data", data.size());
-    if (cs == nullptr || !receive(*cs, data)) return;
+    if (cs == nullptr || !receive(*cs, octets(data))) return;
     // The whole response is in.
     switch (w_.sc().mode) {
     case close_mode::client_closes_first: s.close(id); break;
@@ -892,11 +910,13 @@ void client_app::on_data(flow::shard &s, conn_id id, std::span<const std::uint8_
     }
 }
 
-void client_app::on_writable(flow::shard &s, conn_id id) {
-    if (begin(id, call::writable, "writable", 0) != nullptr) send_more(s, id);
+void client_app::on_writable(lcore_context &, conn c) {
+    if (begin(c.id, call::writable, "writable", 0) != nullptr) send_more(shard(), c.id);
 }
 
-void client_app::on_peer_closed(flow::shard &s, conn_id id) {
+void client_app::on_peer_closed(lcore_context &, conn c) {
+    flow::shard &s = shard();
+    const conn_id id = c.id;
     conn_state *cs = begin(id, call::peer_closed, "peer_closed", 0);
     if (cs == nullptr) return;
     side_record &r = record(*cs);
@@ -904,9 +924,13 @@ void client_app::on_peer_closed(flow::shard &s, conn_id id) {
     if (w_.sc().mode == close_mode::server_closes_first && r.received >= w_.flow_at(cs->flow).response) s.close(id);
 }
 
-void client_app::on_closed(flow::shard &, conn_id id, close_reason why) { closed(id, why); }
+void client_app::on_closed(lcore_context &, conn c, linerate::close_reason why) {
+    closed(c.id, static_cast<close_reason>(why));
+}
 
-void server_app::on_accepted(flow::shard &s, conn_id id) {
+void server_app::on_accepted(lcore_context &, conn accepted) {
+    flow::shard &s = shard();
+    const conn_id id = accepted.id;
     conn_state &cs = conns_[id];
     const tcp::connection &c = s.connection(id);
     const std::uint16_t port = c.tuple().remote_port;
@@ -935,25 +959,28 @@ void server_app::on_accepted(flow::shard &s, conn_id id) {
     fl.server.id = id;
 }
 
-void server_app::on_data(flow::shard &s, conn_id id, std::span<const std::uint8_t> data) {
+void server_app::on_data(lcore_context &, conn c, std::span<const std::byte> data) {
+    const conn_id id = c.id;
     conn_state *cs = begin(id, call::data, "data", data.size());
-    if (cs == nullptr || !receive(*cs, data) || cs->ghost) return;
+    if (cs == nullptr || !receive(*cs, octets(data)) || cs->ghost) return;
     // The whole request is in: the response, and the server's close with it unless both
     // close together later.
     if (w_.sc().mode != close_mode::simultaneous) cs->want_close = true;
-    send_more(s, id);
+    send_more(shard(), id);
 }
 
-void server_app::on_writable(flow::shard &s, conn_id id) {
-    conn_state *cs = begin(id, call::writable, "writable", 0);
-    if (cs != nullptr && !cs->ghost) send_more(s, id);
+void server_app::on_writable(lcore_context &, conn c) {
+    conn_state *cs = begin(c.id, call::writable, "writable", 0);
+    if (cs != nullptr && !cs->ghost) send_more(shard(), c.id);
 }
 
-void server_app::on_peer_closed(flow::shard &, conn_id id) {
-    if (conn_state *cs = begin(id, call::peer_closed, "peer_closed", 0)) record(*cs).peer_closed = true;
+void server_app::on_peer_closed(lcore_context &, conn c) {
+    if (conn_state *cs = begin(c.id, call::peer_closed, "peer_closed", 0)) record(*cs).peer_closed = true;
 }
 
-void server_app::on_closed(flow::shard &, conn_id id, close_reason why) { closed(id, why); }
+void server_app::on_closed(lcore_context &, conn c, linerate::close_reason why) {
+    closed(c.id, static_cast<close_reason>(why));
+}
 
 // --- the world ------------------------------------------------------------------------
 

@@ -228,15 +228,17 @@ const std::vector<port_summary> &runtime::ports() const noexcept { return impl_-
 unsigned runtime::workers() const noexcept { return impl_->shared.workers; }
 bool runtime::software_dispatch() const noexcept { return impl_->shared.software_dispatch; }
 
-bool runtime::listen(std::uint16_t port, const std::function<flow::application &(unsigned worker)> &app_for) {
+bool runtime::listen(std::uint16_t port, const std::function<handler &(unsigned worker)> &handler_for) {
     auto &d = *impl_;
     for (auto &w : d.workers) {
-        flow::application &app = app_for(w->index);
+        handler &h = handler_for(w->index);
         for (const auto &p : d.shared.ports)
-            if (!w->shard->listen(p.address.addr, port, app)) return false;
+            if (!w->shard->listen(p.address.addr, port, h)) return false;
     }
     return true;
 }
+
+lcore &runtime::lcore_of(unsigned worker) noexcept { return *impl_->workers[worker]; }
 
 void runtime::add_addresses(ipv4_addr first, std::uint32_t count) {
     auto &d = *impl_;

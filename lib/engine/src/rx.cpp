@@ -232,7 +232,7 @@ std::optional<std::uint16_t> worker::port_for(ipv4_addr local) const noexcept {
     return std::nullopt;
 }
 
-std::optional<flow::conn_id> worker::connect(ipv4_addr remote, std::uint16_t rport, flow::application &app,
+std::optional<flow::conn_id> worker::connect(ipv4_addr remote, std::uint16_t rport, handler &h,
                                              std::uint64_t user, connect_error *why) noexcept {
     const auto fail = [why](connect_error e) -> std::optional<flow::conn_id> {
         if (why != nullptr) *why = e;
@@ -264,7 +264,7 @@ std::optional<flow::conn_id> worker::connect(ipv4_addr remote, std::uint16_t rpo
         std::optional<flow::conn_id> id;
         bool no_memory = false;
         const auto try_open = [&](std::uint16_t lport) {
-            const auto r = shard->open(tcp::four_tuple{local, remote, lport, rport}, app, user);
+            const auto r = shard->open(tcp::four_tuple{local, remote, lport, rport}, h, user);
             if (r.status == flow::shard::open_status::opened) id = r.id;
             no_memory = r.status == flow::shard::open_status::no_memory;
             return r.status != flow::shard::open_status::tuple_taken;

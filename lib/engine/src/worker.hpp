@@ -270,7 +270,7 @@ struct alignas(64) worker final : flow::io, lcore {
     unsigned lcore_id() const noexcept override { return lcore_id_; }
     flow::shard &tcp() noexcept override { return *shard; }
     std::uint64_t now_us() const noexcept override { return us_now; }
-    std::optional<flow::conn_id> connect(ipv4_addr remote, std::uint16_t port, flow::application &app,
+    std::optional<flow::conn_id> connect(ipv4_addr remote, std::uint16_t port, handler &h,
                                          std::uint64_t user, connect_error *why) noexcept override;
     const counters &engine_stats() const noexcept override { return stats; }
     bool tx_backlogged() const noexcept override { return tx_refused != 0; }

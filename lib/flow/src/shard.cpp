@@ -17,6 +17,13 @@ constexpr unsigned event_queue_log2 = 12;
 // practice (a callback touching a few connections); past it, output goes out at once.
 constexpr std::size_t flush_list_size = 1024;
 
+// The handlers get the public close_reason, cast from the core's: equal values.
+static_assert(static_cast<int>(close_reason::normal) == static_cast<int>(tcp::close_reason::normal));
+static_assert(static_cast<int>(close_reason::reset) == static_cast<int>(tcp::close_reason::reset));
+static_assert(static_cast<int>(close_reason::refused) == static_cast<int>(tcp::close_reason::refused));
+static_assert(static_cast<int>(close_reason::timeout) == static_cast<int>(tcp::close_reason::timeout));
+static_assert(static_cast<int>(close_reason::aborted) == static_cast<int>(tcp::close_reason::aborted));
+
 } // namespace
 
 shard::shard(const tcp::settings &cfg, const shard_limits &limits, const tcp::isn_generator &isn, io &out,
@@ -38,7 +45,7 @@ shard::shard(const tcp::settings &cfg, const shard_limits &limits, const tcp::is
     hook_offset_ = reinterpret_cast<const char *>(&first.hook()) - reinterpret_cast<const char *>(&first);
 }
 
-bool shard::listen(ipv4_addr ip, std::uint16_t port, application &app) {
+bool shard::listen(ipv4_addr ip, std::uint16_t port, handler &app) {
     if (listeners_.size() >= max_listeners_) return false;
     for (const auto &l : listeners_)
         if (l.l.port() == port && l.l.ip() == ip) return false;
@@ -107,7 +114,7 @@ void shard::no_connection(const tcp::four_tuple &t, std::uint64_t hash, const tc
                 stats_.count(tcp::drop::no_memory);
                 return;
             }
-            meta_[id] = meta{.app = l.app, .released = 0, .listener = li, .announced = false};
+            meta_[id] = meta{.h = l.h, .released = 0, .listener = li, .announced = false};
             auto &c = ctx();
             conns_[id].open_passive(t, seg, li, c);
             return;
@@ -180,7 +187,7 @@ void shard::add_time_wait(const tcp::time_wait_state &tw, time_wait_log::shared_
 
 // --- the application's calls ----------------------------------------------------------
 
-shard::open_result shard::open(const tcp::four_tuple &t, application &app, std::uint64_t user) noexcept {
+shard::open_result shard::open(const tcp::four_tuple &t, handler &app, std::uint64_t user) noexcept {
     // One probe of each structure: the TIME-WAIT index (a miss reads one bucket), then
     // the connection table's insert, which both checks and reserves. The TCB is taken
     // before the insert so that no second probe is needed; when the 4-tuple turns out
@@ -194,7 +201,7 @@ shard::open_result shard::open(const tcp::four_tuple &t, application &app, std::
     case table::insert_result::present: conns_.release(id); return {no_conn, open_status::tuple_taken};
     case table::insert_result::full: conns_.release(id); return {no_conn, open_status::no_memory};
     }
-    meta_[id] = meta{.app = &app, .released = 0, .listener = ~0u, .announced = true};
+    meta_[id] = meta{.h = &app, .released = 0, .listener = ~0u, .announced = true};
     conns_[id].user = user;
     auto &c = ctx();
     conns_[id].open_active(t, c);
@@ -367,12 +374,14 @@ void shard::dispatch(const tcp::outcome_queue::outcome &o) noexcept {
             listeners_[m.listener].l.half_open_established();
             listeners_[m.listener].l.accepted();
         }
-        m.app->on_accepted(*this, id);
+        m.h->on_accepted(*app_ctx_, conn{id});
     }
-    if ((o.bits & q::bit(tcp::event_type::connected)) != 0) m.app->on_connected(*this, id);
-    if ((o.bits & q::bit(tcp::event_type::writable)) != 0 && m.announced) m.app->on_writable(*this, id);
-    if ((o.bits & q::bit(tcp::event_type::data)) != 0 && m.announced) m.app->on_data(*this, id, o.data);
-    if ((o.bits & q::bit(tcp::event_type::peer_closed)) != 0 && m.announced) m.app->on_peer_closed(*this, id);
+    if ((o.bits & q::bit(tcp::event_type::connected)) != 0) m.h->on_connected(*app_ctx_, conn{id});
+    if ((o.bits & q::bit(tcp::event_type::writable)) != 0 && m.announced) m.h->on_writable(*app_ctx_, conn{id});
+    if ((o.bits & q::bit(tcp::event_type::data)) != 0 && m.announced)
+        m.h->on_data(*app_ctx_, conn{id}, std::as_bytes(o.data));
+    if ((o.bits & q::bit(tcp::event_type::peer_closed)) != 0 && m.announced)
+        m.h->on_peer_closed(*app_ctx_, conn{id});
     if ((o.bits & q::bit(tcp::event_type::time_wait)) != 0) to_time_wait(id);
 }
 
@@ -391,7 +400,7 @@ void shard::to_time_wait(conn_id id) noexcept {
 void shard::finish(conn_id id, tcp::close_reason why) noexcept {
     meta &m = meta_[id];
     if (m.announced) {
-        m.app->on_closed(*this, id, why);
+        m.h->on_closed(*app_ctx_, conn{id}, static_cast<close_reason>(why));
     } else if (m.listener < listeners_.size()) {
         listeners_[m.listener].l.half_open_closed(); // never left SYN-RECEIVED
     }

@@ -1,17 +1,21 @@
 // linerate-client's generator on a real client shard, against a real server shard over
 // an in-memory link: the lcore it polls on is a small engine::lcore whose clock, TX
-// backlog and source ports the test sets. What is tested is the pacing: a run asked
-// for N connections opens N, whatever held it back on the way.
+// backlog and source ports the test sets. Its callbacks get the lcore's real context
+// (api::lcore_state, as in the program), which polls it every turn. What is tested is
+// the pacing: a run asked for N connections opens N, whatever held it back on the way.
 #include "generator.hpp"
+#include "lcore_state.hpp"
 
-#include <linerate/engine/counters.hpp>
 #include <linerate/flow/shard.hpp>
+#include <linerate/flow/shard_context.hpp>
 
+#include "../../support/fake_lcore.hpp"
 #include "../../support/memory_io.hpp"
 
 #include <catch2/catch.hpp>
 
 #include <array>
+#include <atomic>
 #include <deque>
 #include <map>
 #include <memory>
@@ -24,39 +28,16 @@ namespace {
 constexpr ipv4_addr client_ip{0xC6120001}; // 198.18.0.1
 constexpr ipv4_addr server_ip{0xC6120002}; // 198.18.0.2
 
+using testing::fake_lcore;
 using testing::memory_io;
 using testing::packet;
 
 // Answers each request with a 4-byte raw response and closes first.
-struct responder final : flow::application {
-    void on_data(flow::shard &s, flow::conn_id id, std::span<const std::uint8_t>) override {
-        static constexpr std::array<std::uint8_t, 4> response{'o', 'k', '\r', '\n'};
-        s.send(id, response);
-        s.close(id);
+struct responder final : handler {
+    void on_data(lcore_context &ctx, conn c, std::span<const std::byte>) override {
+        ctx.send(c, "ok\r\n");
+        ctx.close(c);
     }
-};
-
-// The lcore the generator polls on: the client shard, a clock, a backlog switch.
-class test_lcore final : public engine::lcore {
-public:
-    flow::shard *shard = nullptr;
-    std::uint64_t us = 0;
-    bool backlogged = false;
-    std::uint16_t next_port = 10'000;
-    engine::counters stats{};
-
-    unsigned worker_index() const noexcept override { return 0; }
-    unsigned lcore_id() const noexcept override { return 0; }
-    flow::shard &tcp() noexcept override { return *shard; }
-    std::uint64_t now_us() const noexcept override { return us; }
-    std::optional<flow::conn_id> connect(ipv4_addr remote, std::uint16_t port, flow::application &app,
-                                         std::uint64_t user, engine::connect_error *why) noexcept override {
-        const auto id = shard->connect(tcp::four_tuple{client_ip, remote, next_port++, port}, app, user);
-        if (!id && why != nullptr) *why = engine::connect_error::no_memory;
-        return id;
-    }
-    const engine::counters &engine_stats() const noexcept override { return stats; }
-    bool tx_backlogged() const noexcept override { return backlogged; }
 };
 
 constexpr std::array<std::uint8_t, 16> key_a{1, 2, 3}, key_b{4, 5, 6};
@@ -73,8 +54,11 @@ struct bench {
     memory_io io_c, io_s;
     std::deque<packet> to_server, to_client;
     std::unique_ptr<flow::shard> client, server;
+    std::unique_ptr<flow::shard_context> ctx_s;
     responder app_s;
-    test_lcore lc;
+    fake_lcore lc; // the lcore the generator polls on: the client shard, a clock, a backlog switch
+    std::atomic<bool> stop{false};
+    std::unique_ptr<api::lcore_state> ctx_c; // the client lcore's context and poller
     client::run_phase phase;
     std::unique_ptr<client::generator> gen;
 
@@ -85,10 +69,14 @@ struct bench {
                                                isn_c, io_c, tick{0});
         server = std::make_unique<flow::shard>(cfg, flow::shard_limits{.connections = 4096, .time_wait = 4096},
                                                isn_s, io_s, tick{0});
+        ctx_s = std::make_unique<flow::shard_context>(*server);
         REQUIRE(server->listen(server_ip, 80, app_s));
         lc.shard = client.get();
+        lc.local_ip = client_ip;
         phase.started = true;
         gen = std::make_unique<client::generator>(s, phase, 4096);
+        ctx_c = std::make_unique<api::lcore_state>(lc, 0, stop);
+        ctx_c->chain(gen.get());
     }
 
     // Turns until the generator has opened its count (at most `max_turns`), then 100
@@ -98,13 +86,13 @@ struct bench {
         for (int i = 0; i < 100; ++i) turn();
     }
 
-    // One loop turn of a millisecond: the generator opens what is due, the link
-    // delivers everything both ways, the timers run.
+    // One loop turn of a millisecond: the generator opens what is due (polled by the
+    // context), the link delivers everything both ways, the timers run.
     void turn() {
         lc.us += 1000;
         const tick now{lc.us / 1000};
         for (flow::shard *s : {client.get(), server.get()}) s->set_time(now, lc.us);
-        gen->poll(lc);
+        ctx_c->poll(lc);
         testing::deliver_all(to_server, *server, to_client, *client);
         for (flow::shard *s : {client.get(), server.get()}) s->run_timers();
     }

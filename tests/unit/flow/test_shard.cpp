@@ -1,7 +1,9 @@
 // The shard: two of them, a client and a server, joined by an in-memory link, with an
 // io that keeps send streams and held bytes in plain vectors. Each test drives virtual
-// time by hand, so every exchange is deterministic.
+// time by hand, so every exchange is deterministic. The applications are the public
+// API's handlers, given each shard's flow::shard_context.
 #include <linerate/flow/shard.hpp>
+#include <linerate/flow/shard_context.hpp>
 
 #include "../../support/memory_io.hpp"
 
@@ -17,7 +19,6 @@
 
 using namespace linerate;
 using namespace linerate::flow;
-using tcp::close_reason;
 using tcp::state;
 
 namespace {
@@ -30,7 +31,7 @@ using testing::memory_io;
 using testing::packet;
 
 // Records callbacks; `echo` sends back what arrives and closes when the peer has.
-struct recorder final : application {
+struct recorder final : handler {
     bool echo = false;
     bool close_on_peer_close = true;
     std::vector<std::string> log;
@@ -38,22 +39,22 @@ struct recorder final : application {
     std::map<conn_id, close_reason> closed;
     std::vector<conn_id> accepted;
 
-    void on_accepted(shard &, conn_id id) override {
-        accepted.push_back(id);
+    void on_accepted(lcore_context &, conn c) override {
+        accepted.push_back(c.id);
         log.push_back("accepted");
     }
-    void on_connected(shard &, conn_id) override { log.push_back("connected"); }
-    void on_data(shard &s, conn_id id, std::span<const std::uint8_t> d) override {
-        received[id].append(d.begin(), d.end());
-        if (echo) CHECK(s.send(id, d) == d.size());
+    void on_connected(lcore_context &, conn) override { log.push_back("connected"); }
+    void on_data(lcore_context &ctx, conn c, std::span<const std::byte> d) override {
+        for (const std::byte b : d) received[c.id].push_back(static_cast<char>(b));
+        if (echo) CHECK(ctx.send(c, d) == d.size());
     }
-    void on_peer_closed(shard &s, conn_id id) override {
+    void on_peer_closed(lcore_context &ctx, conn c) override {
         log.push_back("peer_closed");
-        if (close_on_peer_close) s.close(id);
+        if (close_on_peer_close) ctx.close(c);
     }
-    void on_closed(shard &, conn_id id, close_reason r) override {
-        closed[id] = r;
-        log.push_back("closed " + std::string(tcp::to_string(r)));
+    void on_closed(lcore_context &, conn c, close_reason r) override {
+        closed[c.id] = r;
+        log.push_back("closed " + std::string(linerate::to_string(r)));
     }
 };
 
@@ -73,6 +74,7 @@ struct pair_of_shards {
     std::deque<packet> to_server, to_client;
     shard_limits lim_c, lim_s;
     std::unique_ptr<shard> client, server;
+    std::unique_ptr<shard_context> ctx_c, ctx_s; // what each shard's callbacks are given
     recorder app_c, app_s;
     std::uint64_t now = 0;
 
@@ -80,9 +82,17 @@ struct pair_of_shards {
                             shard_limits ls = {.connections = 64, .time_wait = 64}) {
         io_c.wire = &to_server;
         io_s.wire = &to_client;
+        make_shards(lc, ls);
+        app_s.echo = true;
+    }
+    // Fresh shards (with `cfg` as it is now), each bound to a context of its own.
+    void make_shards(shard_limits lc, shard_limits ls) {
+        ctx_c.reset();
+        ctx_s.reset();
         client = std::make_unique<shard>(cfg, lc, isn_c, io_c, tick{0});
         server = std::make_unique<shard>(cfg, ls, isn_s, io_s, tick{0});
-        app_s.echo = true;
+        ctx_c = std::make_unique<shard_context>(*client);
+        ctx_s = std::make_unique<shard_context>(*server);
     }
 
     // Delivers everything in flight, both ways, until the link is quiet.
@@ -114,6 +124,9 @@ struct pair_of_shards {
 
 std::span<const std::uint8_t> bytes_of(const std::string &s) {
     return {reinterpret_cast<const std::uint8_t *>(s.data()), s.size()};
+}
+template <std::size_t n> std::span<const std::byte> bytes_of(const std::array<std::uint8_t, n> &a) {
+    return std::as_bytes(std::span(a));
 }
 
 } // namespace
@@ -313,32 +326,32 @@ namespace {
 // the server answers the request and closes first, so the server holds TIME-WAIT (as
 // linerate-server --mode respond does). Every connection is counted by how it ended.
 struct request_response_load {
-    struct client_app final : application {
+    struct client_app final : handler {
         std::uint32_t open = 0, completed = 0, failed = 0;
-        void on_connected(shard &s, conn_id id) override {
+        void on_connected(lcore_context &ctx, conn c) override {
             static constexpr std::array<std::uint8_t, 16> request{'G', 'E', 'T'};
-            CHECK(s.send(id, request) == request.size());
+            CHECK(ctx.send(c, bytes_of(request)) == request.size());
         }
-        void on_data(shard &, conn_id id, std::span<const std::uint8_t> d) override { received[id] += d.size(); }
-        void on_peer_closed(shard &s, conn_id id) override { s.close(id); }
-        void on_closed(shard &, conn_id id, close_reason r) override {
+        void on_data(lcore_context &, conn c, std::span<const std::byte> d) override { received[c.id] += d.size(); }
+        void on_peer_closed(lcore_context &ctx, conn c) override { ctx.close(c); }
+        void on_closed(lcore_context &, conn c, close_reason r) override {
             --open;
-            if (r == close_reason::normal && received[id] == 64)
+            if (r == close_reason::normal && received[c.id] == 64)
                 ++completed;
             else
                 ++failed;
-            received.erase(id);
+            received.erase(c.id);
         }
         std::map<conn_id, std::size_t> received;
     };
-    struct server_app final : application {
+    struct server_app final : handler {
         std::uint32_t served = 0, failed = 0;
-        void on_data(shard &s, conn_id id, std::span<const std::uint8_t>) override {
+        void on_data(lcore_context &ctx, conn c, std::span<const std::byte>) override {
             static constexpr std::array<std::uint8_t, 64> response{};
-            CHECK(s.send(id, response) == response.size());
-            s.close(id);
+            CHECK(ctx.send(c, bytes_of(response)) == response.size());
+            ctx.close(c);
         }
-        void on_closed(shard &, conn_id, close_reason r) override { ++(r == close_reason::normal ? served : failed); }
+        void on_closed(lcore_context &, conn, close_reason r) override { ++(r == close_reason::normal ? served : failed); }
     };
 
     pair_of_shards &w;
@@ -469,9 +482,9 @@ TEST_CASE("shard: short of buffers, send() takes what was stored and writable fo
     w.app_s.echo = false;
     const auto id = w.connect(40008);
     w.run();
-    struct writer final : application {
+    struct writer final : handler {
         int writable = 0;
-        void on_writable(shard &, conn_id) override { ++writable; }
+        void on_writable(lcore_context &, conn) override { ++writable; }
     } wr;
     // Rebind the client connection's application by opening a second one with `wr`.
     const auto id2 = w.client->connect(tcp::four_tuple{client_ip, server_ip, 40009, server_port}, wr);
@@ -523,6 +536,50 @@ TEST_CASE("shard: ids are reused, and a connection's id stays valid through its 
     CHECK(w.server->stats().estab_resets == 1);
 }
 
+TEST_CASE("shard_context: a handler's calls act on its shard, and on a connection that is gone do nothing",
+          "[flow][shard][context]") {
+    pair_of_shards w;
+    REQUIRE(w.server->listen(server_ip, server_port, w.app_s));
+    const auto id = w.connect(40020);
+    REQUIRE(id);
+    w.run();
+    shard_context &ctx = *w.ctx_c;
+    const conn c{*id};
+    CHECK(ctx.local(c) == endpoint{ipv4_address{client_ip.value}, 40020});
+    CHECK(ctx.remote(c) == endpoint{ipv4_address{server_ip.value}, server_port});
+    ctx.user_data(c) = 7;
+    CHECK(w.client->user(*id) == 7);
+    CHECK(ctx.send_space(c) == w.client->connection(*id).send_space(w.client->settings()));
+    CHECK(ctx.send(c, "abc") == 3);
+    w.run();
+    CHECK(w.app_c.received[*id] == "abc"); // echoed by the server
+    w.advance(3);
+    CHECK(ctx.now_us() == w.now * 1000);
+
+    ctx.abort(c);
+    REQUIRE(w.app_c.closed.at(*id) == close_reason::aborted);
+    w.run();
+    // Gone: nothing is sent, nothing is read from or written to another connection.
+    CHECK(ctx.send(c, "late") == 0);
+    CHECK(ctx.send_space(c) == 0);
+    ctx.shutdown(c);
+    ctx.close(c);
+    ctx.abort(c);
+    CHECK(w.to_server.empty());
+    CHECK(ctx.user_data(c) == 0);
+    CHECK(ctx.local(c) == endpoint{});
+    CHECK(ctx.remote(c) == endpoint{});
+
+    // A shard alone has no route, no timer pool and no stack to stop.
+    CHECK(ctx.connect(ipv4_address{server_ip.value}, server_port, w.app_c, 0).error == connect_error::no_route);
+    const timer_id t = ctx.schedule(10, w.app_c, 1);
+    CHECK_FALSE(t.valid());
+    CHECK_FALSE(ctx.cancel(t));
+    CHECK_FALSE(ctx.stop_asked());
+    ctx.stop_stack();
+    CHECK(ctx.stop_asked());
+}
+
 TEST_CASE("shard: abort_all resets every connection and forgets TIME-WAIT", "[flow][shard]") {
     pair_of_shards w;
     REQUIRE(w.server->listen(server_ip, server_port, w.app_s));
@@ -544,31 +601,31 @@ namespace {
 // Request and response, as linerate-client and linerate-server --raw exchange them: the
 // client sends its request when connected and closes when the server has; the server
 // answers a whole request and closes at once.
-struct request_response final : application {
+struct request_response final : handler {
     bool is_client = false;
     std::size_t request = 16, response = 64;
     std::map<conn_id, std::size_t> got;
     std::vector<conn_id> ids;
     std::map<conn_id, close_reason> closed;
 
-    void on_accepted(shard &, conn_id id) override { ids.push_back(id); }
-    void on_connected(shard &s, conn_id id) override {
-        ids.push_back(id);
+    void on_accepted(lcore_context &, conn c) override { ids.push_back(c.id); }
+    void on_connected(lcore_context &ctx, conn c) override {
+        ids.push_back(c.id);
         const std::string req(request, 'q');
-        CHECK(s.send(id, bytes_of(req)) == request);
+        CHECK(ctx.send(c, req) == request);
     }
-    void on_data(shard &s, conn_id id, std::span<const std::uint8_t> d) override {
-        got[id] += d.size();
-        if (!is_client && got[id] == request) {
+    void on_data(lcore_context &ctx, conn c, std::span<const std::byte> d) override {
+        got[c.id] += d.size();
+        if (!is_client && got[c.id] == request) {
             const std::string resp(response, 'r');
-            CHECK(s.send(id, bytes_of(resp)) == response);
-            s.close(id);
+            CHECK(ctx.send(c, resp) == response);
+            ctx.close(c);
         }
     }
-    void on_peer_closed(shard &s, conn_id id) override {
-        if (is_client) s.close(id);
+    void on_peer_closed(lcore_context &ctx, conn c) override {
+        if (is_client) ctx.close(c);
     }
-    void on_closed(shard &, conn_id id, close_reason r) override { closed[id] = r; }
+    void on_closed(lcore_context &, conn c, close_reason r) override { closed[c.id] = r; }
 };
 
 // Delivers what is in flight one packet at a time, writing each down as
@@ -608,8 +665,7 @@ TEST_CASE("shard: RFC 9293 §3.10.7.3 and §3.10.4, what a callback sends carrie
         CAPTURE(delayed_ack_ms);
         pair_of_shards w;
         w.cfg.delayed_ack_ms = delayed_ack_ms;
-        w.client = std::make_unique<shard>(w.cfg, shard_limits{.connections = 4, .time_wait = 4}, w.isn_c, w.io_c, tick{0});
-        w.server = std::make_unique<shard>(w.cfg, shard_limits{.connections = 4, .time_wait = 4}, w.isn_s, w.io_s, tick{0});
+        w.make_shards(shard_limits{.connections = 4, .time_wait = 4}, shard_limits{.connections = 4, .time_wait = 4});
         request_response client, server;
         client.is_client = true;
         REQUIRE(w.server->listen(server_ip, server_port, server));
@@ -640,11 +696,11 @@ TEST_CASE("shard: a callback that sends on more connections than the flush list 
     constexpr std::uint32_t n = 1'100; // more than the shard's 1,024 flush slots
     // The server answers one connection's data with a message on every connection, all
     // from inside that one callback.
-    struct broadcast final : application {
+    struct broadcast final : handler {
         std::vector<conn_id> ids;
-        void on_accepted(shard &, conn_id id) override { ids.push_back(id); }
-        void on_data(shard &s, conn_id, std::span<const std::uint8_t>) override {
-            for (const conn_id t : ids) CHECK(s.send(t, bytes_of("hello")) == 5);
+        void on_accepted(lcore_context &, conn c) override { ids.push_back(c.id); }
+        void on_data(lcore_context &ctx, conn, std::span<const std::byte>) override {
+            for (const conn_id t : ids) CHECK(ctx.send(conn{t}, "hello") == 5);
         }
     };
     pair_of_shards w({.connections = n, .time_wait = n}, {.connections = n, .time_wait = n});

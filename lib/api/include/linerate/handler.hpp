@@ -9,6 +9,11 @@
 /// and is only ever called there, so it needs no lock and may keep plain per-lcore
 /// state. Callbacks must not block (the lcore's packets wait meanwhile) and must not
 /// throw (the loop cannot unwind through the TCP core: std::terminate is called).
+///
+/// Nothing stands between the TCP core and a handler: the lcore's share of the TCP
+/// state calls each connection's handler directly, once the segment behind the
+/// callback has been processed (so a callback may send, close or connect at once).
+/// linerate's own programs are written as handlers on the same lcore_context.
 #pragma once
 
 #include <linerate/types.hpp>

@@ -13,6 +13,12 @@
 // (one per ordered pair of workers). A worker without a TX queue of its own on a port
 // hands its packets to one that has, the same way. ARP frames are copied to every
 // worker, so every ARP cache learns what one worker heard.
+//
+// The application side is the public API's: a worker's shard calls the
+// linerate::handler of each connection directly, with the lcore_context bound to it
+// (flow::shard::bind). The engine makes neither handlers nor contexts: liblinerate and
+// the programs build one context per worker over lcore_of(w) before run()
+// (lib/api/src/lcore_state.hpp), which binds the worker's shard and is also its poller.
 #pragma once
 
 #include <linerate/config/config.hpp>
@@ -64,7 +70,7 @@ enum class connect_error : std::uint8_t {
     no_memory,   // the connection pool is full
 };
 
-// What an lcore offers the application code that runs on it (its poller and callbacks).
+// What an lcore offers the code that runs on it (its lcore_context and poller).
 class lcore {
 public:
     [[nodiscard]] virtual unsigned worker_index() const noexcept = 0;
@@ -78,7 +84,8 @@ public:
     // TIME-WAIT entry. Sources are the addresses given to add_addresses() on the port
     // that reaches `remote` (its own address when none were given) and the ports of
     // set_source_ports(), taken round-robin.
-    virtual std::optional<flow::conn_id> connect(ipv4_addr remote, std::uint16_t port, flow::application &app,
+    // `h` is the new connection's handler, `user` its user word.
+    virtual std::optional<flow::conn_id> connect(ipv4_addr remote, std::uint16_t port, handler &h,
                                                  std::uint64_t user, connect_error *why) noexcept = 0;
     [[nodiscard]] virtual const counters &engine_stats() const noexcept = 0;
     // True while a device queue of this lcore holds back frames it refused at the last
@@ -92,9 +99,9 @@ protected:
     ~lcore() = default;
 };
 
-// Application code that runs on an lcore's loop, once per turn, after received packets
-// have been handled: a load generator opens connections here, an embedding runs its
-// timers. It must not block.
+// Code that runs on an lcore's loop, once per turn, after received packets have been
+// handled: the lcore's context runs the application timers here, and a load generator
+// chained behind it opens connections. It must not block.
 class poller {
 public:
     virtual void poll(lcore &l) noexcept = 0;
@@ -134,10 +141,13 @@ public:
     [[nodiscard]] unsigned workers() const noexcept;
     [[nodiscard]] bool software_dispatch() const noexcept;
 
-    // Listens on `port` at every configured address, on every worker; app_for(w) is the
-    // application of worker w (it must outlive run()). Call before run(). Returns false
-    // if a worker's listener table is full.
-    bool listen(std::uint16_t port, const std::function<flow::application &(unsigned worker)> &app_for);
+    // Listens on `port` at every configured address, on every worker; handler_for(w) is
+    // the handler of the connections worker w accepts (it must outlive run()). Call
+    // before run(). Returns false if a worker's listener table is full.
+    bool listen(std::uint16_t port, const std::function<handler &(unsigned worker)> &handler_for);
+
+    // Worker w, for building its lcore_context (which binds its shard) before run().
+    [[nodiscard]] lcore &lcore_of(unsigned worker) noexcept;
 
     // More local addresses, [first, first + count), on the port whose prefix holds them:
     // answered for and accepted like the port's own, and the sources of connect().

@@ -1,7 +1,7 @@
 // A shard: everything one lcore owns of TCP. Its connection pool, TIME-WAIT log,
 // reassembly queues, 4-tuple table, listeners, timer wheel and counters, and the glue
 // that turns the TCP core's segments and events into calls on the owner's `io` (packets
-// and bytes) and the `application` (callbacks).
+// and bytes) and on the connections' handlers (callbacks).
 //
 // Design choices a reader would otherwise have to reverse-engineer:
 //   - Everything is allocated when the shard is built, from the configured limits; after
@@ -25,6 +25,13 @@
 //     released only after the events are out.
 //   - A connection is given back after its `closed` callback, never before: ids stay
 //     valid for the whole callback chain that closes them.
+//   - The callbacks are the public API's own: each connection and each listener names
+//     a linerate::handler, and the shard calls it directly with the lcore_context it
+//     was bound to (bind()). There is no layer between the shard and what an embedder
+//     or the programs write, so a callback costs one virtual call. The context is the
+//     owner's (the engine's per-lcore one, or a flow::shard_context where no engine
+//     runs: tests, the simulation, benchmarks); its calls act on this shard. conn::id
+//     is the conn_id, and the public close_reason has the core's values.
 #pragma once
 
 #include <linerate/base/seq32.hpp>
@@ -32,6 +39,7 @@
 #include <linerate/flow/pool.hpp>
 #include <linerate/flow/table.hpp>
 #include <linerate/flow/time_wait_log.hpp>
+#include <linerate/handler.hpp>
 #include <linerate/tcp/connection.hpp>
 #include <linerate/tcp/counters.hpp>
 #include <linerate/tcp/isn.hpp>
@@ -52,27 +60,6 @@ namespace linerate::flow {
 
 using conn_id = std::uint32_t;
 inline constexpr conn_id no_conn = ~conn_id{0};
-
-class shard;
-
-// The application's side. Callbacks run on the lcore that owns the connection, after
-// the TCP core has returned, so they may call the shard's send/shutdown/close/abort/
-// connect directly.
-class application {
-public:
-    virtual void on_accepted(shard &, conn_id) {}
-    virtual void on_connected(shard &, conn_id) {}
-    // In-order bytes from the peer; the span is valid during the call only.
-    virtual void on_data(shard &, conn_id, std::span<const std::uint8_t>) {}
-    // send() had taken less than offered and there is room again.
-    virtual void on_writable(shard &, conn_id) {}
-    virtual void on_peer_closed(shard &, conn_id) {}
-    // The last call for this id: afterwards it may name another connection.
-    virtual void on_closed(shard &, conn_id, tcp::close_reason) {}
-
-protected:
-    ~application() = default;
-};
 
 // What the shard's owner supplies: packets out, and storage for the bytes of each
 // connection's send stream (kept until the peer acknowledges them) and for bytes
@@ -137,10 +124,16 @@ public:
         ctx_.now_us = now_us;
     }
     [[nodiscard]] tick now() const noexcept { return now_; }
+    [[nodiscard]] std::uint64_t now_us() const noexcept { return now_us_; }
 
-    // Listens on ip:port (ip 0 for every local address). False when the listener table
-    // is full or the pair is taken.
-    bool listen(ipv4_addr ip, std::uint16_t port, application &app);
+    // The context every callback is given. The owner binds it before input() or the
+    // timers run, and it must outlive the shard's connections.
+    void bind(lcore_context &ctx) noexcept { app_ctx_ = &ctx; }
+
+    // Listens on ip:port (ip 0 for every local address), with `app` as the handler of
+    // the connections it accepts. False when the listener table is full or the pair is
+    // taken.
+    bool listen(ipv4_addr ip, std::uint16_t port, handler &app);
 
     // The 4-tuple's hash, for prefetch() before a burst and input() after it.
     [[nodiscard]] std::uint64_t hash(const tcp::four_tuple &t) const noexcept { return table_.hash(t); }
@@ -178,8 +171,9 @@ public:
     // An active open of `t`, telling a 4-tuple in use (a connection or TIME-WAIT has
     // it: try another) from a full pool. One table probe both checks and reserves the
     // 4-tuple, so a caller choosing a source port tries candidates with it directly.
-    open_result open(const tcp::four_tuple &t, application &app, std::uint64_t user = 0) noexcept;
-    std::optional<conn_id> connect(const tcp::four_tuple &t, application &app, std::uint64_t user = 0) noexcept {
+    // `app` is the connection's handler, `user` its user word.
+    open_result open(const tcp::four_tuple &t, handler &app, std::uint64_t user = 0) noexcept;
+    std::optional<conn_id> connect(const tcp::four_tuple &t, handler &app, std::uint64_t user = 0) noexcept {
         const open_result r = open(t, app, user);
         return r.status == open_status::opened ? std::optional<conn_id>{r.id} : std::nullopt;
     }
@@ -238,7 +232,7 @@ private:
     void finish(conn_id id, tcp::close_reason why) noexcept;
     // What the shard keeps beside each TCB.
     struct meta {
-        application *app = nullptr;
+        handler *h = nullptr;
         std::uint32_t released = 0;          // send-stream bytes the peer acknowledged
         std::uint32_t listener = ~0u;        // index of the listener a passive open came from
         bool announced = false;              // the application knows it (accepted or connect())
@@ -246,13 +240,14 @@ private:
     };
     struct listening {
         tcp::listener l;
-        application *app;
+        handler *h;
     };
 
     tcp::settings cfg_;
     const tcp::isn_generator &isn_;
     tcp::ts_offset_cache ts_offsets_;
     io &io_;
+    lcore_context *app_ctx_ = nullptr;
     tick now_{};
     std::uint64_t now_us_ = 0;
     timer::wheel wheel_;
