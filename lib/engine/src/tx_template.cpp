@@ -57,6 +57,22 @@ std::size_t write_segment_headers(std::span<std::uint8_t> out, const header_temp
         opt_len = 12;
         opt_sum = (nop_nop_ts >> 16) + (nop_nop_ts & 0xffffu) + (o.ts_val >> 16) + (o.ts_val & 0xffffu) +
                   (o.ts_ecr >> 16) + (o.ts_ecr & 0xffffu);
+    } else if (o.mss && o.sack_permitted && o.has_timestamp && o.window_scale && o.sack_count == 0) {
+        // A SYN or SYN-ACK offering everything (Linux's layout too): MSS; SACK-permitted,
+        // TS; NOP, window scale. Once per connection each way, as stores and adds.
+        static constexpr std::uint32_t sackok_ts = 0x0402'080a; // kind 4 length 2, kind 8 length 10
+        std::uint8_t *p = b + eth_ipv4_tcp_len;
+        const std::uint32_t mss_word = 0x0204'0000u | *o.mss; // kind 2, length 4, MSS
+        const std::uint32_t ws_word = 0x0103'0300u | *o.window_scale; // NOP, kind 3, length 3, shift
+        store_be32(p, mss_word);
+        store_be32(p + 4, sackok_ts);
+        store_be32(p + 8, o.ts_val);
+        store_be32(p + 12, o.ts_ecr);
+        store_be32(p + 16, ws_word);
+        opt_len = 20;
+        opt_sum = (mss_word >> 16) + (mss_word & 0xffffu) + (sackok_ts >> 16) + (sackok_ts & 0xffffu) +
+                  (o.ts_val >> 16) + (o.ts_val & 0xffffu) + (o.ts_ecr >> 16) + (o.ts_ecr & 0xffffu) +
+                  (ws_word >> 16) + (ws_word & 0xffffu);
     } else {
         opt_len = wire::write_tcp_options(out.subspan(eth_ipv4_tcp_len, 40), o);
         if (offload != checksum_offload::ipv4_tcp)

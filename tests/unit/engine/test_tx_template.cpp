@@ -137,6 +137,43 @@ TEST_CASE("tx template: timestamps alone (NOP, NOP, TS; RFC 7323 appendix A) are
     }
 }
 
+TEST_CASE("tx template: a SYN's full offer (MSS; SACK-permitted, TS; NOP, WS) is written as the general writer "
+          "writes it and checksums correctly",
+          "[engine][tx]") {
+    for (std::uint32_t ts : {0u, 0xffffffffu, 0x8000'0001u}) {
+        for (std::uint8_t ws : {std::uint8_t{0}, std::uint8_t{7}, std::uint8_t{14}}) {
+            tcp::out_segment s{};
+            s.seq = seq32{ts};
+            s.ack = seq32{ts ^ 0x5a5a5a5au};
+            s.flags.set(wire::tcp_flags::syn | wire::tcp_flags::ack);
+            s.window = 0xfaf0;
+            s.options.mss = static_cast<std::uint16_t>(1460 + ws);
+            s.options.sack_permitted = true;
+            s.options.window_scale = ws;
+            s.options.has_timestamp = true;
+            s.options.ts_val = ts;
+            s.options.ts_ecr = ~ts;
+            std::size_t h = 0;
+            const auto frame = build(s, {}, checksum_offload::none, &h);
+            REQUIRE(h == eth_ipv4_tcp_len + 20);
+            std::array<std::uint8_t, 40> general{};
+            REQUIRE(wire::write_tcp_options(general, s.options) == 20);
+            CHECK(std::equal(general.begin(), general.begin() + 20, frame.begin() + eth_ipv4_tcp_len));
+            const auto ip = wire::parse_ipv4(std::span(frame).subspan(14), wire::checksum_mode::verify);
+            REQUIRE(ip);
+            const auto tcp = wire::parse_tcp(ip->payload, ip->src, ip->dst, wire::checksum_mode::verify);
+            REQUIRE(tcp);
+            const auto opts = wire::parse_tcp_options(tcp->options);
+            REQUIRE(opts);
+            CHECK(opts->mss == s.options.mss);
+            CHECK(opts->window_scale == ws);
+            CHECK(opts->sack_permitted);
+            CHECK(opts->ts_val == ts);
+            CHECK(opts->ts_ecr == ~ts);
+        }
+    }
+}
+
 TEST_CASE("tx template: with offload the TCP checksum field holds the folded pseudo-header sum", "[engine][tx]") {
     tcp::out_segment s{};
     s.seq = seq32{1};
