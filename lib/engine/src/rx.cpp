@@ -181,7 +181,10 @@ void worker::tcp_input(const tcp_item &it) {
     current_src = wire::load_mac(f + 6);
     // Everything the core reads of the segment is in `seg` by value, apart from the
     // payload: without one, the frame may be overwritten by a reply (transmit).
-    reusable = seg.payload.empty() && rte_mbuf_refcnt_read(m) == 1 ? m : nullptr;
+    // Only a plain mbuf of our own pool: one with an external buffer (a zero-copy
+    // driver's ring memory) or from another pool (its room may be smaller) is freed.
+    reusable_kind = m->pool == pool && RTE_MBUF_DIRECT(m);
+    reusable = reusable_kind && seg.payload.empty() && rte_mbuf_refcnt_read(m) == 1 ? m : nullptr;
     current_lent = false;
     shard->input(it.t, it.hash, seg);
     current = nullptr;

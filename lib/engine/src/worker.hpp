@@ -234,6 +234,7 @@ struct alignas(64) worker final : flow::io, lcore {
     // one mbuf allocation and one free less each. `current_lent`: it went out so.
     rte_mbuf *reusable = nullptr;
     bool current_lent = false;
+    bool reusable_kind = false; // `current` is a plain mbuf of `pool`
     // Received mbufs done with, freed together at the end of a burst.
     std::array<rte_mbuf *, burst_size> rx_done{};
     std::uint16_t rx_done_count = 0;
@@ -281,7 +282,8 @@ struct alignas(64) worker final : flow::io, lcore {
     std::uint32_t append(flow::conn_id id, std::span<const std::uint8_t> bytes) noexcept override;
     void release_sent(flow::conn_id id, std::uint32_t bytes) noexcept override;
     void callbacks_done() noexcept override {
-        if (current != nullptr && !current_lent && rte_mbuf_refcnt_read(current) == 1) reusable = current;
+        if (current != nullptr && reusable_kind && !current_lent && rte_mbuf_refcnt_read(current) == 1)
+            reusable = current;
     }
     void forget(flow::conn_id id) noexcept override;
     std::uint64_t hold(flow::conn_id id, seq32 first, std::span<const std::uint8_t> bytes) noexcept override;
