@@ -350,10 +350,19 @@ void connection::flush(context &ctx) noexcept {
     flush_pending_ = false;
     if (state_ == state::closed) {
         ack_owed_ = false;
+        delack_owed_ = false;
         return;
     }
     push(ctx); // any segment it sends carries the ACK (emit clears ack_owed_)
     if (ack_owed_) send_ack(ctx);
+    if (delack_owed_) {
+        // deliver_in_order left the delayed ACK to now: still owed when nothing went out.
+        delack_owed_ = false;
+        if (last_ack_sent_ != rcv_nxt_ && delack_at_ == never) {
+            delack_at_ = after(ctx, std::min<std::uint32_t>(ctx.cfg.delayed_ack_ms, 500));
+            rearm(ctx);
+        }
+    }
 }
 
 // --- RFC 9293 §3.10.3 RECEIVE --------------------------------------------------------
@@ -898,8 +907,16 @@ void connection::deliver_in_order(std::span<const std::uint8_t> data, context &c
     if (unacked_segments_ >= 2 || ctx.cfg.delayed_ack_ms == 0) {
         ack_soon(ctx); // at once, or on the reply the data callback sends
     } else if (delack_at_ == never) {
-        delack_at_ = after(ctx, std::min<std::uint32_t>(ctx.cfg.delayed_ack_ms, 500));
-        rearm(ctx);
+        // When the owner flushes after the callbacks, a reply the data callback sends
+        // carries the ACK, and a delayed-ACK timer armed now would only be left to fire
+        // early for nothing: it is started at the flush instead, if no segment went out
+        // (the same `now`, so the same deadline).
+        if (defer(ctx)) {
+            delack_owed_ = true;
+        } else {
+            delack_at_ = after(ctx, std::min<std::uint32_t>(ctx.cfg.delayed_ack_ms, 500));
+            rearm(ctx);
+        }
     }
 }
 

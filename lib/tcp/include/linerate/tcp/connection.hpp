@@ -385,6 +385,7 @@ private:
     bool persist_ : 1 = false;      // rexmit_at_ is a zero-window probe, not a retransmit
     bool flush_pending_ : 1 = false; // the owner will call flush() (sink::want_flush said yes)
     bool ack_owed_ : 1 = false;     // an ACK is due and left for flush() to send with data
+    bool delack_owed_ : 1 = false;  // the delayed-ACK timer is left for flush() to start
 
     // Row 2: timers.
     timer::hook hook_{};
