@@ -65,6 +65,14 @@ struct recording_sink final : sink {
         return {k.first, k.second};
     }
     void release(std::uint64_t h) override { CHECK(kept.erase(h) == 1); }
+    // Whether the owner promises to flush after the callbacks (sink::want_flush); the
+    // test then calls flush() itself, as the shard does after them.
+    bool promise_flush = false;
+    std::uint32_t flush_requests = 0;
+    bool want_flush(connection &) override {
+        if (promise_flush) ++flush_requests;
+        return promise_flush;
+    }
     [[nodiscard]] std::size_t holding() const { return kept.size(); }
 };
 

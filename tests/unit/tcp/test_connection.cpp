@@ -231,6 +231,46 @@ TEST_CASE("ESTABLISHED: in-order data is delivered and ACKed after the delayed-A
     CHECK(h.stats.delayed_acks == 1);
 }
 
+TEST_CASE("ESTABLISHED: with a flush promised, the delayed-ACK timer starts at the flush when nothing is sent, "
+          "with the deadline it would have had",
+          "[tcp][established][timer]") {
+    harness h;
+    h.to_established();
+    h.out.promise_flush = true;
+    h.deliver(h.peer(f::ack | f::psh, 1, hundred));
+    CHECK(h.expect_event(event_type::data).bytes == 100);
+    CHECK(h.out.flush_requests == 1);
+    CHECK(h.c.deadline_delayed_ack() == connection::never); // left to the flush
+    auto x = h.ctx();
+    h.c.flush(x); // the application sent nothing
+    h.expect_nothing();
+    CHECK(h.c.deadline_delayed_ack() == tick{40});
+    h.advance(39);
+    h.expect_nothing();
+    h.advance(1);
+    CHECK(h.expect_emitted().ack == seq32{peer_iss + 101});
+    CHECK(h.stats.delayed_acks == 1);
+}
+
+TEST_CASE("ESTABLISHED: with a flush promised, a reply carries the ACK and no delayed-ACK timer is started",
+          "[tcp][established][timer]") {
+    harness h;
+    h.to_established();
+    h.out.promise_flush = true;
+    h.deliver(h.peer(f::ack | f::psh, 1, hundred));
+    CHECK(h.expect_event(event_type::data).bytes == 100);
+    auto x = h.ctx();
+    CHECK(h.c.send(10, x) == 10); // the data callback answers
+    h.c.flush(x);
+    const auto reply = h.expect_emitted();
+    CHECK(reply.payload_len == 10);
+    CHECK(reply.ack == seq32{peer_iss + 101});
+    CHECK(h.c.deadline_delayed_ack() == connection::never);
+    h.advance(100); // past the 40 ms delay, before the reply's retransmission timer
+    h.expect_nothing();
+    CHECK(h.stats.delayed_acks == 0);
+}
+
 TEST_CASE("RFC 1122 §4.2.3.2: every second full-sized segment is ACKed at once", "[tcp][established]") {
     harness h;
     h.to_established();
