@@ -231,14 +231,19 @@ TEST_CASE("ESTABLISHED: in-order data is delivered and ACKed after the delayed-A
     CHECK(h.stats.delayed_acks == 1);
 }
 
-TEST_CASE("ESTABLISHED: with a flush promised, the delayed-ACK timer starts at the flush when nothing is sent, "
-          "with the deadline it would have had",
-          "[tcp][established][timer]") {
-    harness h;
+// 100 bytes in order, delivered while the owner promises a flush after the callbacks.
+static void data_with_flush_promised(harness &h) {
     h.to_established();
     h.out.promise_flush = true;
     h.deliver(h.peer(f::ack | f::psh, 1, hundred));
     CHECK(h.expect_event(event_type::data).bytes == 100);
+}
+
+TEST_CASE("ESTABLISHED: with a flush promised, the delayed-ACK timer starts at the flush when nothing is sent, "
+          "with the deadline it would have had",
+          "[tcp][established][timer]") {
+    harness h;
+    data_with_flush_promised(h);
     CHECK(h.out.flush_requests == 1);
     CHECK(h.c.deadline_delayed_ack() == connection::never); // left to the flush
     auto x = h.ctx();
@@ -255,10 +260,7 @@ TEST_CASE("ESTABLISHED: with a flush promised, the delayed-ACK timer starts at t
 TEST_CASE("ESTABLISHED: with a flush promised, a reply carries the ACK and no delayed-ACK timer is started",
           "[tcp][established][timer]") {
     harness h;
-    h.to_established();
-    h.out.promise_flush = true;
-    h.deliver(h.peer(f::ack | f::psh, 1, hundred));
-    CHECK(h.expect_event(event_type::data).bytes == 100);
+    data_with_flush_promised(h);
     auto x = h.ctx();
     CHECK(h.c.send(10, x) == 10); // the data callback answers
     h.c.flush(x);
