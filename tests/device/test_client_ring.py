@@ -39,3 +39,7 @@ def test_loopback_client_and_server_in_one_process():
     # most a burst's worth (32) on receive.
     assert 0 < t["RxBursts"] <= t["RxFrames"] <= 32 * t["RxBursts"]
     assert 0 < t["TxBursts"] <= t["TxFrames"]
+    # A reply goes out in the mbuf of the segment it answers: of a connection's six
+    # segments (1-byte request and response), only the SYN needs a new one.
+    assert t["TxReusedMbufs"] >= 4 * c["opened"]
+    assert t["TxReusedMbufs"] <= t["TxFrames"]

@@ -85,6 +85,7 @@ void worker::transmit(flow::conn_id id, const tcp::four_tuple &t, const tcp::out
         m = reusable;
         reusable = nullptr;
         current_lent = true;
+        ++stats.tx_reused_mbufs;
         rte_pktmbuf_reset(m);
     } else {
         m = rte_pktmbuf_alloc(pool);

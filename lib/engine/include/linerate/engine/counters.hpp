@@ -68,6 +68,8 @@ struct alignas(64) counters {
     // bursts and pays each poll's fixed cost for a frame or two).
     std::uint64_t rx_bursts = 0;
     std::uint64_t tx_bursts = 0;
+    // Segments sent in the mbuf of the segment they answer, instead of a new one.
+    std::uint64_t tx_reused_mbufs = 0;
     // Software dispatch: TCP segments handed to, and received from, other lcores.
     std::uint64_t dispatched_out = 0;
     std::uint64_t dispatched_in = 0;
@@ -92,7 +94,7 @@ struct named_counter {
     std::string_view name;
     std::uint64_t counters::*field;
 };
-inline constexpr std::array<named_counter, 25> mib_counters{{
+inline constexpr std::array<named_counter, 26> mib_counters{{
     {"IpInReceives", &counters::ip_in_receives},
     {"IpInHdrErrors", &counters::ip_in_hdr_errors},
     {"IpInAddrErrors", &counters::ip_in_addr_errors},
@@ -116,6 +118,7 @@ inline constexpr std::array<named_counter, 25> mib_counters{{
     {"TxBytes", &counters::tx_bytes},
     {"RxBursts", &counters::rx_bursts},
     {"TxBursts", &counters::tx_bursts},
+    {"TxReusedMbufs", &counters::tx_reused_mbufs},
     {"DispatchedOut", &counters::dispatched_out},
     {"DispatchedIn", &counters::dispatched_in},
 }};
