@@ -34,6 +34,28 @@ std::vector<std::uint8_t> build(const tcp::out_segment &s, std::span<const std::
     return frame;
 }
 
+// Builds s and checks that its options are the `opt_len` bytes the general writer
+// (wire::write_tcp_options) gives and that the frame parses back with both checksums
+// valid and the payload whole; returns the options as parsed back.
+wire::tcp_options written_as_general(const tcp::out_segment &s, std::span<const std::uint8_t> payload,
+                                     std::size_t opt_len) {
+    std::size_t h = 0;
+    const auto frame = build(s, payload, checksum_offload::none, &h);
+    REQUIRE(h == eth_ipv4_tcp_len + opt_len);
+    std::array<std::uint8_t, 40> general{};
+    REQUIRE(wire::write_tcp_options(general, s.options) == opt_len);
+    CHECK(std::equal(general.begin(), general.begin() + static_cast<std::ptrdiff_t>(opt_len),
+                     frame.begin() + static_cast<std::ptrdiff_t>(eth_ipv4_tcp_len)));
+    const auto ip = wire::parse_ipv4(std::span(frame).subspan(14), wire::checksum_mode::verify);
+    REQUIRE(ip);
+    const auto tcp = wire::parse_tcp(ip->payload, ip->src, ip->dst, wire::checksum_mode::verify);
+    REQUIRE(tcp);
+    CHECK(tcp->payload.size() == payload.size());
+    const auto opts = wire::parse_tcp_options(tcp->options);
+    REQUIRE(opts);
+    return *opts;
+}
+
 } // namespace
 
 TEST_CASE("tx template: a SYN-ACK with options parses back with valid checksums (RFC 9293 §3.1 MUST-2)",
@@ -118,21 +140,9 @@ TEST_CASE("tx template: timestamps alone (NOP, NOP, TS; RFC 7323 appendix A) are
             s.options.has_timestamp = true;
             s.options.ts_val = ts;
             s.options.ts_ecr = ~ts ^ 0x1234u;
-            std::size_t h = 0;
-            const auto frame = build(s, std::span(payload).first(len), checksum_offload::none, &h);
-            REQUIRE(h == eth_ipv4_tcp_len + 12);
-            std::array<std::uint8_t, 40> general{};
-            REQUIRE(wire::write_tcp_options(general, s.options) == 12);
-            CHECK(std::equal(general.begin(), general.begin() + 12, frame.begin() + eth_ipv4_tcp_len));
-            const auto ip = wire::parse_ipv4(std::span(frame).subspan(14), wire::checksum_mode::verify);
-            REQUIRE(ip);
-            const auto tcp = wire::parse_tcp(ip->payload, ip->src, ip->dst, wire::checksum_mode::verify);
-            REQUIRE(tcp);
-            CHECK(tcp->payload.size() == len);
-            const auto opts = wire::parse_tcp_options(tcp->options);
-            REQUIRE(opts);
-            CHECK(opts->ts_val == s.options.ts_val);
-            CHECK(opts->ts_ecr == s.options.ts_ecr);
+            const auto opts = written_as_general(s, std::span(payload).first(len), 12);
+            CHECK(opts.ts_val == s.options.ts_val);
+            CHECK(opts.ts_ecr == s.options.ts_ecr);
         }
     }
 }
@@ -153,23 +163,12 @@ TEST_CASE("tx template: a SYN's full offer (MSS; SACK-permitted, TS; NOP, WS) is
             s.options.has_timestamp = true;
             s.options.ts_val = ts;
             s.options.ts_ecr = ~ts;
-            std::size_t h = 0;
-            const auto frame = build(s, {}, checksum_offload::none, &h);
-            REQUIRE(h == eth_ipv4_tcp_len + 20);
-            std::array<std::uint8_t, 40> general{};
-            REQUIRE(wire::write_tcp_options(general, s.options) == 20);
-            CHECK(std::equal(general.begin(), general.begin() + 20, frame.begin() + eth_ipv4_tcp_len));
-            const auto ip = wire::parse_ipv4(std::span(frame).subspan(14), wire::checksum_mode::verify);
-            REQUIRE(ip);
-            const auto tcp = wire::parse_tcp(ip->payload, ip->src, ip->dst, wire::checksum_mode::verify);
-            REQUIRE(tcp);
-            const auto opts = wire::parse_tcp_options(tcp->options);
-            REQUIRE(opts);
-            CHECK(opts->mss == s.options.mss);
-            CHECK(opts->window_scale == ws);
-            CHECK(opts->sack_permitted);
-            CHECK(opts->ts_val == ts);
-            CHECK(opts->ts_ecr == ~ts);
+            const auto opts = written_as_general(s, {}, 20);
+            CHECK(opts.mss == s.options.mss);
+            CHECK(opts.window_scale == ws);
+            CHECK(opts.sack_permitted);
+            CHECK(opts.ts_val == ts);
+            CHECK(opts.ts_ecr == ~ts);
         }
     }
 }
