@@ -73,14 +73,6 @@ const header_template *worker::find_template(const tcp::four_tuple &t, header_te
                                              bool &parked, std::uint32_t &hop_out) {
     parked = false;
     hop_out = no_hop;
-    // With one port every 4-tuple's local address is on it, so the remote address alone
-    // names the next hop's template: the last one found is tried first (a load
-    // generator or a server with one peer finds it there for every new connection).
-    if (shared->ports.size() == 1 && t.remote_ip == last_remote && last_remote_hop != no_hop &&
-        last_tick.value - hop_made[last_remote_hop].value < arp_refresh_ms) {
-        hop_out = last_remote_hop;
-        return &hops[last_remote_hop];
-    }
     const auto pi = port_for(t.local_ip);
     if (!pi) {
         stats.count(local_drop::no_route);
@@ -99,8 +91,6 @@ const header_template *worker::find_template(const tcp::four_tuple &t, header_te
     if (const std::uint32_t *slot = hop_slot(*pi, hop);
         slot != nullptr && *slot != no_hop && now.value - hop_made[*slot].value < arp_refresh_ms) {
         hop_out = *slot;
-        last_remote = t.remote_ip;
-        last_remote_hop = *slot;
         return &hops[*slot];
     }
     const auto kept = [&](const header_template &made) -> const header_template * {

@@ -193,9 +193,6 @@ struct alignas(64) worker final : flow::io, lcore {
     std::vector<tick> hop_made;           // when its MAC was last confirmed
     std::vector<std::uint64_t> hop_keys;  // 2 * max_hops slots: (port + 1) << 32 | hop, 0 empty
     std::vector<std::uint32_t> hop_index; // beside hop_keys
-    // find_template's last answer on a single port: the remote address and its hop.
-    ipv4_addr last_remote{};
-    std::uint32_t last_remote_hop = ~0u;
     counters stats;
     std::unique_ptr<flow::shard> shard;
     std::vector<conn_ext> ext;
