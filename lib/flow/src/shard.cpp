@@ -28,14 +28,14 @@ static_assert(static_cast<int>(close_reason::aborted) == static_cast<int>(tcp::c
 
 shard::shard(const tcp::settings &cfg, const shard_limits &limits, const tcp::isn_generator &isn, io &out,
              tick start)
-    : cfg_(cfg), isn_(isn), io_(out), now_(start), wheel_(start), conns_(std::max<std::uint32_t>(limits.connections, 1)),
+    : cfg_(cfg), isn_(isn), io_(out), wheel_(start), conns_(std::max<std::uint32_t>(limits.connections, 1)),
       meta_(std::max<std::uint32_t>(limits.connections, 1)),
       tw_(limits.time_wait, 2ull * cfg.msl_ms, limits.table_seed),
       queues_(std::max<std::uint32_t>(limits.ooo_queues, 1)),
       table_(std::max<std::uint32_t>(limits.connections, 1), limits.table_seed),
       max_listeners_(limits.listeners), events_(event_queue_log2, extra_.events_overflowed),
       initial_rto_(cfg.rto),
-      ctx_{now_, 0, cfg_, wheel_, isn_, stats_, *this, challenge_budget_, challenge_end_, &ts_offsets_, &events_,
+      ctx_{start, 0, cfg_, wheel_, isn_, stats_, *this, challenge_budget_, challenge_end_, &ts_offsets_, &events_,
            &initial_rto_} {
     listeners_.reserve(max_listeners_);
     closing_.reserve(conns_.capacity());
@@ -45,11 +45,11 @@ shard::shard(const tcp::settings &cfg, const shard_limits &limits, const tcp::is
     hook_offset_ = reinterpret_cast<const char *>(&first.hook()) - reinterpret_cast<const char *>(&first);
 }
 
-bool shard::listen(ipv4_addr ip, std::uint16_t port, handler &app) {
+bool shard::listen(ipv4_addr ip, std::uint16_t port, handler &h) {
     if (listeners_.size() >= max_listeners_) return false;
     for (const auto &l : listeners_)
         if (l.l.port() == port && l.l.ip() == ip) return false;
-    listeners_.push_back(listening{tcp::listener(ip, port, cfg_.syn_backlog, cfg_.accept_backlog), &app});
+    listeners_.push_back(listening{tcp::listener(ip, port, cfg_.syn_backlog, cfg_.accept_backlog), &h});
     return true;
 }
 
@@ -143,7 +143,7 @@ void shard::reset(const tcp::four_tuple &t, const tcp::segment &seg) noexcept {
 void shard::run_timers() noexcept {
     auto &c = ctx();
     // Every hook is a TCB's: TIME-WAIT has no timers.
-    wheel_.advance(now_, [&](timer::hook &h) {
+    wheel_.advance(ctx_.now, [&](timer::hook &h) {
         const auto *base = reinterpret_cast<const char *>(&h) - hook_offset_;
         const auto *conn = reinterpret_cast<const tcp::connection *>(base);
         if (conns_.contains(conn)) conns_[conns_.index_of(conn)].on_timer(c);
@@ -151,7 +151,7 @@ void shard::run_timers() noexcept {
     settle();
     // The log's head is its oldest record: pop while due (2*MSL is over).
     for (;;) {
-        const auto p = tw_.pop_expired(now_);
+        const auto p = tw_.pop_expired(ctx_.now);
         if (p == time_wait_log::popped::nothing) break;
         if (p == time_wait_log::popped::live) ++extra_.time_wait_expired;
     }
@@ -176,7 +176,7 @@ void shard::add_time_wait(const tcp::time_wait_state &tw, time_wait_log::shared_
     // nothing.
     while (tw_.full())
         if (tw_.pop() == time_wait_log::popped::live) ++stats_.time_wait_overflow;
-    if (!tw_.append(tw, shared, now_)) {
+    if (!tw_.append(tw, shared, ctx_.now)) {
         // Every profile is in use (thousands of distinct shared endpoints at once): this
         // connection skips TIME-WAIT, as Linux does with its table full.
         ++stats_.time_wait_overflow;

@@ -118,13 +118,11 @@ public:
 
     // The time for the calls that follow; the owner sets it once per loop turn.
     void set_time(tick now, std::uint64_t now_us) noexcept {
-        now_ = now;
-        now_us_ = now_us;
         ctx_.now = now;
         ctx_.now_us = now_us;
     }
-    [[nodiscard]] tick now() const noexcept { return now_; }
-    [[nodiscard]] std::uint64_t now_us() const noexcept { return now_us_; }
+    [[nodiscard]] tick now() const noexcept { return ctx_.now; }
+    [[nodiscard]] std::uint64_t now_us() const noexcept { return ctx_.now_us; }
 
     // The context every callback is given. The owner binds it before input() or the
     // timers run, and it must outlive the shard's connections.
@@ -133,7 +131,7 @@ public:
     // Listens on ip:port (ip 0 for every local address), with `app` as the handler of
     // the connections it accepts. False when the listener table is full or the pair is
     // taken.
-    bool listen(ipv4_addr ip, std::uint16_t port, handler &app);
+    bool listen(ipv4_addr ip, std::uint16_t port, handler &h);
 
     // The 4-tuple's hash, for prefetch() before a burst and input() after it.
     [[nodiscard]] std::uint64_t hash(const tcp::four_tuple &t) const noexcept { return table_.hash(t); }
@@ -248,8 +246,6 @@ private:
     tcp::ts_offset_cache ts_offsets_;
     io &io_;
     lcore_context *app_ctx_ = nullptr;
-    tick now_{};
-    std::uint64_t now_us_ = 0;
     timer::wheel wheel_;
     tcp::counters stats_{};
     shard_counters extra_{};
