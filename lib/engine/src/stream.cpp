@@ -10,7 +10,7 @@ std::uint32_t worker::append(flow::conn_id id, std::span<const std::uint8_t> byt
     std::size_t done = 0;
     while (done < bytes.size()) {
         if (e.tail == nullptr || rte_pktmbuf_tailroom(e.tail) == 0) {
-            rte_mbuf *m = rte_pktmbuf_alloc(pool);
+            rte_mbuf *m = spare_count > 0 ? spare_store[--spare_count] : rte_pktmbuf_alloc(pool);
             if (m == nullptr) {
                 stats.count(local_drop::send_no_mbuf);
                 break;
@@ -46,7 +46,7 @@ void worker::release_sent(flow::conn_id id, std::uint32_t n) noexcept {
         n -= avail;
         rte_mbuf *next = e.head->next;
         e.head->next = nullptr;
-        rte_pktmbuf_free(e.head);
+        store_free(e.head);
         e.head = next;
         e.head_off = 0;
     }
@@ -58,7 +58,7 @@ void worker::forget(flow::conn_id id) noexcept {
     while (e.head != nullptr) {
         rte_mbuf *next = e.head->next;
         e.head->next = nullptr;
-        rte_pktmbuf_free(e.head);
+        store_free(e.head);
         e.head = next;
     }
     e = conn_ext{};

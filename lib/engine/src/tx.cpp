@@ -72,6 +72,7 @@ void worker::drop_unsent() {
         s.head = s.count = 0;
     }
     tx_refused = 0;
+    while (spare_count > 0) rte_pktmbuf_free(spare_store[--spare_count]);
 }
 
 void worker::flush_all() {

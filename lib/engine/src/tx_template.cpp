@@ -48,15 +48,15 @@ std::size_t write_segment_headers(std::span<std::uint8_t> out, const header_temp
     // and the general sum, which give the same bytes.
     const wire::tcp_options &o = s.options;
     std::size_t opt_len;
-    std::uint32_t opt_sum = 0;
+    // Sums are kept in 64 bits with 32-bit fields added whole (wire::csum_fold64).
+    std::uint64_t opt_sum = 0;
     if (o.has_timestamp && !o.mss && !o.window_scale && !o.sack_permitted && o.sack_count == 0) {
         static constexpr std::uint32_t nop_nop_ts = 0x0101'080a; // NOP, NOP, kind 8, length 10
         store_be32(b + eth_ipv4_tcp_len, nop_nop_ts);
         store_be32(b + eth_ipv4_tcp_len + 4, o.ts_val);
         store_be32(b + eth_ipv4_tcp_len + 8, o.ts_ecr);
         opt_len = 12;
-        opt_sum = (nop_nop_ts >> 16) + (nop_nop_ts & 0xffffu) + (o.ts_val >> 16) + (o.ts_val & 0xffffu) +
-                  (o.ts_ecr >> 16) + (o.ts_ecr & 0xffffu);
+        opt_sum = std::uint64_t{nop_nop_ts} + o.ts_val + o.ts_ecr;
     } else if (o.mss && o.sack_permitted && o.has_timestamp && o.window_scale && o.sack_count == 0) {
         // A SYN or SYN-ACK offering everything (Linux's layout too): MSS; SACK-permitted,
         // TS; NOP, window scale. Once per connection each way, as stores and adds.
@@ -70,9 +70,7 @@ std::size_t write_segment_headers(std::span<std::uint8_t> out, const header_temp
         store_be32(p + 12, o.ts_ecr);
         store_be32(p + 16, ws_word);
         opt_len = 20;
-        opt_sum = (mss_word >> 16) + (mss_word & 0xffffu) + (sackok_ts >> 16) + (sackok_ts & 0xffffu) +
-                  (o.ts_val >> 16) + (o.ts_val & 0xffffu) + (o.ts_ecr >> 16) + (o.ts_ecr & 0xffffu) +
-                  (ws_word >> 16) + (ws_word & 0xffffu);
+        opt_sum = std::uint64_t{mss_word} + sackok_ts + o.ts_val + o.ts_ecr + ws_word;
     } else {
         opt_len = wire::write_tcp_options(out.subspan(eth_ipv4_tcp_len, 40), o);
         if (offload != checksum_offload::ipv4_tcp)
@@ -81,12 +79,12 @@ std::size_t write_segment_headers(std::span<std::uint8_t> out, const header_temp
     const auto tcp_len = static_cast<std::uint16_t>(20 + opt_len + s.payload_len);
     const auto total = static_cast<std::uint16_t>(20 + tcp_len);
     const std::uint32_t src = t.local_ip.value, dst = t.remote_ip.value;
-    const std::uint32_t addr_sum = (src >> 16) + (src & 0xffffu) + (dst >> 16) + (dst & 0xffffu);
+    const std::uint64_t addr_sum = std::uint64_t{src} + dst;
 
     store_be16(b + l3 + 2, total);
     store_be32(b + l3 + 12, src);
     store_be32(b + l3 + 16, dst);
-    store_be16(b + l3 + 10, offload == checksum_offload::none ? wire::csum_fold(tmpl.ip_sum0 + addr_sum + total) : 0);
+    store_be16(b + l3 + 10, offload == checksum_offload::none ? wire::csum_fold64(tmpl.ip_sum0 + addr_sum + total) : 0);
     store_be16(b + l4 + 0, t.local_port);
     store_be16(b + l4 + 2, t.remote_port);
 
@@ -102,18 +100,12 @@ std::size_t write_segment_headers(std::span<std::uint8_t> out, const header_temp
     if (offload == checksum_offload::ipv4_tcp) {
         // The device sums the segment and adds it to this seed: the pseudo header with
         // the length, folded but not complemented (what rte_ipv4_phdr_cksum returns).
-        std::uint32_t ph = addr_sum + wire::ip_proto_tcp + tcp_len;
-        ph = (ph & 0xffffu) + (ph >> 16);
-        ph = (ph & 0xffffu) + (ph >> 16);
-        store_be16(b + l4 + 16, static_cast<std::uint16_t>(ph));
+        store_be16(b + l4 + 16, static_cast<std::uint16_t>(~wire::csum_fold64(addr_sum + wire::ip_proto_tcp + tcp_len)));
     } else {
-        std::uint32_t sum = addr_sum + wire::ip_proto_tcp + t.local_port + t.remote_port + tcp_len + (seq >> 16) +
-                            (seq & 0xffffu) + (ack >> 16) + (ack & 0xffffu) + off_flags + s.window;
-        // Each term is below 2^17 (opt_sum, at most 20 words, below 2^21): no overflow.
-        sum += opt_sum;
-        // Folding before adding keeps the accumulator far from overflow for any payload.
-        sum = (sum & 0xffffu) + (sum >> 16) + (payload_sum & 0xffffu) + (payload_sum >> 16);
-        store_be16(b + l4 + 16, wire::csum_fold(sum));
+        // No term comes near 2^64: a few 32-bit values and a 32-bit payload sum.
+        const std::uint64_t sum = addr_sum + wire::ip_proto_tcp + t.local_port + t.remote_port + tcp_len + seq + ack +
+                                  off_flags + s.window + opt_sum + payload_sum;
+        store_be16(b + l4 + 16, wire::csum_fold64(sum));
     }
     return eth_ipv4_tcp_len + opt_len;
 }

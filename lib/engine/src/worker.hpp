@@ -232,6 +232,23 @@ struct alignas(64) worker final : flow::io, lcore {
     rte_mbuf *reusable = nullptr;
     bool current_lent = false;
     bool reusable_kind = false; // `current` is a plain mbuf of `pool`
+    // Storage mbufs of send streams the peer acknowledged, kept for the next append():
+    // a request or response of a few bytes takes one and gives it back one round trip
+    // later, and a pop and a push cost a tenth of rte_pktmbuf_alloc and _free. Bounded,
+    // so what a burst of releases returns beyond it goes back to the pool; drop_unsent
+    // frees them at the end.
+    static constexpr std::uint16_t spare_store_size = 32;
+    std::array<rte_mbuf *, spare_store_size> spare_store{};
+    std::uint16_t spare_count = 0;
+    void store_free(rte_mbuf *m) noexcept {
+        if (spare_count < spare_store_size) {
+            m->data_len = 0;
+            m->pkt_len = 0;
+            spare_store[spare_count++] = m;
+        } else {
+            rte_pktmbuf_free(m);
+        }
+    }
     // Received mbufs done with, freed together at the end of a burst.
     std::array<rte_mbuf *, burst_size> rx_done{};
     std::uint16_t rx_done_count = 0;

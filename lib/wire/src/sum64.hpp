@@ -22,6 +22,7 @@
 #include <cstring>
 
 #include <linerate/base/byteorder.hpp>
+#include <linerate/wire/checksum.hpp>
 
 namespace linerate::wire::detail {
 
@@ -90,14 +91,9 @@ template <class T> [[nodiscard]] inline std::uint64_t place(T v, unsigned at) no
 }
 
 // Folds a native-order 64-bit sum to 16 bits (end-around, so a non-zero sum stays
-// non-zero), still in native order.
+// non-zero), still in native order: csum_fold64 without its complement.
 [[nodiscard]] inline std::uint16_t fold64(std::uint64_t acc) noexcept {
-    acc = (acc & 0xffffffffu) + (acc >> 32);
-    acc = (acc & 0xffffffffu) + (acc >> 32);
-    acc = (acc & 0xffffu) + (acc >> 16);
-    acc = (acc & 0xffffu) + (acc >> 16);
-    acc = (acc & 0xffffu) + (acc >> 16);
-    return static_cast<std::uint16_t>(acc);
+    return static_cast<std::uint16_t>(~csum_fold64(acc));
 }
 
 // A native-order 16-bit sum as the host-order value of the big-endian sum (RFC 1071 §2(B)).
