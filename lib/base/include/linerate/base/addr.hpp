@@ -8,6 +8,7 @@
 #include <array>
 #include <compare>
 #include <cstdint>
+#include <cstring>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -17,7 +18,18 @@ namespace linerate {
 struct mac_addr {
     std::array<std::uint8_t, 6> bytes{};
 
-    friend constexpr bool operator==(const mac_addr &, const mac_addr &) noexcept = default;
+    // Not the defaulted operator: GCC turns that into a call to memcmp, paid on every
+    // received frame (the destination check), where a 4-byte and a 2-byte compare do.
+    friend constexpr bool operator==(const mac_addr &a, const mac_addr &b) noexcept {
+        if (std::is_constant_evaluated()) return a.bytes == b.bytes;
+        std::uint32_t a4, b4;
+        std::uint16_t a2, b2;
+        std::memcpy(&a4, a.bytes.data(), 4);
+        std::memcpy(&b4, b.bytes.data(), 4);
+        std::memcpy(&a2, a.bytes.data() + 4, 2);
+        std::memcpy(&b2, b.bytes.data() + 4, 2);
+        return ((a4 ^ b4) | static_cast<std::uint32_t>(a2 ^ b2)) == 0;
+    }
 
     [[nodiscard]] static constexpr mac_addr broadcast() noexcept {
         return mac_addr{{0xff, 0xff, 0xff, 0xff, 0xff, 0xff}};
