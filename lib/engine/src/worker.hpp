@@ -110,14 +110,17 @@ struct rx_queue {
 
 // Everything a connection needs beside its TCB on this engine: the bytes of its send
 // stream (mbufs linked through `next`, from the first unacknowledged byte) and its
-// header template.
+// header template. One per connection of the shard's capacity, so its size counts ten
+// million times over: 24 bytes, the offset within an mbuf and the hop index in 16 bits.
 struct conn_ext {
+    static constexpr std::uint16_t no_hop = 0xffff;
     rte_mbuf *head = nullptr;
     rte_mbuf *tail = nullptr;
-    std::uint32_t head_off = 0; // bytes of head already acknowledged
     std::uint32_t bytes = 0;    // stored, from head + head_off
-    std::uint32_t hop = ~0u;    // its next hop's template (worker::hops), once known
+    std::uint16_t head_off = 0; // bytes of head already acknowledged (below an mbuf's data_len)
+    std::uint16_t hop = no_hop; // its next hop's template (worker::hops), once known
 };
+static_assert(sizeof(conn_ext) == 24, "conn_ext is per connection: see above");
 
 struct held_segment {
     rte_mbuf *m = nullptr;
@@ -189,6 +192,7 @@ struct alignas(64) worker final : flow::io, lcore {
     // is full a new hop's segments are built from a template made for each of them.
     static constexpr std::uint32_t max_hops = 1024;
     static constexpr std::uint32_t no_hop = ~0u;
+    static_assert(max_hops < conn_ext::no_hop, "a hop index fits conn_ext::hop");
     std::vector<header_template> hops;
     std::vector<tick> hop_made;           // when its MAC was last confirmed
     std::vector<std::uint64_t> hop_keys;  // 2 * max_hops slots: (port + 1) << 32 | hop, 0 empty

@@ -11,7 +11,10 @@
 //   nor movable (tcp::connection is not), so the storage is one array of T built in
 //   place, never a vector that might want to relocate it.
 // - The free list is a LIFO stack: acquire() hands out the most recently released
-//   object, whose cache lines are the most likely to still be warm.
+//   object, whose cache lines are the most likely to still be warm. Indices never
+//   used come from a counter once the stack is empty, so the stack's memory is written
+//   only as objects are released: a shard sized for ten million connections that holds
+//   them all does not pay 4 bytes each for a stack filled at start.
 // - release() destroys the object and default-constructs a fresh one in the same
 //   place, so the next user never sees a previous connection's state; the cost is paid
 //   when a flow ends, not when the next one starts.
@@ -42,19 +45,21 @@ public:
     // handed out 0, 1, 2, ... until the first release. Throws std::bad_alloc (only
     // here: nothing allocates afterwards).
     explicit pool(std::uint32_t capacity)
-        : objects_(capacity), free_(std::make_unique<std::uint32_t[]>(capacity)),
-          used_(std::make_unique<std::uint64_t[]>(words(capacity))), capacity_(capacity), free_count_(capacity) {
-        // The top of the stack is the last element: put index 0 there.
-        for (std::uint32_t k = 0; k < capacity; ++k) free_[k] = capacity - 1 - k;
-    }
+        : objects_(capacity), free_(std::make_unique_for_overwrite<std::uint32_t[]>(capacity)),
+          used_(std::make_unique<std::uint64_t[]>(words(capacity))), capacity_(capacity) {}
 
     pool(const pool &) = delete;
     pool &operator=(const pool &) = delete;
 
     // A free index, or `none` when every object is in use.
     [[nodiscard]] std::uint32_t acquire() noexcept {
-        if (free_count_ == 0) return none;
-        const std::uint32_t i = free_[--free_count_];
+        std::uint32_t i;
+        if (free_count_ > 0)
+            i = free_[--free_count_];
+        else if (fresh_ < capacity_)
+            i = fresh_++;
+        else
+            return none;
         assert(!is_used(i));
         used_[i / 64] |= bit(i);
         return i;
@@ -82,7 +87,7 @@ public:
     }
 
     [[nodiscard]] std::uint32_t capacity() const noexcept { return capacity_; }
-    [[nodiscard]] std::uint32_t in_use() const noexcept { return capacity_ - free_count_; }
+    [[nodiscard]] std::uint32_t in_use() const noexcept { return fresh_ - free_count_; }
     [[nodiscard]] bool is_used(std::uint32_t i) const noexcept {
         return i < capacity_ && (used_[i / 64] & bit(i)) != 0;
     }
@@ -126,10 +131,11 @@ private:
     [[nodiscard]] static constexpr std::uint64_t bit(std::uint32_t i) noexcept { return std::uint64_t{1} << (i % 64); }
 
     big_array<T> objects_; // huge pages: see big_array.hpp
-    std::unique_ptr<std::uint32_t[]> free_; // stack of free indices, top at free_[free_count_ - 1]
+    std::unique_ptr<std::uint32_t[]> free_; // stack of released indices, top at free_[free_count_ - 1]
     std::unique_ptr<std::uint64_t[]> used_; // bit i set: object i is in use
     std::uint32_t capacity_;
-    std::uint32_t free_count_;
+    std::uint32_t free_count_ = 0;
+    std::uint32_t fresh_ = 0; // indices below it have been handed out at least once
 };
 
 } // namespace linerate::flow
