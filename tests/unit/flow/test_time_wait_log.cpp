@@ -212,3 +212,21 @@ TEST_CASE("TIME-WAIT log: the index agrees with a reference map through random a
     for (const auto &[k, v] : live) n += v ? 1 : 0;
     CHECK(log.live() == n);
 }
+
+TEST_CASE("TIME-WAIT log: a 4-tuple whose tag matches another's is told apart by its record",
+          "[flow][time_wait_log][index]") {
+    // Asked with the hash of a live record's 4-tuple, each other 4-tuple finds that
+    // record's tag in the bucket (the compare of the seven tags at once says "maybe"),
+    // reads the record and is turned away by its 4-tuple; the owner is still found. A
+    // small log fills its buckets, so matches sit in every slot position.
+    time_wait_log log(64, lifetime, 9);
+    for (std::uint32_t c = 0; c < 48; ++c) REQUIRE(log.append(server_tw(c), shared_end::local, tick{c}));
+    for (std::uint32_t c = 0; c < 48; ++c) {
+        const auto tw = server_tw(c);
+        const std::uint64_t hash = h(log, tw);
+        REQUIRE(log.find(tw.tuple, hash).has_value());
+        CHECK(log.state(*log.find(tw.tuple, hash)) == tw);
+        CHECK_FALSE(log.find(server_tw(c + 1000).tuple, hash).has_value());
+        CHECK_FALSE(log.find(server_tw(c, 40001).tuple, hash).has_value());
+    }
+}

@@ -164,6 +164,7 @@ private:
         return b + 1 == index_.size() ? 0 : b + 1;
     }
     [[nodiscard]] tcp::four_tuple tuple_of(const record &r) const noexcept;
+    [[nodiscard]] static std::uint32_t tag_matches(const bucket &k, std::uint32_t tag) noexcept;
     void index_insert(std::uint64_t hash, std::uint32_t at) noexcept;
     bool index_erase(std::uint64_t hash, std::uint32_t at) noexcept;
     [[nodiscard]] std::uint16_t acquire_profile(const profile &p) noexcept;
