@@ -67,9 +67,9 @@ struct connection_test_access {
         cmp("idle_at", a.idle_at_.value, b.idle_at_.value);
         cmp("srtt8", a.rto_.srtt_eighths_ms(), b.rto_.srtt_eighths_ms());
         cmp("rttvar4", a.rto_.rttvar_quarters_ms(), b.rto_.rttvar_quarters_ms());
-        cmp("rto_ms", a.rto_.rto_ms(), b.rto_.rto_ms());
         cmp("rto_backoffs", a.rto_.backoffs(), b.rto_.backoffs());
         cmp("rto_has_sample", a.rto_.has_sample(), b.rto_.has_sample());
+        cmp("rto_syn_fallback", a.rto_.syn_fallback(), b.rto_.syn_fallback());
         cmp("ts_recent", a.ts_recent_, b.ts_recent_);
         cmp("ts_offset", a.ts_offset_, b.ts_offset_);
         seq("rtt_seq", a.rtt_seq_, b.rtt_seq_);

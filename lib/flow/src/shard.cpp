@@ -34,9 +34,9 @@ shard::shard(const tcp::settings &cfg, const shard_limits &limits, const tcp::is
       queues_(std::max<std::uint32_t>(limits.ooo_queues, 1)),
       table_(std::max<std::uint32_t>(limits.connections, 1), limits.table_seed),
       max_listeners_(limits.listeners), events_(event_queue_log2, extra_.events_overflowed),
-      initial_rto_(cfg.rto),
+      rto_bounds_(cfg.rto),
       ctx_{start, 0, cfg_, wheel_, isn_, stats_, *this, challenge_budget_, challenge_end_, &ts_offsets_, &events_,
-           &initial_rto_} {
+           &rto_bounds_} {
     listeners_.reserve(max_listeners_);
     closing_.reserve(conns_.capacity());
     deferred_release_.reserve(std::max<std::uint32_t>(limits.held_segments, 64));

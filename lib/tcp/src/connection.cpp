@@ -219,7 +219,7 @@ void connection::start_send_side(const four_tuple &t, context &ctx) noexcept {
     snd_max_ = snd_nxt_;
     snd_end_ = iss_ + 1; // the application's stream starts after the SYN
     cwnd_ = ctx.cfg.initial_window_segments * ctx.cfg.our_mss(); // RFC 6928
-    rto_ = ctx.initial_rto != nullptr ? *ctx.initial_rto : rto_estimator(ctx.cfg.rto);
+    rto_ = rto_estimator{};
     // RFC 7323 §5.4 and appendix A: a keyed offset so TSval reveals no host clock, per
     // pair of addresses rather than per connection (as Linux's secure_tcp_ts_off), so
     // that successive connections between two hosts see TSval keep growing: RFC 6191
@@ -239,7 +239,7 @@ void connection::open_active(const four_tuple &t, context &ctx) noexcept {
     set_state(state::syn_sent, ctx);
     ++ctx.stats.active_opens;
     send_syn(false, ctx);
-    rexmit_at_ = after(ctx, rto_.rto_ms()); // RFC 6298 §2.1: 1 s before any sample
+    rexmit_at_ = after(ctx, rto_ms(ctx)); // RFC 6298 §2.1: 1 s before any sample
     rearm(ctx);
 }
 
@@ -262,7 +262,7 @@ void connection::open_passive(const four_tuple &t, const segment &syn, std::uint
     snd_wl1_ = syn.seq;
     set_state(state::syn_received, ctx);
     send_syn(true, ctx);
-    rexmit_at_ = after(ctx, rto_.rto_ms());
+    rexmit_at_ = after(ctx, rto_ms(ctx));
     rearm(ctx);
 }
 
@@ -336,12 +336,12 @@ void connection::push(context &ctx) noexcept {
     if (sent && (rexmit_at_ == never || persist_)) {
         // RFC 6298 §5.1: start the timer when data is sent and it is not running.
         persist_ = false;
-        rexmit_at_ = after(ctx, rto_.rto_ms());
+        rexmit_at_ = after(ctx, rto_ms(ctx));
     } else if (!sent && snd_max_ == snd_una_ && snd_nxt_ < snd_end_ && snd_wnd_ == 0 && rexmit_at_ == never) {
         // RFC 9293 §3.8.6.1: a zero window with data waiting: probe it (persist timer,
         // backed off like the retransmission timer).
         persist_ = true;
-        rexmit_at_ = after(ctx, rto_.rto_ms());
+        rexmit_at_ = after(ctx, rto_ms(ctx));
     }
     rearm(ctx);
 }
@@ -834,7 +834,7 @@ void connection::on_new_ack(seq32 ack, const segment &seg, context &ctx) noexcep
     // RFC 5681 §3.1 slow start: one MSS per ACK of new data, at most what was acked.
     cwnd_ = std::min(cwnd_ + std::min<std::uint32_t>(acked, snd_mss_), ctx.cfg.send_buffer + snd_mss_);
     // RFC 6298 §5.2 and §5.3: stop the timer when all is acknowledged, else restart it.
-    rexmit_at_ = (snd_una_ == snd_max_) ? never : after(ctx, rto_.rto_ms());
+    rexmit_at_ = (snd_una_ == snd_max_) ? never : after(ctx, rto_ms(ctx));
     persist_ = false;
     rearm(ctx);
     if (bytes > 0) ctx.out.notify(*this, event{.type = event_type::acked, .bytes = bytes});
@@ -1080,7 +1080,7 @@ void connection::on_timer(context &ctx) noexcept {
             ++ctx.stats.zero_window_probes;
             rto_.backoff();
             emit(out_segment{.seq = snd_nxt_, .flags = tcp_flags{f::ack}, .payload_len = 1}, ctx);
-            rexmit_at_ = after(ctx, rto_.rto_ms());
+            rexmit_at_ = after(ctx, rto_ms(ctx));
         } else {
             retransmit(ctx);
             if (state_ == state::closed) return;
@@ -1131,7 +1131,7 @@ void connection::retransmit(context &ctx) noexcept {
     ++retries_;
     rto_.backoff(); // RFC 6298 §5.5
     rtt_timing_ = false; // Karn's algorithm: no sample from a retransmitted segment
-    rexmit_at_ = after(ctx, rto_.rto_ms());
+    rexmit_at_ = after(ctx, rto_ms(ctx));
     if (state_ == state::syn_sent) {
         ++ctx.stats.syn_retrans;
         ++ctx.stats.retrans_segs;

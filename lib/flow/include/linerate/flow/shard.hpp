@@ -272,7 +272,7 @@ private:
     // connection sends at once, as it would without the promise.
     std::vector<conn_id> flushes_;
     bool settling_ = false;
-    tcp::rto_estimator initial_rto_;
+    tcp::rto_bounds rto_bounds_;
     tcp::context ctx_;
     // Where a TCB's timer hook sits in it: timer::owner_of needs a public member, and the
     // TCB keeps its hook private, so the offset is measured once on the pool's first TCB.
