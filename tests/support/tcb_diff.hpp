@@ -61,10 +61,10 @@ struct connection_test_access {
         // lazy, so the hook is part of the state: it decides when on_timer next runs).
         cmp("hook_armed", a.hook_.armed(), b.hook_.armed());
         if (a.hook_.armed() && b.hook_.armed()) cmp("hook_expires", a.hook_.expires().value, b.hook_.expires().value);
-        cmp("rexmit_at", a.rexmit_at_.value, b.rexmit_at_.value);
-        cmp("delack_at", a.delack_at_.value, b.delack_at_.value);
-        cmp("close_at", a.close_at_.value, b.close_at_.value);
-        cmp("idle_at", a.idle_at_.value, b.idle_at_.value);
+        cmp("rexmit_at", a.rexmit_at_.raw(), b.rexmit_at_.raw());
+        cmp("delack_at", a.delack_at_.raw(), b.delack_at_.raw());
+        cmp("close_at", a.close_at_.raw(), b.close_at_.raw());
+        cmp("idle_at", a.idle_at_.raw(), b.idle_at_.raw());
         cmp("srtt8", a.rto_.srtt_eighths_ms(), b.rto_.srtt_eighths_ms());
         cmp("rttvar4", a.rto_.rttvar_quarters_ms(), b.rto_.rttvar_quarters_ms());
         cmp("rto_backoffs", a.rto_.backoffs(), b.rto_.backoffs());

@@ -8,6 +8,8 @@
 // a missing one.
 #include <linerate/config/config.hpp>
 
+#include <linerate/base/ticks.hpp>
+
 #include <toml++/toml.h>
 
 #include <algorithm>
@@ -481,7 +483,7 @@ line_t loader::load_port(const toml::table &t, port_config &out) const {
 
 // [tcp]: the TCP core's tunables. Ranges keep every value meaningful to the core: a
 // delayed ACK beyond 500 ms breaks RFC 9293 MUST-40, retries fit a byte, RTO bounds fit
-// the estimator's fixed-point fields.
+// the estimator's fixed-point fields, and every timer fits the TCB's 32-bit deadlines.
 void loader::load_tcp(const toml::table &t, tcp_config &out) const {
     line_t rto_max_line = line_of(t);
     const auto flag = [&](std::string_view key, bool &dst) {
@@ -493,6 +495,11 @@ void loader::load_tcp(const toml::table &t, tcp_config &out) const {
                      }};
     };
     constexpr std::int64_t day_ms = 86'400'000;
+    // The TCB keeps its timer deadlines in 32 bits (short_deadline), which hold a delay up
+    // to `reach` ticks of 1 ms: each timer's range must stay below it (TIME-WAIT is 2 MSL).
+    static_assert(day_ms < static_cast<std::int64_t>(short_deadline::reach));
+    static_assert(2 * 3'600'000 < static_cast<std::int64_t>(short_deadline::reach));
+    static_assert(16'777'215 < static_cast<std::int64_t>(short_deadline::reach));
     walk(t, "in [tcp]",
          {
              flag("window_scaling", out.window_scaling),

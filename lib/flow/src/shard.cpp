@@ -2,6 +2,7 @@
 #include <linerate/flow/shard.hpp>
 
 #include <algorithm>
+#include <cassert>
 #include <memory>
 
 namespace linerate::flow {
@@ -37,6 +38,7 @@ shard::shard(const tcp::settings &cfg, const shard_limits &limits, const tcp::is
       rto_bounds_(cfg.rto),
       ctx_{start, 0, cfg_, wheel_, isn_, stats_, *this, challenge_budget_, challenge_end_, &ts_offsets_, &events_,
            &rto_bounds_} {
+    assert(cfg.timers_fit() && "a timer beyond what the TCB's 32-bit deadlines hold");
     listeners_.reserve(max_listeners_);
     closing_.reserve(conns_.capacity());
     deferred_release_.reserve(std::max<std::uint32_t>(limits.held_segments, 64));

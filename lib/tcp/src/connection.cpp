@@ -31,7 +31,10 @@ using f = tcp_flags;
 constexpr std::uint16_t default_mss = 536; // RFC 9293 §3.7.1 MUST-15
 constexpr std::uint32_t ts_option_len = 12; // RFC 7323 Appendix A: NOP, NOP, TS(10)
 
-tick after(const context &ctx, std::uint64_t ms) noexcept { return ctx.now + ms; }
+// Every duration passed here is a setting the configuration bounds well below
+// short_deadline::reach (settings.hpp).
+short_deadline after(const context &ctx, std::uint64_t ms) noexcept { return short_deadline::at(ctx.now + ms); }
+constexpr short_deadline unset{};
 
 // RFC 7323 §2.3: the shift that lets the receive buffer be advertised, at most 14.
 std::uint8_t wscale_for(std::uint32_t buffer) noexcept {
@@ -72,7 +75,7 @@ void connection::set_state(state s, context &ctx) noexcept {
 }
 
 void connection::finish(close_reason why, context &ctx) noexcept {
-    rexmit_at_ = delack_at_ = close_at_ = idle_at_ = never;
+    rexmit_at_ = delack_at_ = close_at_ = idle_at_ = unset;
     ctx.wheel.cancel(hook_);
     drop_ooo_queue(ctx);
     set_state(state::closed, ctx);
@@ -94,7 +97,7 @@ void connection::emit(out_segment s, context &ctx) noexcept {
         s.ack = rcv_nxt_;
         last_ack_sent_ = rcv_nxt_;
         // Any ACK we send carries everything received so far: no delayed ACK is owed.
-        delack_at_ = never;
+        delack_at_ = unset;
         unacked_segments_ = 0;
         ack_owed_ = false;
     }
@@ -333,11 +336,11 @@ void connection::push(context &ctx) noexcept {
         if (state_ == state::established) set_state(state::fin_wait_1, ctx);
         else if (state_ == state::close_wait) set_state(state::last_ack, ctx);
     }
-    if (sent && (rexmit_at_ == never || persist_)) {
+    if (sent && (!rexmit_at_.set() || persist_)) {
         // RFC 6298 §5.1: start the timer when data is sent and it is not running.
         persist_ = false;
         rexmit_at_ = after(ctx, rto_ms(ctx));
-    } else if (!sent && snd_max_ == snd_una_ && snd_nxt_ < snd_end_ && snd_wnd_ == 0 && rexmit_at_ == never) {
+    } else if (!sent && snd_max_ == snd_una_ && snd_nxt_ < snd_end_ && snd_wnd_ == 0 && !rexmit_at_.set()) {
         // RFC 9293 §3.8.6.1: a zero window with data waiting: probe it (persist timer,
         // backed off like the retransmission timer).
         persist_ = true;
@@ -358,7 +361,7 @@ void connection::flush(context &ctx) noexcept {
     if (delack_owed_) {
         // deliver_in_order left the delayed ACK to now: still owed when nothing went out.
         delack_owed_ = false;
-        if (last_ack_sent_ != rcv_nxt_ && delack_at_ == never) {
+        if (last_ack_sent_ != rcv_nxt_ && !delack_at_.set()) {
             delack_at_ = after(ctx, std::min<std::uint32_t>(ctx.cfg.delayed_ack_ms, 500));
             rearm(ctx);
         }
@@ -399,7 +402,7 @@ void connection::shutdown(context &ctx) noexcept {
 void connection::close(context &ctx) noexcept {
     app_closed_ = true;
     shutdown(ctx);
-    if (state_ == state::fin_wait_2 && close_at_ == never) {
+    if (state_ == state::fin_wait_2 && !close_at_.set()) {
         close_at_ = after(ctx, ctx.cfg.fin_wait_2_timeout_ms);
         rearm(ctx);
     }
@@ -610,7 +613,7 @@ void connection::input_syn_sent(const segment &seg, context &ctx) noexcept {
         // Data in the SYN-ACK is not kept (as in open_passive); the peer resends it.
         set_state(state::established, ctx);
         settle_rto_after_handshake();
-        rexmit_at_ = never;
+        rexmit_at_ = unset;
         // "Data or controls that were queued for transmission MAY be included": where
         // the owner flushes, the ACK waits for the connected callback and rides on the
         // request it sends (flush also sends what was queued before ESTABLISHED).
@@ -764,7 +767,7 @@ bool connection::enter_established(const segment &seg, context &ctx) noexcept {
     snd_wl1_ = seg.seq;
     snd_wl2_ = seg.ack;
     settle_rto_after_handshake();
-    rexmit_at_ = never;
+    rexmit_at_ = unset;
     set_state(state::established, ctx);
     if (passive_) ++ctx.stats.passive_opens;
     ctx.raise(*this, passive_ ? event_type::accepted : event_type::connected);
@@ -785,7 +788,7 @@ bool connection::process_ack(const segment &seg, context &ctx) noexcept {
         snd_wl2_ = seg.ack;
         if (persist_ && snd_wnd_ > 0) {
             persist_ = false;
-            rexmit_at_ = never;
+            rexmit_at_ = unset;
         }
     }
     switch (state_) {
@@ -834,7 +837,7 @@ void connection::on_new_ack(seq32 ack, const segment &seg, context &ctx) noexcep
     // RFC 5681 §3.1 slow start: one MSS per ACK of new data, at most what was acked.
     cwnd_ = std::min(cwnd_ + std::min<std::uint32_t>(acked, snd_mss_), ctx.cfg.send_buffer + snd_mss_);
     // RFC 6298 §5.2 and §5.3: stop the timer when all is acknowledged, else restart it.
-    rexmit_at_ = (snd_una_ == snd_max_) ? never : after(ctx, rto_ms(ctx));
+    rexmit_at_ = (snd_una_ == snd_max_) ? unset : after(ctx, rto_ms(ctx));
     persist_ = false;
     rearm(ctx);
     if (bytes > 0) ctx.out.notify(*this, event{.type = event_type::acked, .bytes = bytes});
@@ -906,7 +909,7 @@ void connection::deliver_in_order(std::span<const std::uint8_t> data, context &c
     if (data.size() >= snd_mss_) ++unacked_segments_;
     if (unacked_segments_ >= 2 || ctx.cfg.delayed_ack_ms == 0) {
         ack_soon(ctx); // at once, or on the reply the data callback sends
-    } else if (delack_at_ == never) {
+    } else if (!delack_at_.set()) {
         // When the owner flushes after the callbacks, a reply the data callback sends
         // carries the ACK, and a delayed-ACK timer armed now would only be left to fire
         // early for nothing: it is started at the flush instead, if no segment went out
@@ -1030,7 +1033,7 @@ void connection::accept_fin(context &ctx) noexcept {
 void connection::enter_time_wait(context &ctx) noexcept {
     set_state(state::time_wait, ctx);
     ++ctx.stats.time_waits;
-    rexmit_at_ = delack_at_ = idle_at_ = never;
+    rexmit_at_ = delack_at_ = idle_at_ = unset;
     // RFC 9293 §3.10.7.4 eighth: "Start the time-wait timer" for 2 MSL.
     close_at_ = after(ctx, 2ull * ctx.cfg.msl_ms);
     rearm(ctx);
@@ -1057,8 +1060,8 @@ void connection::hand_over(time_wait_state &tw, context &ctx) noexcept {
 
 void connection::on_timer(context &ctx) noexcept {
     const tick now = ctx.now;
-    if (close_at_ <= now) {
-        close_at_ = never;
+    if (close_at_.due(now)) {
+        close_at_ = unset;
         if (state_ == state::time_wait) {
             finish(close_reason::normal, ctx); // 2 MSL have passed
         } else {
@@ -1067,13 +1070,13 @@ void connection::on_timer(context &ctx) noexcept {
         }
         return;
     }
-    if (delack_at_ <= now) {
-        delack_at_ = never;
+    if (delack_at_.due(now)) {
+        delack_at_ = unset;
         ++ctx.stats.delayed_acks;
         send_ack(ctx);
     }
-    if (rexmit_at_ <= now) {
-        rexmit_at_ = never;
+    if (rexmit_at_.due(now)) {
+        rexmit_at_ = unset;
         if (persist_) {
             // Zero-window probe: one byte past the window, so the peer's ACK carries
             // its current window (RFC 9293 §3.8.6.1, RFC 1122 §4.2.2.17).
@@ -1086,8 +1089,8 @@ void connection::on_timer(context &ctx) noexcept {
             if (state_ == state::closed) return;
         }
     }
-    if (idle_at_ <= now) {
-        idle_at_ = never;
+    if (idle_at_.due(now)) {
+        idle_at_ = unset;
         // RFC 9293 §3.8.4 (RFC 1122 §4.2.3.6): a keepalive is <SEQ=SND.NXT-1> with no
         // data, so the peer must answer with an ACK. Only an idle connection is probed:
         // with data or a FIN unacknowledged the retransmission timer is the one that
@@ -1154,7 +1157,9 @@ void connection::retransmit(context &ctx) noexcept {
 void connection::rearm(context &ctx) noexcept {
     // Two pairwise minima rather than std::min's initializer list, which the compiler
     // spills to the stack: this runs on nearly every segment.
-    const tick first = std::min(std::min(rexmit_at_, delack_at_), std::min(close_at_, idle_at_));
+    const tick now = ctx.now;
+    const tick first = std::min(std::min(rexmit_at_.when(now, never), delack_at_.when(now, never)),
+                                std::min(close_at_.when(now, never), idle_at_.when(now, never)));
     // Lazy, as BSD's and Linux's TCP timers are in spirit: a deadline that moved later
     // (the retransmission timer pushed back by every ACK, the delayed ACK dropped
     // because a segment carried the ACK, all deadlines gone) leaves the timer where it

@@ -245,11 +245,11 @@ TEST_CASE("ESTABLISHED: with a flush promised, the delayed-ACK timer starts at t
     harness h;
     data_with_flush_promised(h);
     CHECK(h.out.flush_requests == 1);
-    CHECK(h.c.deadline_delayed_ack() == connection::never); // left to the flush
+    CHECK(h.c.deadline_delayed_ack(h.now) == connection::never); // left to the flush
     auto x = h.ctx();
     h.c.flush(x); // the application sent nothing
     h.expect_nothing();
-    CHECK(h.c.deadline_delayed_ack() == tick{40});
+    CHECK(h.c.deadline_delayed_ack(h.now) == tick{40});
     h.advance(39);
     h.expect_nothing();
     h.advance(1);
@@ -267,7 +267,7 @@ TEST_CASE("ESTABLISHED: with a flush promised, a reply carries the ACK and no de
     const auto reply = h.expect_emitted();
     CHECK(reply.payload_len == 10);
     CHECK(reply.ack == seq32{peer_iss + 101});
-    CHECK(h.c.deadline_delayed_ack() == connection::never);
+    CHECK(h.c.deadline_delayed_ack(h.now) == connection::never);
     h.advance(100); // past the 40 ms delay, before the reply's retransmission timer
     h.expect_nothing();
     CHECK(h.stats.delayed_acks == 0);
@@ -555,7 +555,7 @@ TEST_CASE("FIN-WAIT-2: after shutdown the connection keeps receiving (half-close
     h.clear();
     h.deliver(h.peer(f::ack, 1, hundred));
     CHECK(h.expect_event(event_type::data).bytes == 100);
-    CHECK(h.c.deadline_close() == connection::never); // no FIN-WAIT-2 timeout after shutdown
+    CHECK(h.c.deadline_close(h.now) == connection::never); // no FIN-WAIT-2 timeout after shutdown
 }
 
 TEST_CASE("FIN-WAIT-2: the peer's FIN moves to TIME-WAIT", "[tcp][fin_wait_2]") {

@@ -138,7 +138,7 @@ TEST_CASE("header prediction: in-order data in ESTABLISHED takes the short path 
     CHECK(t.deliver_peer(f::ack | f::psh, 1, hundred) == twin::path::short_path);
     CHECK(t.on.c.rcv_nxt() == seq32{peer_iss + 101});
     // The delayed ACK (RFC 9293 §3.8.6.3) is armed the same way on both.
-    CHECK(t.on.c.deadline_delayed_ack() != connection::never);
+    CHECK(t.on.c.deadline_delayed_ack(t.on.now) != connection::never);
     t.both([](harness &h) { h.advance(40); });
     t.expect_same();
     CHECK(t.on.stats.delayed_acks == 1);
@@ -166,11 +166,11 @@ TEST_CASE("header prediction: RFC 6298 §5.2, an ACK of all data in flight takes
         h.c.send(300, x);
         h.clear();
     });
-    REQUIRE(t.on.c.deadline_retransmit() != connection::never);
+    REQUIRE(t.on.c.deadline_retransmit(t.on.now) != connection::never);
     t.both([](harness &h) { h.advance(5); });
     CHECK(t.deliver_peer(f::ack) == twin::path::short_path);
     CHECK(t.on.c.snd_una() == t.on.c.snd_nxt());
-    CHECK(t.on.c.deadline_retransmit() == connection::never);
+    CHECK(t.on.c.deadline_retransmit(t.on.now) == connection::never);
 }
 
 TEST_CASE("header prediction: RFC 9293 §3.10.7.4 eighth, data with a FIN in ESTABLISHED moves to CLOSE-WAIT by the "
@@ -195,7 +195,7 @@ TEST_CASE("header prediction: FIN-WAIT-1 taking the ACK of our FIN goes to FIN-W
     twin t(&harness::to_fin_wait_1);
     CHECK(t.deliver_peer(f::ack) == twin::path::short_path);
     CHECK(t.on.c.current() == state::fin_wait_2);
-    CHECK(t.on.c.deadline_close() != connection::never);
+    CHECK(t.on.c.deadline_close(t.on.now) != connection::never);
 }
 
 TEST_CASE("header prediction: LAST-ACK, the ACK of our FIN closes the connection by the short path",

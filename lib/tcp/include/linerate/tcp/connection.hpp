@@ -281,9 +281,11 @@ public:
     [[nodiscard]] std::uint32_t rto_ms(const context &ctx) const noexcept {
         return ctx.rto != nullptr ? rto_.rto_ms(*ctx.rto) : rto_.rto_ms(rto_bounds(ctx.cfg.rto));
     }
-    [[nodiscard]] tick deadline_retransmit() const noexcept { return rexmit_at_; }
-    [[nodiscard]] tick deadline_delayed_ack() const noexcept { return delack_at_; }
-    [[nodiscard]] tick deadline_close() const noexcept { return close_at_; }
+    // The deadlines as full ticks (never when not set), given the time now: the TCB
+    // keeps them in 32 bits each (base/ticks.hpp, short_deadline).
+    [[nodiscard]] tick deadline_retransmit(tick now) const noexcept { return rexmit_at_.when(now, never); }
+    [[nodiscard]] tick deadline_delayed_ack(tick now) const noexcept { return delack_at_.when(now, never); }
+    [[nodiscard]] tick deadline_close(tick now) const noexcept { return close_at_.when(now, never); }
 
     // In TIME-WAIT: copies what TIME-WAIT needs into `tw`, then closes this connection
     // (event closed, normal) so the owner can give the TCB back. The owner keeps `tw`
@@ -393,10 +395,12 @@ private:
 
     // Row 2: timers.
     timer::hook hook_{};
-    tick rexmit_at_ = never; // SYN, SYN-ACK, data and FIN retransmit; persist
-    tick delack_at_ = never; // delayed ACK (MUST-40)
-    tick close_at_ = never;  // FIN-WAIT-2 timeout, TIME-WAIT expiry
-    tick idle_at_ = never;   // keepalive
+    // 32 bits each rather than a 64-bit tick: every timer is set less than
+    // short_deadline::reach ahead, and `now` rebuilds the rest.
+    short_deadline rexmit_at_{}; // SYN, SYN-ACK, data and FIN retransmit; persist
+    short_deadline delack_at_{}; // delayed ACK (MUST-40)
+    short_deadline close_at_{};  // FIN-WAIT-2 timeout, TIME-WAIT expiry
+    short_deadline idle_at_{};   // keepalive
 
     // Row 3: colder.
     rto_estimator rto_{};
@@ -411,6 +415,6 @@ private:
 // Rows 1 and 2 are touched by every segment, row 3 rarely. Shards hold millions of these
 // (the target is 10 M idle connections per side in well under 4 GiB for both sides), so
 // every byte is paid ten million times: growth is a decision, not an accident.
-static_assert(sizeof(connection) <= 184, "the TCB grew");
+static_assert(sizeof(connection) <= 168, "the TCB grew");
 
 } // namespace linerate::tcp
