@@ -15,8 +15,11 @@
 namespace linerate::tcp {
 
 struct connection_test_access {
-    // The names and values of the variables that differ ("" when none).
-    static std::string differences(const connection &a, const connection &b) {
+    // The names and values of the variables that differ ("" when none). The TCB names
+    // its reassembly queue by the owner's id, so the owners pass the queues themselves
+    // (null for none): their ids may differ, their contents must not.
+    static std::string differences(const connection &a, const connection &b, const reassembly_queue *a_queue,
+                                   const reassembly_queue *b_queue) {
         std::string out;
         const auto cmp = [&out](const char *name, std::uint64_t x, std::uint64_t y) {
             if (x != y) out += std::string(" ") + name + " " + std::to_string(x) + " vs " + std::to_string(y) + ";";
@@ -75,13 +78,12 @@ struct connection_test_access {
         seq("rtt_seq", a.rtt_seq_, b.rtt_seq_);
         cmp("rtt_start", a.rtt_start_, b.rtt_start_);
         cmp("tuple", a.tuple_ == b.tuple_ ? 0 : 1, 0);
-        cmp("listener", a.listener_, b.listener_);
-        cmp("user", a.user, b.user);
         // The reassembly queue: held or not, and the same ranges under the same handles.
-        cmp("ooo_queue", a.ooo_ != nullptr, b.ooo_ != nullptr);
-        if (a.ooo_ != nullptr && b.ooo_ != nullptr) {
-            const auto x = a.ooo_->segments();
-            const auto y = b.ooo_->segments();
+        cmp("ooo_queue", a.ooo_ != 0, b.ooo_ != 0);
+        cmp("ooo_queue_passed", (a.ooo_ != 0) != (a_queue != nullptr), (b.ooo_ != 0) != (b_queue != nullptr));
+        if (a_queue != nullptr && b_queue != nullptr) {
+            const auto x = a_queue->segments();
+            const auto y = b_queue->segments();
             cmp("ooo_segments", x.size(), y.size());
             for (std::size_t i = 0; i < x.size() && i < y.size(); ++i) {
                 seq("ooo_seq", x[i].seq, y[i].seq);

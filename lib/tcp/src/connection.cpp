@@ -104,7 +104,7 @@ void connection::emit(out_segment s, context &ctx) noexcept {
     if (!s.flags.has(f::syn)) s.window = advertised_window();
     // RFC 2018 §4: an ACK sent while data is held out of order reports it, most recent
     // block first. With timestamps only three blocks fit in the 40 option bytes.
-    if (sack_ok_ && ooo_ != nullptr && s.flags.has(f::ack) && !s.flags.has(f::syn | f::rst)) {
+    if (sack_ok_ && ooo_ != 0 && s.flags.has(f::ack) && !s.flags.has(f::syn | f::rst)) {
         std::size_t room = ts_ok_ ? 3 : wire::tcp_max_sack_blocks;
         // RFC 9293 §3.7.1: options come off the data a segment may carry (the MSS
         // counts data only, and snd_mss_ already leaves room for the timestamp), so a
@@ -116,7 +116,7 @@ void connection::emit(out_segment s, context &ctx) noexcept {
             room = std::min<std::size_t>(room, spare >= 12 ? (spare - 4) / 8 : 0);
         }
         s.options.sack_count = room == 0 ? 0
-                                         : static_cast<std::uint8_t>(ooo_->sack_blocks(
+                                         : static_cast<std::uint8_t>(ctx.out.ooo_queue(ooo_).sack_blocks(
                                                rcv_nxt_, std::span(s.options.sack).first(room)));
     }
     // RFC 7323 §3.2: once negotiated, every segment but a RST carries a timestamp.
@@ -246,7 +246,7 @@ void connection::open_active(const four_tuple &t, context &ctx) noexcept {
     rearm(ctx);
 }
 
-void connection::open_passive(const four_tuple &t, const segment &syn, std::uint32_t listener, context &ctx) noexcept {
+void connection::open_passive(const four_tuple &t, const segment &syn, context &ctx) noexcept {
     // RFC 9293 §3.10.7.2 third: "Set RCV.NXT to SEG.SEQ+1, IRS is set to SEG.SEQ ...
     // ISS should be selected and a SYN segment sent of the form
     // <SEQ=ISS><ACK=RCV.NXT><CTL=SYN,ACK>. SND.NXT is set to ISS+1 and SND.UNA to ISS.
@@ -254,7 +254,6 @@ void connection::open_passive(const four_tuple &t, const segment &syn, std::uint
     // Data or a FIN in the SYN is not kept: we acknowledge only the SYN, so the peer
     // sends them again once the connection is established (what Linux does too).
     passive_ = true;
-    listener_ = listener;
     irs_ = syn.seq;
     rcv_nxt_ = syn.seq + 1;
     start_send_side(t, ctx);
@@ -528,7 +527,7 @@ bool connection::predicted(const segment &seg) const noexcept {
     if (ts_ok_ && (!seg.options.has_timestamp || ts_before(seg.options.ts_val, ts_recent_))) return false;
     // No reassembly under way (data or a FIN held beyond a hole), and no zero window
     // (persist_ is only ever set while SND.WND is zero).
-    return ooo_ == nullptr && !ooo_fin_ && snd_wnd_ != 0;
+    return ooo_ == 0 && !ooo_fin_ && snd_wnd_ != 0;
 }
 
 void connection::input_predicted(const segment &seg, context &ctx) noexcept {
@@ -897,7 +896,7 @@ void connection::deliver_in_order(std::span<const std::uint8_t> data, context &c
     rcv_nxt_ += static_cast<std::uint32_t>(data.size());
     ctx.raise(*this, event_type::data, data);
     if (state_ == state::closed) return; // the application aborted in its callback
-    if (ooo_ != nullptr) {
+    if (ooo_ != 0) {
         // The hole may be filled: what was held behind it follows in order, and the
         // peer hears of it at once (RFC 5681 §4.2: ACK immediately when a gap fills).
         deliver_queued(ctx);
@@ -927,13 +926,13 @@ void connection::queue_out_of_order(seq32 seq, std::span<const std::uint8_t> dat
     // Beyond RCV.NXT, inside the window: kept for later when the owner can hold it.
     // Either way the peer is told at once where the hole is (RFC 5681 §4.2: an
     // immediate duplicate ACK, with SACK blocks when permitted).
-    if (ooo_ == nullptr && ctx.cfg.max_ooo_segments > 0) ooo_ = ctx.out.acquire_ooo_queue();
-    const std::uint64_t handle = ooo_ != nullptr ? ctx.out.hold(*this, seq, data) : 0;
+    if (ooo_ == 0 && ctx.cfg.max_ooo_segments > 0) ooo_ = ctx.out.acquire_ooo_queue();
+    const std::uint64_t handle = ooo_ != 0 ? ctx.out.hold(*this, seq, data) : 0;
     if (handle == 0) {
         ctx.stats.count(drop::ooo_queue_full);
     } else {
         std::uint32_t trim_front = 0, trim_back = 0;
-        const auto r = ooo_->insert(rcv_nxt_, ooo_segment{seq, static_cast<std::uint32_t>(data.size()), handle},
+        const auto r = ctx.out.ooo_queue(ooo_).insert(rcv_nxt_, ooo_segment{seq, static_cast<std::uint32_t>(data.size()), handle},
                                     trim_front, trim_back, [&ctx](std::uint64_t h) { ctx.out.release(h); });
         if (r == reassembly_queue::insert_result::stored || r == reassembly_queue::insert_result::trimmed) {
             ++ctx.stats.ofo_queue;
@@ -943,13 +942,13 @@ void connection::queue_out_of_order(seq32 seq, std::span<const std::uint8_t> dat
         }
     }
     send_ack(ctx);
-    if (ooo_ != nullptr && ooo_->empty()) drop_ooo_queue(ctx);
+    if (ooo_ != 0 && ctx.out.ooo_queue(ooo_).empty()) drop_ooo_queue(ctx);
 }
 
 void connection::deliver_queued(context &ctx) noexcept {
     const auto release = [&ctx](std::uint64_t h) { ctx.out.release(h); };
-    while (ooo_ != nullptr) {
-        const auto r = ooo_->pop_in_order(rcv_nxt_, release);
+    while (ooo_ != 0) {
+        const auto r = ctx.out.ooo_queue(ooo_).pop_in_order(rcv_nxt_, release);
         if (!r) break;
         // The queue stores the range it kept; the owner's bytes start at `first`.
         const auto kept = ctx.out.held(r->handle);
@@ -965,14 +964,14 @@ void connection::deliver_queued(context &ctx) noexcept {
         ctx.out.release(r->handle);
         if (state_ == state::closed) return;
     }
-    if (ooo_ != nullptr && ooo_->empty()) drop_ooo_queue(ctx);
+    if (ooo_ != 0 && ctx.out.ooo_queue(ooo_).empty()) drop_ooo_queue(ctx);
 }
 
 void connection::drop_ooo_queue(context &ctx) noexcept {
-    if (ooo_ == nullptr) return;
-    ooo_->clear([&ctx](std::uint64_t h) { ctx.out.release(h); });
+    if (ooo_ == 0) return;
+    ctx.out.ooo_queue(ooo_).clear([&ctx](std::uint64_t h) { ctx.out.release(h); });
     ctx.out.release_ooo_queue(ooo_);
-    ooo_ = nullptr;
+    ooo_ = 0;
 }
 
 // eighth, check the FIN bit

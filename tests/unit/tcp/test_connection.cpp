@@ -132,7 +132,7 @@ TEST_CASE("SYN-SENT: the SYN is retransmitted with backoff and the attempt ends 
 TEST_CASE("RFC 9293 §3.10.7.2: a SYN opens SYN-RECEIVED with a SYN-ACK", "[tcp][syn_received][listen]") {
     harness h;
     auto x = h.ctx();
-    h.c.open_passive(local_view, h.peer_syn(), 7, x);
+    h.c.open_passive(local_view, h.peer_syn(), x);
     CHECK(h.c.current() == state::syn_received);
     const auto sa = h.expect_emitted();
     CHECK(sa.flags == tcp_flags{f::syn | f::ack});
@@ -715,7 +715,7 @@ TEST_CASE("RFC 9293 §3.7.1 MUST-15: without an MSS option the peer's MSS is 536
     segment syn = h.peer_syn();
     syn.options.mss.reset();
     auto x = h.ctx();
-    h.c.open_passive(local_view, syn, 0, x);
+    h.c.open_passive(local_view, syn, x);
     CHECK(h.c.mss() == 536);
 }
 
@@ -725,7 +725,7 @@ TEST_CASE("RFC 7323 §2: window scaling applies only when both SYNs carry it", "
     segment syn = h.peer_syn();
     syn.options.window_scale = 7;
     auto x = h.ctx();
-    h.c.open_passive(local_view, syn, 0, x);
+    h.c.open_passive(local_view, syn, x);
     const auto sa = h.expect_emitted();
     REQUIRE(sa.options.window_scale);
     CHECK(*sa.options.window_scale == 5); // 1 MiB >> 5 fits in 16 bits
@@ -736,7 +736,7 @@ TEST_CASE("RFC 7323 §2: window scaling applies only when both SYNs carry it", "
     harness no;
     no.cfg.receive_buffer = 1 << 20;
     auto y = no.ctx();
-    no.c.open_passive(local_view, no.peer_syn(), 0, y);
+    no.c.open_passive(local_view, no.peer_syn(), y);
     CHECK(no.c.rcv_wscale() == 0);
     CHECK(no.c.rcv_wnd() == 65535);
 }
@@ -747,7 +747,7 @@ TEST_CASE("RFC 7323 §5.3: PAWS drops a segment whose timestamp is older than TS
     syn.options.has_timestamp = true;
     syn.options.ts_val = 5000;
     auto x = h.ctx();
-    h.c.open_passive(local_view, syn, 0, x);
+    h.c.open_passive(local_view, syn, x);
     CHECK(h.expect_emitted().options.ts_ecr == 5000);
     segment ack = h.peer(f::ack);
     ack.options.has_timestamp = true;
@@ -770,14 +770,14 @@ TEST_CASE("RFC 2018 §2: SACK is permitted only when both SYNs say so, and can b
     segment syn = h.peer_syn();
     syn.options.sack_permitted = true;
     auto x = h.ctx();
-    h.c.open_passive(local_view, syn, 0, x);
+    h.c.open_passive(local_view, syn, x);
     CHECK(h.c.sack_permitted());
     CHECK(h.expect_emitted().options.sack_permitted);
 
     harness off;
     off.cfg.sack = false;
     auto y = off.ctx();
-    off.c.open_passive(local_view, syn, 0, y);
+    off.c.open_passive(local_view, syn, y);
     CHECK_FALSE(off.c.sack_permitted());
     CHECK_FALSE(off.expect_emitted().options.sack_permitted);
 }
@@ -860,7 +860,7 @@ TEST_CASE("RFC 9293 §3.5 Figure 8: an old duplicate SYN is refused and the real
 
     segment old_syn{.seq = real_syn.seq - 10, .flags = tcp_flags{f::syn}, .window = 1000};
     auto bx = b.ctx();
-    b.c.open_passive(local_view, old_syn, 0, bx);
+    b.c.open_passive(local_view, old_syn, bx);
     const out_segment sa = b.expect_emitted(); // SYN-ACK acknowledging the old SYN
 
     // A, in SYN-SENT, finds an ACK of something it never sent: <SEQ=SEG.ACK><CTL=RST>.
@@ -878,7 +878,7 @@ TEST_CASE("RFC 9293 §3.5 Figure 8: an old duplicate SYN is refused and the real
     harness b2;
     auto b2x = b2.ctx();
     segment syn{.seq = real_syn.seq, .flags = real_syn.flags, .window = real_syn.window, .options = real_syn.options};
-    b2.c.open_passive(local_view, syn, 0, b2x);
+    b2.c.open_passive(local_view, syn, b2x);
     const out_segment sa2 = b2.expect_emitted();
     a.deliver(segment{.seq = sa2.seq, .ack = sa2.ack, .flags = sa2.flags, .window = sa2.window, .options = sa2.options});
     CHECK(a.c.current() == state::established);
@@ -929,7 +929,7 @@ TEST_CASE("RFC 2018 §4: the duplicate ACK reports held data as SACK blocks", "[
     segment syn = h.peer_syn();
     syn.options.sack_permitted = true;
     auto x = h.ctx();
-    h.c.open_passive(local_view, syn, 0, x);
+    h.c.open_passive(local_view, syn, x);
     h.deliver(h.peer(f::ack));
     h.clear();
     h.deliver(h.peer(f::ack, 101, bytes_from(0, 100)));
@@ -1062,7 +1062,7 @@ TEST_CASE("RFC 9293 §3.7.1: SACK blocks never push a data segment past the MSS"
     syn.options.has_timestamp = true;
     syn.options.ts_val = 1;
     auto x = h.ctx();
-    h.c.open_passive(local_view, syn, 0, x);
+    h.c.open_passive(local_view, syn, x);
     segment ack = h.peer(f::ack);
     ack.options.has_timestamp = true;
     ack.options.ts_val = 2;

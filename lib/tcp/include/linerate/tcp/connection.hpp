@@ -142,10 +142,12 @@ public:
     // `c` is null for a reset answering a segment of no connection.
     virtual void transmit(const connection *c, const four_tuple &t, const out_segment &s) = 0;
     virtual void notify(connection &c, const event &e) = 0;
-    // A reassembly queue for a connection that received data out of order; null when
-    // none is free (the segment is then dropped and counted).
-    virtual reassembly_queue *acquire_ooo_queue() = 0;
-    virtual void release_ooo_queue(reassembly_queue *q) = 0;
+    // A reassembly queue for a connection that received data out of order, named by a
+    // non-zero id (the TCB keeps 4 bytes of id rather than 8 of pointer); 0 when none is
+    // free (the segment is then dropped and counted). ooo_queue() finds it by its id.
+    virtual std::uint32_t acquire_ooo_queue() = 0;
+    virtual reassembly_queue &ooo_queue(std::uint32_t id) = 0;
+    virtual void release_ooo_queue(std::uint32_t id) = 0;
 
     // Bytes received out of order (RFC 9293 §3.10.7.4 seventh: kept until the gap before
     // them fills). The owner keeps `bytes`, which start at sequence number `first`, and
@@ -221,8 +223,9 @@ public:
     // OPEN, active (RFC 9293 §3.10.1): send a SYN, go to SYN-SENT.
     void open_active(const four_tuple &t, context &ctx) noexcept;
     // LISTEN receiving a SYN (RFC 9293 §3.10.7.2 third): send a SYN-ACK, go to
-    // SYN-RECEIVED. `listener` is an owner's cookie, kept for MUST-11.
-    void open_passive(const four_tuple &t, const segment &syn, std::uint32_t listener, context &ctx) noexcept;
+    // SYN-RECEIVED. Which listener it came from is the owner's to keep: MUST-11's return
+    // to LISTEN is the connection closing (reset) while the listener goes on listening.
+    void open_passive(const four_tuple &t, const segment &syn, context &ctx) noexcept;
 
     // SEGMENT ARRIVES (RFC 9293 §3.10.7.3 and §3.10.7.4): the segment the TCB expects
     // next takes the header-prediction short path (settings::header_prediction), any
@@ -257,7 +260,6 @@ public:
     [[nodiscard]] state current() const noexcept { return state_; }
     [[nodiscard]] bool in(state_set s) const noexcept { return s.contains(state_); }
     [[nodiscard]] const four_tuple &tuple() const noexcept { return tuple_; }
-    [[nodiscard]] std::uint32_t listener() const noexcept { return listener_; }
     [[nodiscard]] bool passive() const noexcept { return passive_; }
     [[nodiscard]] timer::hook &hook() noexcept { return hook_; }
 
@@ -275,6 +277,8 @@ public:
     [[nodiscard]] bool timestamps() const noexcept { return ts_ok_; }
     [[nodiscard]] bool sack_permitted() const noexcept { return sack_ok_; }
     [[nodiscard]] std::uint32_t ts_recent() const noexcept { return ts_recent_; }
+    // The owner's id of the reassembly queue it holds (sink::acquire_ooo_queue), 0 for none.
+    [[nodiscard]] std::uint32_t ooo_queue() const noexcept { return ooo_; }
     [[nodiscard]] std::uint32_t unsent() const noexcept { return static_cast<std::uint32_t>(snd_end_ - snd_nxt_); }
     [[nodiscard]] const rto_estimator &rto() const noexcept { return rto_; }
     // The RTO the retransmission timer is armed with now, under the shard's bounds.
@@ -297,9 +301,6 @@ public:
 
     // The one place a TCB's state changes (smoltcp's set_state is the model).
     void set_state(state s, context &ctx) noexcept;
-
-    // Owner's slot: an index or pointer it associates with this connection.
-    std::uint64_t user = 0;
 
 private:
     friend struct connection_test_access;
@@ -409,12 +410,11 @@ private:
     seq32 rtt_seq_{};             // timed segment when timestamps are off (Karn)
     std::uint32_t rtt_start_ = 0; // tick of rtt_seq_'s first transmission
     four_tuple tuple_{};
-    std::uint32_t listener_ = 0;
-    reassembly_queue *ooo_ = nullptr;
+    std::uint32_t ooo_ = 0; // the owner's id of the reassembly queue held, 0 for none
 };
 // Rows 1 and 2 are touched by every segment, row 3 rarely. Shards hold millions of these
 // (the target is 10 M idle connections per side in well under 4 GiB for both sides), so
 // every byte is paid ten million times: growth is a decision, not an accident.
-static_assert(sizeof(connection) <= 168, "the TCB grew");
+static_assert(sizeof(connection) <= 152, "the TCB grew");
 
 } // namespace linerate::tcp
