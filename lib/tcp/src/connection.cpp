@@ -229,7 +229,7 @@ void connection::start_send_side(const four_tuple &t, context &ctx) noexcept {
     // lets a SYN reopen a 4-tuple in TIME-WAIT only when its TSval is newer, which a
     // random offset per connection would refuse half the time.
     ts_offset_ = ts_offset_of(ctx, t);
-    rtt_start_ = static_cast<std::uint32_t>(ctx.now.value);
+    set_syn_sent_at(static_cast<std::uint32_t>(ctx.now.value));
 }
 
 void connection::open_active(const four_tuple &t, context &ctx) noexcept {
@@ -313,8 +313,8 @@ void connection::push(context &ctx) noexcept {
         } else if (!rtt_timing_ && !ts_ok_) {
             // Karn: time only segments sent for the first time.
             rtt_timing_ = true;
-            rtt_seq_ = snd_nxt_;
-            rtt_start_ = static_cast<std::uint32_t>(ctx.now.value);
+            set_rtt_seq(snd_nxt_);
+            set_rtt_start(static_cast<std::uint32_t>(ctx.now.value));
         }
         emit(s, ctx);
         snd_nxt_ += s.len();
@@ -600,7 +600,7 @@ void connection::input_syn_sent(const segment &seg, context &ctx) noexcept {
     negotiate_options(seg.options, ctx);
     // Karn: a SYN that was retransmitted gives no sample.
     if (retries_ == 0 && !sample_rtt_from_timestamp(seg, ctx))
-        rto_.sample(static_cast<std::uint32_t>(ctx.now.value) - rtt_start_);
+        rto_.sample(static_cast<std::uint32_t>(ctx.now.value) - syn_sent_at());
     // RFC 7323 §2.2: the SYN-ACK's window is not scaled.
     snd_wnd_ = seg.window;
     max_snd_wnd_ = snd_wnd_;
@@ -759,7 +759,7 @@ bool connection::check_ack(const segment &seg, context &ctx) noexcept {
 bool connection::enter_established(const segment &seg, context &ctx) noexcept {
     // RFC 9293 §3.10.7.4 fifth, SYN-RECEIVED, for an ACK that acknowledges our SYN.
     if (retries_ == 0 && !sample_rtt_from_timestamp(seg, ctx))
-        rto_.sample(static_cast<std::uint32_t>(ctx.now.value) - rtt_start_);
+        rto_.sample(static_cast<std::uint32_t>(ctx.now.value) - syn_sent_at());
     snd_una_ = seg.ack;
     snd_wnd_ = static_cast<std::uint32_t>(seg.window) << snd_wscale_;
     max_snd_wnd_ = std::max(max_snd_wnd_, snd_wnd_);
@@ -827,8 +827,8 @@ void connection::on_new_ack(seq32 ack, const segment &seg, context &ctx) noexcep
     // segment (Karn: never one that was retransmitted).
     if (retries_ == 0 && sample_rtt_from_timestamp(seg, ctx)) {
         rtt_timing_ = false;
-    } else if (rtt_timing_ && rtt_seq_ < ack) {
-        rto_.sample(static_cast<std::uint32_t>(ctx.now.value) - rtt_start_);
+    } else if (rtt_timing_ && rtt_seq() < ack) {
+        rto_.sample(static_cast<std::uint32_t>(ctx.now.value) - rtt_start());
         rtt_timing_ = false;
     }
     retries_ = 0;
@@ -1044,7 +1044,7 @@ void connection::hand_over(time_wait_state &tw, context &ctx) noexcept {
     tw = time_wait_state{.tuple = tuple_,
                          .snd_nxt = snd_nxt_,
                          .rcv_nxt = rcv_nxt_,
-                         .ts_recent = ts_recent_,
+                         .ts_recent = ts_recent(),
                          .window = advertised_window(),
                          .ts_ok = ts_ok_};
     finish(close_reason::normal, ctx);

@@ -985,6 +985,27 @@ TEST_CASE("RFC 6298 §5.7: after a SYN timed out without an RTT sample, data sta
     CHECK(quick.c.rto_ms(quick.ctx()) < 1000);
 }
 
+TEST_CASE("RFC 6298 §3: without timestamps the handshake and then one segment at a time are timed (Karn)",
+          "[tcp][established][timer]") {
+    // The timing words are shared with the timestamp variables (connection.hpp, row 3):
+    // the SYN-ACK's send tick, then the timed segment's, must come through unharmed.
+    harness h; // the peer's SYN offers no timestamps
+    h.to_syn_received();
+    h.advance(40);
+    h.deliver(h.peer(f::ack)); // acknowledges the SYN-ACK sent 40 ms ago
+    REQUIRE(h.c.current() == state::established);
+    REQUIRE_FALSE(h.c.timestamps());
+    CHECK(h.c.rto().srtt_ms() == 40);
+    auto x = h.ctx();
+    h.c.send(100, x);
+    h.clear();
+    h.advance(80);
+    h.deliver(h.peer(f::ack)); // acknowledges the 100 bytes sent 80 ms ago
+    CHECK(h.c.rto().srtt_eighths_ms() == (7 * 40 * 8 + 80 * 8 + 4) / 8); // RFC 6298 §2.3
+    CHECK(h.c.ts_recent() == 0);
+    CHECK(h.c.ts_offset() == 0);
+}
+
 TEST_CASE("reassembly: a FIN beyond a hole is ACKed at once and taken when the hole fills",
           "[tcp][established][reassembly]") {
     // Found by the simulation: an out-of-order FIN used to be forgotten, leaving the
