@@ -38,7 +38,7 @@ struct connection_test_access {
         cmp("cwnd", a.cwnd_, b.cwnd_);
         seq("rcv_nxt", a.rcv_nxt_, b.rcv_nxt_);
         seq("irs", a.irs_, b.irs_);
-        cmp("rcv_wnd", a.rcv_wnd_, b.rcv_wnd_);
+        cmp("rcv_window", a.rcv_window_, b.rcv_window_);
         seq("last_ack_sent", a.last_ack_sent_, b.last_ack_sent_);
         seq("ooo_fin_seq/syn_sent_at", a.ooo_fin_seq_, b.ooo_fin_seq_);
         cmp("snd_wscale", a.snd_wscale_, b.snd_wscale_);

@@ -86,9 +86,9 @@ std::uint32_t connection::ts_now(const context &ctx) const noexcept {
     return static_cast<std::uint32_t>(ctx.now.value) + ts_offset_;
 }
 
-std::uint16_t connection::advertised_window() const noexcept {
+std::uint16_t connection::advertised_window(const settings &cfg) const noexcept {
     // RFC 7323 §2.2: the window field of a SYN or SYN-ACK is never scaled.
-    const std::uint32_t w = rcv_wnd_ >> rcv_wscale_;
+    const std::uint32_t w = rcv_wnd(cfg) >> rcv_wscale_;
     return static_cast<std::uint16_t>(std::min<std::uint32_t>(w, 0xffff));
 }
 
@@ -101,7 +101,7 @@ void connection::emit(out_segment s, context &ctx) noexcept {
         unacked_segments_ = 0;
         ack_owed_ = false;
     }
-    if (!s.flags.has(f::syn)) s.window = advertised_window();
+    if (!s.flags.has(f::syn)) s.window = advertised_window(ctx.cfg);
     // RFC 2018 §4: an ACK sent while data is held out of order reports it, most recent
     // block first. With timestamps only three blocks fit in the 40 option bytes.
     if (sack_ok_ && ooo_ != 0 && s.flags.has(f::ack) && !s.flags.has(f::syn | f::rst)) {
@@ -139,14 +139,14 @@ void connection::send_syn(bool with_ack, context &ctx) noexcept {
     const bool offer_ws = with_ack ? ws_ok_ : ctx.cfg.window_scaling;
     const bool offer_ts = with_ack ? ts_ok_ : ctx.cfg.timestamps;
     const bool offer_sack = with_ack ? sack_ok_ : ctx.cfg.sack;
-    if (offer_ws) s.options.window_scale = rcv_wscale_;
+    if (offer_ws) s.options.window_scale = static_cast<std::uint8_t>(rcv_wscale_);
     s.options.sack_permitted = offer_sack;
     if (offer_ts) {
         s.options.has_timestamp = true;
         s.options.ts_val = ts_now(ctx);
         s.options.ts_ecr = with_ack ? ts_recent_ : 0;
     }
-    s.window = static_cast<std::uint16_t>(std::min<std::uint32_t>(rcv_wnd_, 0xffff));
+    s.window = static_cast<std::uint16_t>(std::min<std::uint32_t>(rcv_wnd(ctx.cfg), 0xffff));
     emit(s, ctx);
 }
 
@@ -200,7 +200,7 @@ void connection::negotiate_options(const tcp_options &peer, context &ctx) noexce
     ws_ok_ = ctx.cfg.window_scaling && peer.window_scale.has_value();
     snd_wscale_ = ws_ok_ ? *peer.effective_window_scale() : 0;
     rcv_wscale_ = ws_ok_ ? wscale_for(ctx.cfg.receive_buffer) : 0;
-    rcv_wnd_ = ws_ok_ ? ctx.cfg.receive_buffer : std::min<std::uint32_t>(ctx.cfg.receive_buffer, 0xffff);
+    rcv_window_ = ws_ok_ ? window_wide : window_narrow;
     // RFC 2018 §2: SACK only when both sides sent SACK-permitted.
     sack_ok_ = ctx.cfg.sack && peer.sack_permitted;
     // RFC 7323 §3.2: timestamps only when both SYNs carried them.
@@ -237,8 +237,7 @@ void connection::open_active(const four_tuple &t, context &ctx) noexcept {
     start_send_side(t, ctx);
     // Offer scaling for our whole buffer; if the SYN-ACK does not scale, we fall back.
     rcv_wscale_ = ctx.cfg.window_scaling ? wscale_for(ctx.cfg.receive_buffer) : 0;
-    rcv_wnd_ = ctx.cfg.window_scaling ? ctx.cfg.receive_buffer
-                                      : std::min<std::uint32_t>(ctx.cfg.receive_buffer, 0xffff);
+    rcv_window_ = ctx.cfg.window_scaling ? window_wide : window_narrow;
     set_state(state::syn_sent, ctx);
     ++ctx.stats.active_opens;
     send_syn(false, ctx);
@@ -429,7 +428,7 @@ void connection::abort(context &ctx) noexcept {
 void connection::input(const segment &seg, context &ctx) noexcept {
     ++ctx.stats.in_segs;
     if (ctx.cfg.header_prediction) {
-        if (predicted(seg)) {
+        if (predicted(seg, ctx.cfg)) {
             input_predicted(seg, ctx);
             return;
         }
@@ -487,7 +486,7 @@ void connection::input(const segment &seg, context &ctx) noexcept {
 // full path, so the short path skips the tests and runs only the updates the full
 // path would make, in the same order and through the same functions (process_ack,
 // deliver_in_order, accept_fin, push): same TCB, timers, counters, events and output.
-// Nothing is stored for it (the TCB stays at three cache lines): the prediction is
+// Nothing is stored for it (every byte of the TCB is paid per connection): the prediction is
 // read from RCV.NXT, SND.UNA, SND.MAX, TS.Recent and the state, which is what "the
 // TCB knows what comes next" amounts to.
 //
@@ -499,7 +498,7 @@ void connection::input(const segment &seg, context &ctx) noexcept {
 // The simulation (tests/sim) runs every scenario twice, prediction on and off, in
 // lockstep, and fails at the first segment after which the two differ.
 
-bool connection::predicted(const segment &seg) const noexcept {
+bool connection::predicted(const segment &seg, const settings &cfg) const noexcept {
     // Every state after the handshake that takes an ACK and goes on; a segment with text
     // (data or FIN) only in those where §3.10.7.4 seventh and eighth accept it.
     constexpr state_set acks = state::syn_received | state::established | state::fin_wait_1 | state::fin_wait_2 |
@@ -516,7 +515,8 @@ bool connection::predicted(const segment &seg) const noexcept {
     // RFC 1122 §4.2.2.13: new data for a closed application is a reset. The FIN is
     // taken once (fin_received_ cannot be set in a `texts` state; checked all the same,
     // it shares a byte with app_closed_).
-    if (text && (rcv_wnd_ < seg.payload.size() || rcv_wnd_ == 0 || fin_received_ ||
+    const std::uint32_t rcv_wnd = this->rcv_wnd(cfg);
+    if (text && (rcv_wnd < seg.payload.size() || rcv_wnd == 0 || fin_received_ ||
                  (app_closed_ && !seg.payload.empty())))
         return false;
     // Fifth check: RFC 5961 §5.2 accepts [SND.UNA - MAX.SND.WND, SND.MAX]; the
@@ -644,12 +644,13 @@ bool connection::check_sequence(const segment &seg, context &ctx) noexcept {
     }
     // RFC 9293 §3.10.7.4 first: the four cases of the acceptability test.
     const std::uint32_t len = seg.len();
-    const seq32 end = rcv_nxt_ + rcv_wnd_;
+    const std::uint32_t rcv_wnd = this->rcv_wnd(ctx.cfg);
+    const seq32 end = rcv_nxt_ + rcv_wnd;
     bool ok;
     if (len == 0)
-        ok = rcv_wnd_ == 0 ? seg.seq == rcv_nxt_ : seq_in_window(seg.seq, rcv_nxt_, end);
+        ok = rcv_wnd == 0 ? seg.seq == rcv_nxt_ : seq_in_window(seg.seq, rcv_nxt_, end);
     else
-        ok = rcv_wnd_ != 0 &&
+        ok = rcv_wnd != 0 &&
              (seq_in_window(seg.seq, rcv_nxt_, end) || seq_in_window(seg.seq + (len - 1), rcv_nxt_, end));
     if (ok) return true;
     // "If an incoming segment is not acceptable, an acknowledgment should be sent in
@@ -882,7 +883,7 @@ void connection::process_text(const segment &seg, context &ctx) noexcept {
         finish(close_reason::aborted, ctx);
         return;
     }
-    const auto room = static_cast<std::uint32_t>((rcv_nxt_ + rcv_wnd_) - seq);
+    const auto room = static_cast<std::uint32_t>((rcv_nxt_ + rcv_wnd(ctx.cfg)) - seq);
     if (data.size() > room) data = data.first(room); // beyond the window: not ours yet
     if (seq != rcv_nxt_) {
         queue_out_of_order(seq, data, ctx);
@@ -905,7 +906,7 @@ void connection::deliver_in_order(std::span<const std::uint8_t> data, context &c
     }
     // RFC 9293 §3.8.6.3 (RFC 1122 §4.2.3.2): ACK at least every second full-sized
     // segment at once; otherwise delay, never more than 500 ms (MUST-40).
-    if (data.size() >= snd_mss_) ++unacked_segments_;
+    if (data.size() >= snd_mss_ && unacked_segments_ < 3) ++unacked_segments_;
     if (unacked_segments_ >= 2 || ctx.cfg.delayed_ack_ms == 0) {
         ack_soon(ctx); // at once, or on the reply the data callback sends
     } else if (!delack_at_.set()) {
@@ -984,7 +985,7 @@ void connection::process_fin(const segment &seg, context &ctx) noexcept {
             accept_fin(ctx);
             return;
         }
-        if (rcv_nxt_ < fin_seq && seq_in_window(fin_seq, rcv_nxt_, rcv_nxt_ + rcv_wnd_ + 1)) {
+        if (rcv_nxt_ < fin_seq && seq_in_window(fin_seq, rcv_nxt_, rcv_nxt_ + rcv_wnd(ctx.cfg) + 1)) {
             // Beyond a hole: remembered with the held data (the queue keeps byte ranges
             // only) and taken when the hole fills, as Linux keeps a FIN in its
             // out-of-order queue. A bare FIN still owes the duplicate ACK that data
@@ -1045,7 +1046,7 @@ void connection::hand_over(time_wait_state &tw, context &ctx) noexcept {
                          .snd_nxt = snd_nxt_,
                          .rcv_nxt = rcv_nxt_,
                          .ts_recent = ts_recent(),
-                         .window = advertised_window(),
+                         .window = advertised_window(ctx.cfg),
                          .ts_ok = ts_ok_};
     finish(close_reason::normal, ctx);
 }

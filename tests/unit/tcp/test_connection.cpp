@@ -738,7 +738,7 @@ TEST_CASE("RFC 7323 §2: window scaling applies only when both SYNs carry it", "
     auto y = no.ctx();
     no.c.open_passive(local_view, no.peer_syn(), y);
     CHECK(no.c.rcv_wscale() == 0);
-    CHECK(no.c.rcv_wnd() == 65535);
+    CHECK(no.c.rcv_wnd(no.cfg) == 65535);
 }
 
 TEST_CASE("RFC 7323 §5.3: PAWS drops a segment whose timestamp is older than TS.Recent", "[tcp][options]") {

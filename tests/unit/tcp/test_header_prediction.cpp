@@ -261,7 +261,7 @@ TEST_CASE("header prediction: RFC 9293 §3.10.7.4 seventh, data beyond the recei
           "[tcp][header_prediction][established]") {
     twin t(&harness::to_established);
     static const std::vector<std::uint8_t> big(70'000);
-    REQUIRE(t.on.c.rcv_wnd() < big.size());
+    REQUIRE(t.on.c.rcv_wnd(t.on.cfg) < big.size());
     CHECK(t.deliver_peer(f::ack, 1, big) == twin::path::full_path);
 }
 

@@ -104,7 +104,7 @@ struct tw_fixture : harness {
         }
         REQUIRE(c.current() == state::time_wait);
         clear();
-        window = c.advertised_window();
+        window = c.advertised_window(cfg);
         auto x = ctx();
         c.hand_over(tw, x);
         CHECK(c.current() == state::closed);

@@ -27,6 +27,7 @@
 #include <linerate/tcp/state.hpp>
 #include <linerate/timer/wheel.hpp>
 
+#include <algorithm>
 #include <cstdint>
 #include <span>
 #include <vector>
@@ -269,7 +270,12 @@ public:
     [[nodiscard]] std::uint32_t snd_wnd() const noexcept { return snd_wnd_; }
     [[nodiscard]] seq32 iss() const noexcept { return iss_; }
     [[nodiscard]] seq32 rcv_nxt() const noexcept { return rcv_nxt_; }
-    [[nodiscard]] std::uint32_t rcv_wnd() const noexcept { return rcv_wnd_; }
+    // RCV.WND, under the settings the connection runs with (see rcv_window_).
+    [[nodiscard]] std::uint32_t rcv_wnd(const settings &cfg) const noexcept {
+        return rcv_window_ == window_wide     ? cfg.receive_buffer
+               : rcv_window_ == window_narrow ? std::min<std::uint32_t>(cfg.receive_buffer, 0xffff)
+                                              : 0;
+    }
     [[nodiscard]] seq32 irs() const noexcept { return irs_; }
     [[nodiscard]] std::uint16_t mss() const noexcept { return snd_mss_; }
     [[nodiscard]] std::uint8_t snd_wscale() const noexcept { return snd_wscale_; }
@@ -302,7 +308,7 @@ public:
     [[nodiscard]] std::uint32_t ts_offset() const noexcept {
         return ts_ok_ || in(state::syn_sent | state::syn_received) ? ts_offset_ : 0;
     }
-    [[nodiscard]] std::uint16_t advertised_window() const noexcept;
+    [[nodiscard]] std::uint16_t advertised_window(const settings &cfg) const noexcept;
 
     // The one place a TCB's state changes (smoltcp's set_state is the model).
     void set_state(state s, context &ctx) noexcept;
@@ -312,7 +318,7 @@ private:
 
     // Header prediction: the segment this TCB expects next, and the short path that
     // takes it (see connection.cpp, "Header prediction").
-    [[nodiscard]] bool predicted(const segment &seg) const noexcept;
+    [[nodiscard]] bool predicted(const segment &seg, const settings &cfg) const noexcept;
     void input_predicted(const segment &seg, context &ctx) noexcept;
 
     // Segment arrival, one function per RFC 9293 §3.10.7 step group.
@@ -372,18 +378,24 @@ private:
     std::uint32_t cwnd_ = 0;        // bytes; RFC 5681 slow start only, for now
     seq32 rcv_nxt_{};
     seq32 irs_{};
-    std::uint32_t rcv_wnd_ = 0;
     seq32 last_ack_sent_{}; // RFC 7323 §4.3 Last.ACK.sent
     seq32 ooo_fin_seq_{}; // or, during the handshake, the SYN's send tick (see row 3)
-    state state_ = state::closed;
-    std::uint8_t snd_wscale_ = 0;
-    std::uint8_t rcv_wscale_ = 0;
     std::uint8_t retries_ = 0;
-    std::uint8_t unacked_segments_ = 0; // full segments received since our last ACK
     std::uint8_t keepalive_sent_ = 0;
     std::uint16_t snd_mss_ = 536;
-    // One bit each rather than a byte: the flags share two bytes, which is what keeps
-    // the TCB at three cache lines (192 bytes) instead of spilling into a fourth.
+    // Bit fields rather than bytes: state, window scales and flags share four bytes,
+    // which with RCV.WND derived (rcv_window_) is what keeps the TCB at 136 bytes.
+    state state_ : 4 = state::closed;
+    std::uint8_t snd_wscale_ : 4 = 0; // at most 14 (RFC 7323 §2.3)
+    std::uint8_t rcv_wscale_ : 4 = 0;
+    // Full segments received since our last ACK, saturating at 3: only "at least two"
+    // is ever asked (deliver_in_order).
+    std::uint8_t unacked_segments_ : 2 = 0;
+    // RCV.WND is the receive buffer of the settings, whole once both sides scale and at
+    // most 65535 otherwise, and never changes after the SYNs: two bits say which, and
+    // rcv_wnd() reads the size from the settings rather than 4 bytes of every TCB.
+    static constexpr std::uint8_t window_none = 0, window_narrow = 1, window_wide = 2;
+    std::uint8_t rcv_window_ : 2 = window_none;
     bool passive_ : 1 = false;
     bool ts_ok_ : 1 = false;
     bool sack_ok_ : 1 = false;
@@ -435,9 +447,13 @@ private:
     four_tuple tuple_{};
     std::uint32_t ooo_ = 0; // the owner's id of the reassembly queue held, 0 for none
 };
-// Rows 1 and 2 are touched by every segment, row 3 rarely. Shards hold millions of these
-// (the target is 10 M idle connections per side in well under 4 GiB for both sides), so
-// every byte is paid ten million times: growth is a decision, not an accident.
-static_assert(sizeof(connection) <= 144, "the TCB grew");
+// Row 1 (the first 64 bytes) and row 2 are touched by every segment, row 3 rarely.
+// Shards hold millions of these (the target is 10 M idle connections per side in under
+// 4 GiB for both sides together), so every byte is paid ten million times: growth is a
+// decision, not an accident. 136 bytes: 192 before the deadlines went to 32 bits, the RTO
+// bounds, the user word and the listener left, the reassembly queue became an id, the
+// Karn words were shared and RCV.WND derived. The rest is the timer hook (24 bytes,
+// the wheel's), the 4-tuple (12) and RFC 9293's variables.
+static_assert(sizeof(connection) <= 136, "the TCB grew");
 
 } // namespace linerate::tcp

@@ -107,7 +107,7 @@ private:
     std::uint64_t syn_fallback_ : 1 = 0; // the initial RTO is at least syn_fallback_ms
 };
 
-// Every TCB holds one: 8 bytes, so that the TCB stays within its cache lines (the bounds
+// Every TCB holds one: 8 bytes, as every byte of a TCB is paid per connection (the bounds
 // that were here, the same for a whole shard, now live in rto_bounds).
 static_assert(sizeof(rto_estimator) <= 8, "rto_estimator lives in every TCB");
 
