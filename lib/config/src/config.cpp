@@ -495,11 +495,12 @@ void loader::load_tcp(const toml::table &t, tcp_config &out) const {
                      }};
     };
     constexpr std::int64_t day_ms = 86'400'000;
+    constexpr std::int64_t max_msl_ms = 3'600'000;
+    constexpr std::int64_t max_rto_ms = 16'777'215;
     // The TCB keeps its timer deadlines in 32 bits (short_deadline), which hold a delay up
     // to `reach` ticks of 1 ms: each timer's range must stay below it (TIME-WAIT is 2 MSL).
-    static_assert(day_ms < static_cast<std::int64_t>(short_deadline::reach));
-    static_assert(2 * 3'600'000 < static_cast<std::int64_t>(short_deadline::reach));
-    static_assert(16'777'215 < static_cast<std::int64_t>(short_deadline::reach));
+    constexpr auto reach = static_cast<std::int64_t>(short_deadline::reach);
+    static_assert(day_ms < reach && 2 * max_msl_ms < reach && max_rto_ms < reach);
     walk(t, "in [tcp]",
          {
              flag("window_scaling", out.window_scaling),
@@ -514,14 +515,14 @@ void loader::load_tcp(const toml::table &t, tcp_config &out) const {
              field{"rto_max_ms",
                    [&](const entry &e) {
                        rto_max_line = e.line;
-                       out.rto_max_ms = ranged<std::uint32_t>("tcp.rto_max_ms", *e.node, e.line, 1, 16'777'215);
+                       out.rto_max_ms = ranged<std::uint32_t>("tcp.rto_max_ms", *e.node, e.line, 1, max_rto_ms);
                    }},
              number("syn_retries", out.syn_retries, 1, 255),
              number("synack_retries", out.synack_retries, 1, 255),
              number("data_retries", out.data_retries, 1, 255),
              number("delayed_ack_ms", out.delayed_ack_ms, 0, 500),
              number("fin_wait_2_timeout_ms", out.fin_wait_2_timeout_ms, 1, day_ms),
-             number("msl_ms", out.msl_ms, 1, 3'600'000),
+             number("msl_ms", out.msl_ms, 1, max_msl_ms),
              flag("keepalive", out.keepalive),
              number("keepalive_idle_ms", out.keepalive_idle_ms, 1, day_ms),
              number("keepalive_interval_ms", out.keepalive_interval_ms, 1, day_ms),
