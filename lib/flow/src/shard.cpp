@@ -287,7 +287,10 @@ void shard::notify(tcp::connection &conn, const tcp::event &e) {
             events_.raise(conn, tcp::event_type::writable);
         }
         return;
-    case tcp::event_type::closed: closing_.emplace_back(id, e.reason); return;
+    case tcp::event_type::closed:
+        meta_[id].why = e.reason;
+        closing_.push_back(id);
+        return;
     default: events_.raise(conn, e.type, e.data); return;
     }
 }
@@ -351,8 +354,8 @@ void shard::settle() noexcept {
             continue;
         }
         if (next_closing < closing_.size()) {
-            const auto [id, why] = closing_[next_closing++];
-            finish(id, why);
+            const conn_id id = closing_[next_closing++];
+            finish(id, meta_[id].why);
             continue;
         }
         break;

@@ -241,8 +241,9 @@ private:
         std::uint64_t user = 0;              // the application's word for it (user())
         std::uint32_t released = 0;          // send-stream bytes the peer acknowledged
         std::uint16_t listener = no_listener; // index of the listener a passive open came from
-        bool announced = false;              // the application knows it (accepted or connect())
-        bool retry_on_ack = false;           // send() was short of buffers: writable on the next ACK
+        bool announced : 1 = false;          // the application knows it (accepted or connect())
+        bool retry_on_ack : 1 = false;       // send() was short of buffers: writable on the next ACK
+        tcp::close_reason why = tcp::close_reason::normal; // once it is in closing_
     };
     // One per connection, like the TCB: 10 M idle connections pay for every byte of it.
     static_assert(sizeof(meta) <= 24, "the per-connection meta grew");
@@ -272,9 +273,10 @@ private:
 
     // Events waiting for settle(), merged per connection and call (tcp::outcome_queue).
     // `closed` has a list of its own, one slot per connection, so that even an
-    // overflowing queue never loses a connection's end.
+    // overflowing queue never loses a connection's end; the reason waits in the meta,
+    // which has a byte for it, so a slot is 4 bytes rather than 8.
     tcp::outcome_queue events_;
-    std::vector<std::pair<conn_id, tcp::close_reason>> closing_;
+    std::vector<conn_id> closing_;
     // Held bytes the core let go of while their data events were still queued.
     std::vector<std::uint64_t> deferred_release_;
     // Connections whose output waits for their callbacks (tcp::sink::want_flush),
