@@ -40,7 +40,7 @@ void worker::release_sent(flow::conn_id id, std::uint32_t n) noexcept {
     while (n > 0 && e.head != nullptr) {
         const std::uint32_t avail = e.head->data_len - e.head_off;
         if (n < avail) {
-            e.head_off += n;
+            e.head_off = static_cast<std::uint16_t>(e.head_off + n); // n < avail: within head
             return;
         }
         n -= avail;

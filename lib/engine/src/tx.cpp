@@ -99,7 +99,7 @@ void worker::transmit(flow::conn_id id, const tcp::four_tuple &t, const tcp::out
     const header_template *tmpl = nullptr;
     header_template scratch;
     bool parked = false;
-    if (id != flow::no_conn && ext[id].hop != no_hop &&
+    if (id != flow::no_conn && ext[id].hop != conn_ext::unknown_hop &&
         last_tick.value - hop_made[ext[id].hop].value < arp_refresh_ms) {
         tmpl = &hops[ext[id].hop];
     } else {
@@ -109,7 +109,8 @@ void worker::transmit(flow::conn_id id, const tcp::four_tuple &t, const tcp::out
             rte_pktmbuf_free(m);
             return;
         }
-        if (id != flow::no_conn) ext[id].hop = hop;
+        if (id != flow::no_conn)
+            ext[id].hop = hop == no_hop ? conn_ext::unknown_hop : static_cast<std::uint16_t>(hop);
     }
     const port_info &p = shared->ports[tmpl->port_index];
     const std::size_t opt = wire::tcp_options_size(s.options);

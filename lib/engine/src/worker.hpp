@@ -111,13 +111,18 @@ struct rx_queue {
 // Everything a connection needs beside its TCB on this engine: the bytes of its send
 // stream (mbufs linked through `next`, from the first unacknowledged byte) and its
 // header template.
+// One per connection slot, every slot written when the worker starts: 24 bytes, as the
+// offset within one mbuf fits 16 bits (data_len does) and so does a next-hop index
+// (worker::max_hops is far below unknown_hop).
 struct conn_ext {
+    static constexpr std::uint16_t unknown_hop = 0xffff;
     rte_mbuf *head = nullptr;
     rte_mbuf *tail = nullptr;
-    std::uint32_t head_off = 0; // bytes of head already acknowledged
-    std::uint32_t bytes = 0;    // stored, from head + head_off
-    std::uint32_t hop = ~0u;    // its next hop's template (worker::hops), once known
+    std::uint32_t bytes = 0;          // stored, from head + head_off
+    std::uint16_t head_off = 0;       // bytes of head already acknowledged (< head->data_len)
+    std::uint16_t hop = unknown_hop;  // its next hop's template (worker::hops), once known
 };
+static_assert(sizeof(conn_ext) <= 24, "the engine's per-connection state grew");
 
 struct held_segment {
     rte_mbuf *m = nullptr;
@@ -189,6 +194,7 @@ struct alignas(64) worker final : flow::io, lcore {
     // is full a new hop's segments are built from a template made for each of them.
     static constexpr std::uint32_t max_hops = 1024;
     static constexpr std::uint32_t no_hop = ~0u;
+    static_assert(max_hops <= conn_ext::unknown_hop, "conn_ext::hop holds a hop index in 16 bits");
     std::vector<header_template> hops;
     std::vector<tick> hop_made;           // when its MAC was last confirmed
     std::vector<std::uint64_t> hop_keys;  // 2 * max_hops slots: (port + 1) << 32 | hop, 0 empty
