@@ -21,9 +21,7 @@ std::string_view to_string(failure f) noexcept {
 }
 
 generator::generator(const settings &s, const run_phase &phase, std::uint32_t max_connections)
-    : cfg_(s), phase_(phase), pacer_(s.rate, s.ramp_s), conns_(max_connections) {
-    for (auto &c : conns_) c.parser = response_parser(s.response_size);
-}
+    : cfg_(s), phase_(phase), pacer_(s.rate, s.ramp_s), conns_(max_connections) {}
 
 void generator::fail(failure f) noexcept {
     ++stats_.failures[static_cast<std::size_t>(f)];
@@ -91,7 +89,6 @@ void generator::poll(engine::lcore &l) noexcept {
         ++stats_.opened;
         conn_state &c = conns_[*id];
         c = conn_state{};
-        c.parser = response_parser(cfg_.response_size);
         c.start_us = now;
     }
     if (attempts_ >= cfg_.connections) quota_done_.store(true, std::memory_order_relaxed);
@@ -148,7 +145,7 @@ void generator::on_data(lcore_context &ctx, conn id, std::span<const std::byte> 
     // The parser reads octets.
     std::span<const std::uint8_t> data(reinterpret_cast<const std::uint8_t *>(bytes.data()), bytes.size());
     while (!data.empty() && !c.done) {
-        const std::size_t used = c.parser.feed(data);
+        const std::size_t used = c.parser.feed(data, cfg_.response_size);
         data = data.subspan(used);
         if (!c.parser.complete()) return;
         response_done(ctx, id, c);
@@ -167,7 +164,7 @@ void generator::response_done(lcore_context &ctx, conn id, conn_state &c) {
         return;
     }
     if (c.requests_done < cfg_.requests_per_connection) {
-        c.parser = response_parser(cfg_.response_size);
+        c.parser.reset();
         c.request_sent = 0;
         send_request(ctx, id, c);
         return;

@@ -6,6 +6,10 @@
 //   (linerate-server and the test servers never send them) and count as bad, as any
 //   Transfer-Encoding does.
 //   Anything else: `raw_size` bytes (an echo server returns the request's size).
+// The state is 8 bytes (one per connection, and the client may hold ten million): the
+// raw size is the run's, passed to feed() rather than copied into every connection; the
+// Content-Length being read and the body bytes still to come share one counter (the
+// second starts from the first); the rest are bit fields.
 #pragma once
 
 #include <cstddef>
@@ -16,13 +20,12 @@ namespace linerate::client {
 
 class response_parser {
 public:
-    explicit response_parser(std::uint32_t raw_size = 0) noexcept : raw_size_(raw_size) {}
-
-    void reset() noexcept { *this = response_parser(raw_size_); }
+    void reset() noexcept { *this = response_parser{}; }
 
     // Consumes bytes of the response; returns how many belonged to it (any rest is the
-    // start of the next one, or unwanted).
-    std::size_t feed(std::span<const std::uint8_t> data) noexcept {
+    // start of the next one, or unwanted). `raw_size`: the length of a response that is
+    // not HTTP, the same for every call of a run.
+    std::size_t feed(std::span<const std::uint8_t> data, std::uint32_t raw_size = 0) noexcept {
         std::size_t i = 0;
         while (i < data.size() && phase_ != phase::done) {
             switch (phase_) {
@@ -31,16 +34,16 @@ public:
                     phase_ = phase::status;
                 } else {
                     phase_ = phase::raw;
-                    remaining_ = raw_size_;
-                    if (remaining_ == 0) phase_ = phase::done;
+                    count_ = raw_size;
+                    if (count_ == 0) phase_ = phase::done;
                 }
                 continue; // the byte is looked at again in its phase
             case phase::raw:
             case phase::body: {
-                const std::size_t k = remaining_ < data.size() - i ? remaining_ : data.size() - i;
-                remaining_ -= static_cast<std::uint32_t>(k);
+                const std::size_t k = count_ < data.size() - i ? count_ : data.size() - i;
+                count_ -= static_cast<std::uint32_t>(k);
                 i += k;
-                if (remaining_ == 0) phase_ = phase::done;
+                if (count_ == 0) phase_ = phase::done;
                 continue;
             }
             case phase::status:
@@ -60,36 +63,35 @@ public:
     [[nodiscard]] bool started() const noexcept { return phase_ != phase::start; }
     [[nodiscard]] bool bad() const noexcept { return bad_; }
     // The HTTP status code (0 for raw responses or before the status line is read).
-    [[nodiscard]] std::uint16_t status() const noexcept { return status_; }
+    [[nodiscard]] std::uint16_t status() const noexcept { return static_cast<std::uint16_t>(status_); }
 
 private:
     enum class phase : std::uint8_t { start, status, headers, body, raw, until_close, done };
     static constexpr char length_name[] = "content-length:";
     static constexpr char te_name[] = "transfer-encoding:";
-    static constexpr std::uint8_t no_match = 0xff;
+    static constexpr std::uint8_t no_match = 31; // the largest value of a 5-bit position
 
     void header_byte(std::uint8_t b) noexcept {
         // The blank line: "\r\n\r\n" (the state is how much of it the bytes end with).
         const std::uint8_t want = (crlf_ % 2 == 0) ? '\r' : '\n';
-        crlf_ = b == want ? static_cast<std::uint8_t>(crlf_ + 1) : (b == '\r' ? 1 : 0);
+        crlf_ = b == want ? crlf_ + 1 : (b == '\r' ? 1 : 0);
         if (phase_ == phase::status) {
             // "HTTP/1.1 200 OK": the three digits after the first space.
             if (b == ' ' && status_digits_ == 0) {
                 status_digits_ = 1;
             } else if (status_digits_ >= 1 && status_digits_ <= 3 && b >= '0' && b <= '9') {
-                status_ = static_cast<std::uint16_t>(status_ * 10 + (b - '0'));
+                status_ = status_ * 10 + (b - '0');
                 ++status_digits_;
             }
             if (b == '\n') phase_ = phase::headers;
             return;
         }
         if (crlf_ == 4) {
-            if (!have_length_) {
+            // The body's bytes to come are the Content-Length read: count_ holds it already.
+            if (!have_length_)
                 phase_ = phase::until_close;
-            } else {
-                remaining_ = length_;
-                phase_ = remaining_ == 0 ? phase::done : phase::body;
-            }
+            else
+                phase_ = count_ == 0 ? phase::done : phase::body;
             return;
         }
         if (b == '\n') {
@@ -99,8 +101,8 @@ private:
         }
         if (in_value_) {
             if (b >= '0' && b <= '9') {
-                if (length_ > (0xffffffffu - 9) / 10) bad_ = true; // longer than a connection carries
-                length_ = length_ * 10 + (b - '0');
+                if (count_ > (0xffffffffu - 9) / 10) bad_ = true; // longer than a connection carries
+                count_ = count_ * 10 + (b - '0');
                 have_length_ = true;
             } else if (b != ' ' && b != '\t' && b != '\r') {
                 bad_ = true;
@@ -108,13 +110,17 @@ private:
             return;
         }
         const std::uint8_t lower = (b >= 'A' && b <= 'Z') ? static_cast<std::uint8_t>(b + 32) : b;
-        if (match(name_pos_, length_name, lower)) {
+        std::uint8_t pos = name_pos_;
+        if (match(pos, length_name, lower)) {
             in_value_ = true;
-            length_ = 0;
+            count_ = 0;
         }
+        name_pos_ = pos;
         // Any Transfer-Encoding (chunked, in practice) is something this parser
         // cannot follow: the response is counted as bad.
-        if (match(te_pos_, te_name, lower)) bad_ = true;
+        pos = te_pos_;
+        if (match(pos, te_name, lower)) bad_ = true;
+        te_pos_ = pos;
     }
 
     // Advances a header-name matcher at the start of a line; true when it completes.
@@ -130,18 +136,19 @@ private:
         return true;
     }
 
-    std::uint32_t raw_size_;
-    std::uint32_t remaining_ = 0;
-    std::uint32_t length_ = 0;
-    std::uint16_t status_ = 0;
-    phase phase_ = phase::start;
-    std::uint8_t crlf_ = 0;
-    std::uint8_t name_pos_ = 0;
-    std::uint8_t status_digits_ = 0;
-    std::uint8_t te_pos_ = 0;
-    bool in_value_ = false;
-    bool have_length_ = false;
-    bool bad_ = false;
+    // The Content-Length while the headers are read, then the bytes still to come.
+    std::uint32_t count_ = 0;
+    std::uint32_t status_ : 10 = 0;       // three digits at most
+    phase phase_ : 3 = phase::start;
+    std::uint32_t crlf_ : 3 = 0;          // 0..4
+    std::uint32_t status_digits_ : 3 = 0; // 0..4
+    std::uint32_t name_pos_ : 5 = 0;      // into length_name (15 letters), or no_match
+    std::uint32_t te_pos_ : 5 = 0;        // into te_name (18 letters), or no_match
+    bool in_value_ : 1 = false;
+    bool have_length_ : 1 = false;
+    bool bad_ : 1 = false;
 };
+// One per connection of the client.
+static_assert(sizeof(response_parser) <= 8, "the response parser grew");
 
 } // namespace linerate::client

@@ -1632,8 +1632,9 @@ differential_result run_differential(scenario sc) {
         r.divergence = where + ": " + what + "\n  with prediction:" + on_log + "\n  without:" + off_log;
     };
     const auto compare_tcb = [&](int side, conn_id a_id, conn_id b_id) {
-        const std::string d = tcp::connection_test_access::differences(on.shard_at(side).connection(a_id),
-                                                                       off.shard_at(side).connection(b_id));
+        const std::string d = tcp::connection_test_access::differences(
+            on.shard_at(side).connection(a_id), off.shard_at(side).connection(b_id),
+            on.shard_at(side).ooo_queue_of(a_id), off.shard_at(side).ooo_queue_of(b_id));
         if (!d.empty()) diverged(std::string(side_name(side)) + " TCB differs:" + d);
         return d.empty();
     };

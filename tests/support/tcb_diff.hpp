@@ -15,8 +15,11 @@
 namespace linerate::tcp {
 
 struct connection_test_access {
-    // The names and values of the variables that differ ("" when none).
-    static std::string differences(const connection &a, const connection &b) {
+    // The names and values of the variables that differ ("" when none). The TCB names
+    // its reassembly queue by the owner's id, so the owners pass the queues themselves
+    // (null for none): their ids may differ, their contents must not.
+    static std::string differences(const connection &a, const connection &b, const reassembly_queue *a_queue,
+                                   const reassembly_queue *b_queue) {
         std::string out;
         const auto cmp = [&out](const char *name, std::uint64_t x, std::uint64_t y) {
             if (x != y) out += std::string(" ") + name + " " + std::to_string(x) + " vs " + std::to_string(y) + ";";
@@ -35,9 +38,9 @@ struct connection_test_access {
         cmp("cwnd", a.cwnd_, b.cwnd_);
         seq("rcv_nxt", a.rcv_nxt_, b.rcv_nxt_);
         seq("irs", a.irs_, b.irs_);
-        cmp("rcv_wnd", a.rcv_wnd_, b.rcv_wnd_);
+        cmp("rcv_window", a.rcv_window_, b.rcv_window_);
         seq("last_ack_sent", a.last_ack_sent_, b.last_ack_sent_);
-        seq("ooo_fin_seq", a.ooo_fin_seq_, b.ooo_fin_seq_);
+        seq("ooo_fin_seq/syn_sent_at", a.ooo_fin_seq_, b.ooo_fin_seq_);
         cmp("snd_wscale", a.snd_wscale_, b.snd_wscale_);
         cmp("rcv_wscale", a.rcv_wscale_, b.rcv_wscale_);
         cmp("retries", a.retries_, b.retries_);
@@ -57,31 +60,30 @@ struct connection_test_access {
         cmp("persist", a.persist_, b.persist_);
         cmp("flush_pending", a.flush_pending_, b.flush_pending_);
         cmp("ack_owed", a.ack_owed_, b.ack_owed_);
+        cmp("delack_owed", a.delack_owed_, b.delack_owed_);
         // The timers: each deadline, and where the one hook on the wheel is (rearm is
         // lazy, so the hook is part of the state: it decides when on_timer next runs).
         cmp("hook_armed", a.hook_.armed(), b.hook_.armed());
         if (a.hook_.armed() && b.hook_.armed()) cmp("hook_expires", a.hook_.expires().value, b.hook_.expires().value);
-        cmp("rexmit_at", a.rexmit_at_.value, b.rexmit_at_.value);
-        cmp("delack_at", a.delack_at_.value, b.delack_at_.value);
-        cmp("close_at", a.close_at_.value, b.close_at_.value);
-        cmp("idle_at", a.idle_at_.value, b.idle_at_.value);
+        cmp("rexmit_at", a.rexmit_at_.raw(), b.rexmit_at_.raw());
+        cmp("delack_at", a.delack_at_.raw(), b.delack_at_.raw());
+        cmp("close_at", a.close_at_.raw(), b.close_at_.raw());
+        cmp("idle_at", a.idle_at_.raw(), b.idle_at_.raw());
         cmp("srtt8", a.rto_.srtt_eighths_ms(), b.rto_.srtt_eighths_ms());
         cmp("rttvar4", a.rto_.rttvar_quarters_ms(), b.rto_.rttvar_quarters_ms());
-        cmp("rto_ms", a.rto_.rto_ms(), b.rto_.rto_ms());
         cmp("rto_backoffs", a.rto_.backoffs(), b.rto_.backoffs());
         cmp("rto_has_sample", a.rto_.has_sample(), b.rto_.has_sample());
-        cmp("ts_recent", a.ts_recent_, b.ts_recent_);
-        cmp("ts_offset", a.ts_offset_, b.ts_offset_);
-        seq("rtt_seq", a.rtt_seq_, b.rtt_seq_);
-        cmp("rtt_start", a.rtt_start_, b.rtt_start_);
+        cmp("rto_syn_fallback", a.rto_.syn_fallback(), b.rto_.syn_fallback());
+        // Each word once, whichever of its two variables it holds (connection.hpp, row 3).
+        cmp("ts_recent/rtt_seq", a.ts_recent_, b.ts_recent_);
+        cmp("ts_offset/rtt_start", a.ts_offset_, b.ts_offset_);
         cmp("tuple", a.tuple_ == b.tuple_ ? 0 : 1, 0);
-        cmp("listener", a.listener_, b.listener_);
-        cmp("user", a.user, b.user);
         // The reassembly queue: held or not, and the same ranges under the same handles.
-        cmp("ooo_queue", a.ooo_ != nullptr, b.ooo_ != nullptr);
-        if (a.ooo_ != nullptr && b.ooo_ != nullptr) {
-            const auto x = a.ooo_->segments();
-            const auto y = b.ooo_->segments();
+        cmp("ooo_queue", a.ooo_ != 0, b.ooo_ != 0);
+        cmp("ooo_queue_passed", (a.ooo_ != 0) != (a_queue != nullptr), (b.ooo_ != 0) != (b_queue != nullptr));
+        if (a_queue != nullptr && b_queue != nullptr) {
+            const auto x = a_queue->segments();
+            const auto y = b_queue->segments();
             cmp("ooo_segments", x.size(), y.size());
             for (std::size_t i = 0; i < x.size() && i < y.size(); ++i) {
                 seq("ooo_seq", x[i].seq, y[i].seq);

@@ -8,6 +8,8 @@
 // a missing one.
 #include <linerate/config/config.hpp>
 
+#include <linerate/base/ticks.hpp>
+
 #include <toml++/toml.h>
 
 #include <algorithm>
@@ -481,7 +483,7 @@ line_t loader::load_port(const toml::table &t, port_config &out) const {
 
 // [tcp]: the TCP core's tunables. Ranges keep every value meaningful to the core: a
 // delayed ACK beyond 500 ms breaks RFC 9293 MUST-40, retries fit a byte, RTO bounds fit
-// the estimator's fixed-point fields.
+// the estimator's fixed-point fields, and every timer fits the TCB's 32-bit deadlines.
 void loader::load_tcp(const toml::table &t, tcp_config &out) const {
     line_t rto_max_line = line_of(t);
     const auto flag = [&](std::string_view key, bool &dst) {
@@ -493,6 +495,12 @@ void loader::load_tcp(const toml::table &t, tcp_config &out) const {
                      }};
     };
     constexpr std::int64_t day_ms = 86'400'000;
+    constexpr std::int64_t max_msl_ms = 3'600'000;
+    constexpr std::int64_t max_rto_ms = 16'777'215;
+    // The TCB keeps its timer deadlines in 32 bits (short_deadline), which hold a delay up
+    // to `reach` ticks of 1 ms: each timer's range must stay below it (TIME-WAIT is 2 MSL).
+    constexpr auto reach = static_cast<std::int64_t>(short_deadline::reach);
+    static_assert(day_ms < reach && 2 * max_msl_ms < reach && max_rto_ms < reach);
     walk(t, "in [tcp]",
          {
              flag("window_scaling", out.window_scaling),
@@ -507,14 +515,14 @@ void loader::load_tcp(const toml::table &t, tcp_config &out) const {
              field{"rto_max_ms",
                    [&](const entry &e) {
                        rto_max_line = e.line;
-                       out.rto_max_ms = ranged<std::uint32_t>("tcp.rto_max_ms", *e.node, e.line, 1, 16'777'215);
+                       out.rto_max_ms = ranged<std::uint32_t>("tcp.rto_max_ms", *e.node, e.line, 1, max_rto_ms);
                    }},
              number("syn_retries", out.syn_retries, 1, 255),
              number("synack_retries", out.synack_retries, 1, 255),
              number("data_retries", out.data_retries, 1, 255),
              number("delayed_ack_ms", out.delayed_ack_ms, 0, 500),
              number("fin_wait_2_timeout_ms", out.fin_wait_2_timeout_ms, 1, day_ms),
-             number("msl_ms", out.msl_ms, 1, 3'600'000),
+             number("msl_ms", out.msl_ms, 1, max_msl_ms),
              flag("keepalive", out.keepalive),
              number("keepalive_idle_ms", out.keepalive_idle_ms, 1, day_ms),
              number("keepalive_interval_ms", out.keepalive_interval_ms, 1, day_ms),

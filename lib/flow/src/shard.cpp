@@ -2,6 +2,7 @@
 #include <linerate/flow/shard.hpp>
 
 #include <algorithm>
+#include <cassert>
 #include <memory>
 
 namespace linerate::flow {
@@ -33,10 +34,11 @@ shard::shard(const tcp::settings &cfg, const shard_limits &limits, const tcp::is
       tw_(limits.time_wait, 2ull * cfg.msl_ms, limits.table_seed),
       queues_(std::max<std::uint32_t>(limits.ooo_queues, 1)),
       table_(std::max<std::uint32_t>(limits.connections, 1), limits.table_seed),
-      max_listeners_(limits.listeners), events_(event_queue_log2, extra_.events_overflowed),
-      initial_rto_(cfg.rto),
+      max_listeners_(std::min<std::uint32_t>(limits.listeners, no_listener)), events_(event_queue_log2, extra_.events_overflowed),
+      rto_bounds_(cfg.rto),
       ctx_{start, 0, cfg_, wheel_, isn_, stats_, *this, challenge_budget_, challenge_end_, &ts_offsets_, &events_,
-           &initial_rto_} {
+           &rto_bounds_} {
+    assert(cfg.timers_fit() && "a timer beyond what the TCB's 32-bit deadlines hold");
     listeners_.reserve(max_listeners_);
     closing_.reserve(conns_.capacity());
     deferred_release_.reserve(std::max<std::uint32_t>(limits.held_segments, 64));
@@ -114,9 +116,9 @@ void shard::no_connection(const tcp::four_tuple &t, std::uint64_t hash, const tc
                 stats_.count(tcp::drop::no_memory);
                 return;
             }
-            meta_[id] = meta{.h = l.h, .released = 0, .listener = li, .announced = false};
+            meta_[id] = meta{.h = l.h, .listener = static_cast<std::uint16_t>(li)};
             auto &c = ctx();
-            conns_[id].open_passive(t, seg, li, c);
+            conns_[id].open_passive(t, seg, c);
             return;
         }
         case tcp::listener::verdict::reset: reset(t, seg); return;
@@ -201,8 +203,7 @@ shard::open_result shard::open(const tcp::four_tuple &t, handler &app, std::uint
     case table::insert_result::present: conns_.release(id); return {no_conn, open_status::tuple_taken};
     case table::insert_result::full: conns_.release(id); return {no_conn, open_status::no_memory};
     }
-    meta_[id] = meta{.h = &app, .released = 0, .listener = ~0u, .announced = true};
-    conns_[id].user = user;
+    meta_[id] = meta{.h = &app, .user = user, .announced = true};
     auto &c = ctx();
     conns_[id].open_active(t, c);
     if (!settling_) settle();
@@ -286,21 +287,24 @@ void shard::notify(tcp::connection &conn, const tcp::event &e) {
             events_.raise(conn, tcp::event_type::writable);
         }
         return;
-    case tcp::event_type::closed: closing_.emplace_back(id, e.reason); return;
+    case tcp::event_type::closed:
+        meta_[id].why = e.reason;
+        closing_.push_back(id);
+        return;
     default: events_.raise(conn, e.type, e.data); return;
     }
 }
 
-tcp::reassembly_queue *shard::acquire_ooo_queue() {
+std::uint32_t shard::acquire_ooo_queue() {
     const std::uint32_t i = queues_.acquire();
-    if (i == pool<tcp::reassembly_queue>::none) return nullptr;
+    if (i == pool<tcp::reassembly_queue>::none) return 0;
     auto *q = &queues_[i];
     std::destroy_at(q);
     std::construct_at(q, cfg_.max_ooo_segments);
-    return q;
+    return i + 1; // 0 is "none"
 }
 
-void shard::release_ooo_queue(tcp::reassembly_queue *q) { queues_.release(queues_.index_of(q)); }
+void shard::release_ooo_queue(std::uint32_t id) { queues_.release(id - 1); }
 
 std::uint64_t shard::hold(tcp::connection &conn, seq32 first, std::span<const std::uint8_t> bytes) {
     // No room to defer its release later: better not to hold it at all.
@@ -350,8 +354,8 @@ void shard::settle() noexcept {
             continue;
         }
         if (next_closing < closing_.size()) {
-            const auto [id, why] = closing_[next_closing++];
-            finish(id, why);
+            const conn_id id = closing_[next_closing++];
+            finish(id, meta_[id].why);
             continue;
         }
         break;

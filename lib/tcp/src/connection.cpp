@@ -31,7 +31,10 @@ using f = tcp_flags;
 constexpr std::uint16_t default_mss = 536; // RFC 9293 §3.7.1 MUST-15
 constexpr std::uint32_t ts_option_len = 12; // RFC 7323 Appendix A: NOP, NOP, TS(10)
 
-tick after(const context &ctx, std::uint64_t ms) noexcept { return ctx.now + ms; }
+// Every duration passed here is a setting the configuration bounds well below
+// short_deadline::reach (settings.hpp).
+short_deadline after(const context &ctx, std::uint64_t ms) noexcept { return short_deadline::at(ctx.now + ms); }
+constexpr short_deadline unset{};
 
 // RFC 7323 §2.3: the shift that lets the receive buffer be advertised, at most 14.
 std::uint8_t wscale_for(std::uint32_t buffer) noexcept {
@@ -72,7 +75,7 @@ void connection::set_state(state s, context &ctx) noexcept {
 }
 
 void connection::finish(close_reason why, context &ctx) noexcept {
-    rexmit_at_ = delack_at_ = close_at_ = idle_at_ = never;
+    rexmit_at_ = delack_at_ = close_at_ = idle_at_ = unset;
     ctx.wheel.cancel(hook_);
     drop_ooo_queue(ctx);
     set_state(state::closed, ctx);
@@ -83,9 +86,9 @@ std::uint32_t connection::ts_now(const context &ctx) const noexcept {
     return static_cast<std::uint32_t>(ctx.now.value) + ts_offset_;
 }
 
-std::uint16_t connection::advertised_window() const noexcept {
+std::uint16_t connection::advertised_window(const settings &cfg) const noexcept {
     // RFC 7323 §2.2: the window field of a SYN or SYN-ACK is never scaled.
-    const std::uint32_t w = rcv_wnd_ >> rcv_wscale_;
+    const std::uint32_t w = rcv_wnd(cfg) >> rcv_wscale_;
     return static_cast<std::uint16_t>(std::min<std::uint32_t>(w, 0xffff));
 }
 
@@ -94,14 +97,14 @@ void connection::emit(out_segment s, context &ctx) noexcept {
         s.ack = rcv_nxt_;
         last_ack_sent_ = rcv_nxt_;
         // Any ACK we send carries everything received so far: no delayed ACK is owed.
-        delack_at_ = never;
+        delack_at_ = unset;
         unacked_segments_ = 0;
         ack_owed_ = false;
     }
-    if (!s.flags.has(f::syn)) s.window = advertised_window();
+    if (!s.flags.has(f::syn)) s.window = advertised_window(ctx.cfg);
     // RFC 2018 §4: an ACK sent while data is held out of order reports it, most recent
     // block first. With timestamps only three blocks fit in the 40 option bytes.
-    if (sack_ok_ && ooo_ != nullptr && s.flags.has(f::ack) && !s.flags.has(f::syn | f::rst)) {
+    if (sack_ok_ && ooo_ != 0 && s.flags.has(f::ack) && !s.flags.has(f::syn | f::rst)) {
         std::size_t room = ts_ok_ ? 3 : wire::tcp_max_sack_blocks;
         // RFC 9293 §3.7.1: options come off the data a segment may carry (the MSS
         // counts data only, and snd_mss_ already leaves room for the timestamp), so a
@@ -113,7 +116,7 @@ void connection::emit(out_segment s, context &ctx) noexcept {
             room = std::min<std::size_t>(room, spare >= 12 ? (spare - 4) / 8 : 0);
         }
         s.options.sack_count = room == 0 ? 0
-                                         : static_cast<std::uint8_t>(ooo_->sack_blocks(
+                                         : static_cast<std::uint8_t>(ctx.out.ooo_queue(ooo_).sack_blocks(
                                                rcv_nxt_, std::span(s.options.sack).first(room)));
     }
     // RFC 7323 §3.2: once negotiated, every segment but a RST carries a timestamp.
@@ -136,14 +139,14 @@ void connection::send_syn(bool with_ack, context &ctx) noexcept {
     const bool offer_ws = with_ack ? ws_ok_ : ctx.cfg.window_scaling;
     const bool offer_ts = with_ack ? ts_ok_ : ctx.cfg.timestamps;
     const bool offer_sack = with_ack ? sack_ok_ : ctx.cfg.sack;
-    if (offer_ws) s.options.window_scale = rcv_wscale_;
+    if (offer_ws) s.options.window_scale = static_cast<std::uint8_t>(rcv_wscale_);
     s.options.sack_permitted = offer_sack;
     if (offer_ts) {
         s.options.has_timestamp = true;
         s.options.ts_val = ts_now(ctx);
         s.options.ts_ecr = with_ack ? ts_recent_ : 0;
     }
-    s.window = static_cast<std::uint16_t>(std::min<std::uint32_t>(rcv_wnd_, 0xffff));
+    s.window = static_cast<std::uint16_t>(std::min<std::uint32_t>(rcv_wnd(ctx.cfg), 0xffff));
     emit(s, ctx);
 }
 
@@ -197,7 +200,7 @@ void connection::negotiate_options(const tcp_options &peer, context &ctx) noexce
     ws_ok_ = ctx.cfg.window_scaling && peer.window_scale.has_value();
     snd_wscale_ = ws_ok_ ? *peer.effective_window_scale() : 0;
     rcv_wscale_ = ws_ok_ ? wscale_for(ctx.cfg.receive_buffer) : 0;
-    rcv_wnd_ = ws_ok_ ? ctx.cfg.receive_buffer : std::min<std::uint32_t>(ctx.cfg.receive_buffer, 0xffff);
+    rcv_window_ = ws_ok_ ? window_wide : window_narrow;
     // RFC 2018 §2: SACK only when both sides sent SACK-permitted.
     sack_ok_ = ctx.cfg.sack && peer.sack_permitted;
     // RFC 7323 §3.2: timestamps only when both SYNs carried them.
@@ -219,14 +222,14 @@ void connection::start_send_side(const four_tuple &t, context &ctx) noexcept {
     snd_max_ = snd_nxt_;
     snd_end_ = iss_ + 1; // the application's stream starts after the SYN
     cwnd_ = ctx.cfg.initial_window_segments * ctx.cfg.our_mss(); // RFC 6928
-    rto_ = ctx.initial_rto != nullptr ? *ctx.initial_rto : rto_estimator(ctx.cfg.rto);
+    rto_ = rto_estimator{};
     // RFC 7323 §5.4 and appendix A: a keyed offset so TSval reveals no host clock, per
     // pair of addresses rather than per connection (as Linux's secure_tcp_ts_off), so
     // that successive connections between two hosts see TSval keep growing: RFC 6191
     // lets a SYN reopen a 4-tuple in TIME-WAIT only when its TSval is newer, which a
     // random offset per connection would refuse half the time.
     ts_offset_ = ts_offset_of(ctx, t);
-    rtt_start_ = static_cast<std::uint32_t>(ctx.now.value);
+    set_syn_sent_at(static_cast<std::uint32_t>(ctx.now.value));
 }
 
 void connection::open_active(const four_tuple &t, context &ctx) noexcept {
@@ -234,16 +237,15 @@ void connection::open_active(const four_tuple &t, context &ctx) noexcept {
     start_send_side(t, ctx);
     // Offer scaling for our whole buffer; if the SYN-ACK does not scale, we fall back.
     rcv_wscale_ = ctx.cfg.window_scaling ? wscale_for(ctx.cfg.receive_buffer) : 0;
-    rcv_wnd_ = ctx.cfg.window_scaling ? ctx.cfg.receive_buffer
-                                      : std::min<std::uint32_t>(ctx.cfg.receive_buffer, 0xffff);
+    rcv_window_ = ctx.cfg.window_scaling ? window_wide : window_narrow;
     set_state(state::syn_sent, ctx);
     ++ctx.stats.active_opens;
     send_syn(false, ctx);
-    rexmit_at_ = after(ctx, rto_.rto_ms()); // RFC 6298 §2.1: 1 s before any sample
+    rexmit_at_ = after(ctx, rto_ms(ctx)); // RFC 6298 §2.1: 1 s before any sample
     rearm(ctx);
 }
 
-void connection::open_passive(const four_tuple &t, const segment &syn, std::uint32_t listener, context &ctx) noexcept {
+void connection::open_passive(const four_tuple &t, const segment &syn, context &ctx) noexcept {
     // RFC 9293 §3.10.7.2 third: "Set RCV.NXT to SEG.SEQ+1, IRS is set to SEG.SEQ ...
     // ISS should be selected and a SYN segment sent of the form
     // <SEQ=ISS><ACK=RCV.NXT><CTL=SYN,ACK>. SND.NXT is set to ISS+1 and SND.UNA to ISS.
@@ -251,7 +253,6 @@ void connection::open_passive(const four_tuple &t, const segment &syn, std::uint
     // Data or a FIN in the SYN is not kept: we acknowledge only the SYN, so the peer
     // sends them again once the connection is established (what Linux does too).
     passive_ = true;
-    listener_ = listener;
     irs_ = syn.seq;
     rcv_nxt_ = syn.seq + 1;
     start_send_side(t, ctx);
@@ -262,7 +263,7 @@ void connection::open_passive(const four_tuple &t, const segment &syn, std::uint
     snd_wl1_ = syn.seq;
     set_state(state::syn_received, ctx);
     send_syn(true, ctx);
-    rexmit_at_ = after(ctx, rto_.rto_ms());
+    rexmit_at_ = after(ctx, rto_ms(ctx));
     rearm(ctx);
 }
 
@@ -311,8 +312,8 @@ void connection::push(context &ctx) noexcept {
         } else if (!rtt_timing_ && !ts_ok_) {
             // Karn: time only segments sent for the first time.
             rtt_timing_ = true;
-            rtt_seq_ = snd_nxt_;
-            rtt_start_ = static_cast<std::uint32_t>(ctx.now.value);
+            set_rtt_seq(snd_nxt_);
+            set_rtt_start(static_cast<std::uint32_t>(ctx.now.value));
         }
         emit(s, ctx);
         snd_nxt_ += s.len();
@@ -333,15 +334,15 @@ void connection::push(context &ctx) noexcept {
         if (state_ == state::established) set_state(state::fin_wait_1, ctx);
         else if (state_ == state::close_wait) set_state(state::last_ack, ctx);
     }
-    if (sent && (rexmit_at_ == never || persist_)) {
+    if (sent && (!rexmit_at_.set() || persist_)) {
         // RFC 6298 §5.1: start the timer when data is sent and it is not running.
         persist_ = false;
-        rexmit_at_ = after(ctx, rto_.rto_ms());
-    } else if (!sent && snd_max_ == snd_una_ && snd_nxt_ < snd_end_ && snd_wnd_ == 0 && rexmit_at_ == never) {
+        rexmit_at_ = after(ctx, rto_ms(ctx));
+    } else if (!sent && snd_max_ == snd_una_ && snd_nxt_ < snd_end_ && snd_wnd_ == 0 && !rexmit_at_.set()) {
         // RFC 9293 §3.8.6.1: a zero window with data waiting: probe it (persist timer,
         // backed off like the retransmission timer).
         persist_ = true;
-        rexmit_at_ = after(ctx, rto_.rto_ms());
+        rexmit_at_ = after(ctx, rto_ms(ctx));
     }
     rearm(ctx);
 }
@@ -358,7 +359,7 @@ void connection::flush(context &ctx) noexcept {
     if (delack_owed_) {
         // deliver_in_order left the delayed ACK to now: still owed when nothing went out.
         delack_owed_ = false;
-        if (last_ack_sent_ != rcv_nxt_ && delack_at_ == never) {
+        if (last_ack_sent_ != rcv_nxt_ && !delack_at_.set()) {
             delack_at_ = after(ctx, std::min<std::uint32_t>(ctx.cfg.delayed_ack_ms, 500));
             rearm(ctx);
         }
@@ -399,7 +400,7 @@ void connection::shutdown(context &ctx) noexcept {
 void connection::close(context &ctx) noexcept {
     app_closed_ = true;
     shutdown(ctx);
-    if (state_ == state::fin_wait_2 && close_at_ == never) {
+    if (state_ == state::fin_wait_2 && !close_at_.set()) {
         close_at_ = after(ctx, ctx.cfg.fin_wait_2_timeout_ms);
         rearm(ctx);
     }
@@ -427,7 +428,7 @@ void connection::abort(context &ctx) noexcept {
 void connection::input(const segment &seg, context &ctx) noexcept {
     ++ctx.stats.in_segs;
     if (ctx.cfg.header_prediction) {
-        if (predicted(seg)) {
+        if (predicted(seg, ctx.cfg)) {
             input_predicted(seg, ctx);
             return;
         }
@@ -485,7 +486,7 @@ void connection::input(const segment &seg, context &ctx) noexcept {
 // full path, so the short path skips the tests and runs only the updates the full
 // path would make, in the same order and through the same functions (process_ack,
 // deliver_in_order, accept_fin, push): same TCB, timers, counters, events and output.
-// Nothing is stored for it (the TCB stays at three cache lines): the prediction is
+// Nothing is stored for it (every byte of the TCB is paid per connection): the prediction is
 // read from RCV.NXT, SND.UNA, SND.MAX, TS.Recent and the state, which is what "the
 // TCB knows what comes next" amounts to.
 //
@@ -497,7 +498,7 @@ void connection::input(const segment &seg, context &ctx) noexcept {
 // The simulation (tests/sim) runs every scenario twice, prediction on and off, in
 // lockstep, and fails at the first segment after which the two differ.
 
-bool connection::predicted(const segment &seg) const noexcept {
+bool connection::predicted(const segment &seg, const settings &cfg) const noexcept {
     // Every state after the handshake that takes an ACK and goes on; a segment with text
     // (data or FIN) only in those where §3.10.7.4 seventh and eighth accept it.
     constexpr state_set acks = state::syn_received | state::established | state::fin_wait_1 | state::fin_wait_2 |
@@ -514,7 +515,8 @@ bool connection::predicted(const segment &seg) const noexcept {
     // RFC 1122 §4.2.2.13: new data for a closed application is a reset. The FIN is
     // taken once (fin_received_ cannot be set in a `texts` state; checked all the same,
     // it shares a byte with app_closed_).
-    if (text && (rcv_wnd_ < seg.payload.size() || rcv_wnd_ == 0 || fin_received_ ||
+    const std::uint32_t rcv_wnd = this->rcv_wnd(cfg);
+    if (text && (rcv_wnd < seg.payload.size() || rcv_wnd == 0 || fin_received_ ||
                  (app_closed_ && !seg.payload.empty())))
         return false;
     // Fifth check: RFC 5961 §5.2 accepts [SND.UNA - MAX.SND.WND, SND.MAX]; the
@@ -525,7 +527,7 @@ bool connection::predicted(const segment &seg) const noexcept {
     if (ts_ok_ && (!seg.options.has_timestamp || ts_before(seg.options.ts_val, ts_recent_))) return false;
     // No reassembly under way (data or a FIN held beyond a hole), and no zero window
     // (persist_ is only ever set while SND.WND is zero).
-    return ooo_ == nullptr && !ooo_fin_ && snd_wnd_ != 0;
+    return ooo_ == 0 && !ooo_fin_ && snd_wnd_ != 0;
 }
 
 void connection::input_predicted(const segment &seg, context &ctx) noexcept {
@@ -598,7 +600,7 @@ void connection::input_syn_sent(const segment &seg, context &ctx) noexcept {
     negotiate_options(seg.options, ctx);
     // Karn: a SYN that was retransmitted gives no sample.
     if (retries_ == 0 && !sample_rtt_from_timestamp(seg, ctx))
-        rto_.sample(static_cast<std::uint32_t>(ctx.now.value) - rtt_start_);
+        rto_.sample(static_cast<std::uint32_t>(ctx.now.value) - syn_sent_at());
     // RFC 7323 §2.2: the SYN-ACK's window is not scaled.
     snd_wnd_ = seg.window;
     max_snd_wnd_ = snd_wnd_;
@@ -610,7 +612,7 @@ void connection::input_syn_sent(const segment &seg, context &ctx) noexcept {
         // Data in the SYN-ACK is not kept (as in open_passive); the peer resends it.
         set_state(state::established, ctx);
         settle_rto_after_handshake();
-        rexmit_at_ = never;
+        rexmit_at_ = unset;
         // "Data or controls that were queued for transmission MAY be included": where
         // the owner flushes, the ACK waits for the connected callback and rides on the
         // request it sends (flush also sends what was queued before ESTABLISHED).
@@ -642,12 +644,13 @@ bool connection::check_sequence(const segment &seg, context &ctx) noexcept {
     }
     // RFC 9293 §3.10.7.4 first: the four cases of the acceptability test.
     const std::uint32_t len = seg.len();
-    const seq32 end = rcv_nxt_ + rcv_wnd_;
+    const std::uint32_t rcv_wnd = this->rcv_wnd(ctx.cfg);
+    const seq32 end = rcv_nxt_ + rcv_wnd;
     bool ok;
     if (len == 0)
-        ok = rcv_wnd_ == 0 ? seg.seq == rcv_nxt_ : seq_in_window(seg.seq, rcv_nxt_, end);
+        ok = rcv_wnd == 0 ? seg.seq == rcv_nxt_ : seq_in_window(seg.seq, rcv_nxt_, end);
     else
-        ok = rcv_wnd_ != 0 &&
+        ok = rcv_wnd != 0 &&
              (seq_in_window(seg.seq, rcv_nxt_, end) || seq_in_window(seg.seq + (len - 1), rcv_nxt_, end));
     if (ok) return true;
     // "If an incoming segment is not acceptable, an acknowledgment should be sent in
@@ -757,14 +760,14 @@ bool connection::check_ack(const segment &seg, context &ctx) noexcept {
 bool connection::enter_established(const segment &seg, context &ctx) noexcept {
     // RFC 9293 §3.10.7.4 fifth, SYN-RECEIVED, for an ACK that acknowledges our SYN.
     if (retries_ == 0 && !sample_rtt_from_timestamp(seg, ctx))
-        rto_.sample(static_cast<std::uint32_t>(ctx.now.value) - rtt_start_);
+        rto_.sample(static_cast<std::uint32_t>(ctx.now.value) - syn_sent_at());
     snd_una_ = seg.ack;
     snd_wnd_ = static_cast<std::uint32_t>(seg.window) << snd_wscale_;
     max_snd_wnd_ = std::max(max_snd_wnd_, snd_wnd_);
     snd_wl1_ = seg.seq;
     snd_wl2_ = seg.ack;
     settle_rto_after_handshake();
-    rexmit_at_ = never;
+    rexmit_at_ = unset;
     set_state(state::established, ctx);
     if (passive_) ++ctx.stats.passive_opens;
     ctx.raise(*this, passive_ ? event_type::accepted : event_type::connected);
@@ -785,7 +788,7 @@ bool connection::process_ack(const segment &seg, context &ctx) noexcept {
         snd_wl2_ = seg.ack;
         if (persist_ && snd_wnd_ > 0) {
             persist_ = false;
-            rexmit_at_ = never;
+            rexmit_at_ = unset;
         }
     }
     switch (state_) {
@@ -825,8 +828,8 @@ void connection::on_new_ack(seq32 ack, const segment &seg, context &ctx) noexcep
     // segment (Karn: never one that was retransmitted).
     if (retries_ == 0 && sample_rtt_from_timestamp(seg, ctx)) {
         rtt_timing_ = false;
-    } else if (rtt_timing_ && rtt_seq_ < ack) {
-        rto_.sample(static_cast<std::uint32_t>(ctx.now.value) - rtt_start_);
+    } else if (rtt_timing_ && rtt_seq() < ack) {
+        rto_.sample(static_cast<std::uint32_t>(ctx.now.value) - rtt_start());
         rtt_timing_ = false;
     }
     retries_ = 0;
@@ -834,7 +837,7 @@ void connection::on_new_ack(seq32 ack, const segment &seg, context &ctx) noexcep
     // RFC 5681 §3.1 slow start: one MSS per ACK of new data, at most what was acked.
     cwnd_ = std::min(cwnd_ + std::min<std::uint32_t>(acked, snd_mss_), ctx.cfg.send_buffer + snd_mss_);
     // RFC 6298 §5.2 and §5.3: stop the timer when all is acknowledged, else restart it.
-    rexmit_at_ = (snd_una_ == snd_max_) ? never : after(ctx, rto_.rto_ms());
+    rexmit_at_ = (snd_una_ == snd_max_) ? unset : after(ctx, rto_ms(ctx));
     persist_ = false;
     rearm(ctx);
     if (bytes > 0) ctx.out.notify(*this, event{.type = event_type::acked, .bytes = bytes});
@@ -880,7 +883,7 @@ void connection::process_text(const segment &seg, context &ctx) noexcept {
         finish(close_reason::aborted, ctx);
         return;
     }
-    const auto room = static_cast<std::uint32_t>((rcv_nxt_ + rcv_wnd_) - seq);
+    const auto room = static_cast<std::uint32_t>((rcv_nxt_ + rcv_wnd(ctx.cfg)) - seq);
     if (data.size() > room) data = data.first(room); // beyond the window: not ours yet
     if (seq != rcv_nxt_) {
         queue_out_of_order(seq, data, ctx);
@@ -894,7 +897,7 @@ void connection::deliver_in_order(std::span<const std::uint8_t> data, context &c
     rcv_nxt_ += static_cast<std::uint32_t>(data.size());
     ctx.raise(*this, event_type::data, data);
     if (state_ == state::closed) return; // the application aborted in its callback
-    if (ooo_ != nullptr) {
+    if (ooo_ != 0) {
         // The hole may be filled: what was held behind it follows in order, and the
         // peer hears of it at once (RFC 5681 §4.2: ACK immediately when a gap fills).
         deliver_queued(ctx);
@@ -903,10 +906,10 @@ void connection::deliver_in_order(std::span<const std::uint8_t> data, context &c
     }
     // RFC 9293 §3.8.6.3 (RFC 1122 §4.2.3.2): ACK at least every second full-sized
     // segment at once; otherwise delay, never more than 500 ms (MUST-40).
-    if (data.size() >= snd_mss_) ++unacked_segments_;
+    if (data.size() >= snd_mss_ && unacked_segments_ < 3) ++unacked_segments_;
     if (unacked_segments_ >= 2 || ctx.cfg.delayed_ack_ms == 0) {
         ack_soon(ctx); // at once, or on the reply the data callback sends
-    } else if (delack_at_ == never) {
+    } else if (!delack_at_.set()) {
         // When the owner flushes after the callbacks, a reply the data callback sends
         // carries the ACK, and a delayed-ACK timer armed now would only be left to fire
         // early for nothing: it is started at the flush instead, if no segment went out
@@ -924,13 +927,13 @@ void connection::queue_out_of_order(seq32 seq, std::span<const std::uint8_t> dat
     // Beyond RCV.NXT, inside the window: kept for later when the owner can hold it.
     // Either way the peer is told at once where the hole is (RFC 5681 §4.2: an
     // immediate duplicate ACK, with SACK blocks when permitted).
-    if (ooo_ == nullptr && ctx.cfg.max_ooo_segments > 0) ooo_ = ctx.out.acquire_ooo_queue();
-    const std::uint64_t handle = ooo_ != nullptr ? ctx.out.hold(*this, seq, data) : 0;
+    if (ooo_ == 0 && ctx.cfg.max_ooo_segments > 0) ooo_ = ctx.out.acquire_ooo_queue();
+    const std::uint64_t handle = ooo_ != 0 ? ctx.out.hold(*this, seq, data) : 0;
     if (handle == 0) {
         ctx.stats.count(drop::ooo_queue_full);
     } else {
         std::uint32_t trim_front = 0, trim_back = 0;
-        const auto r = ooo_->insert(rcv_nxt_, ooo_segment{seq, static_cast<std::uint32_t>(data.size()), handle},
+        const auto r = ctx.out.ooo_queue(ooo_).insert(rcv_nxt_, ooo_segment{seq, static_cast<std::uint32_t>(data.size()), handle},
                                     trim_front, trim_back, [&ctx](std::uint64_t h) { ctx.out.release(h); });
         if (r == reassembly_queue::insert_result::stored || r == reassembly_queue::insert_result::trimmed) {
             ++ctx.stats.ofo_queue;
@@ -940,13 +943,13 @@ void connection::queue_out_of_order(seq32 seq, std::span<const std::uint8_t> dat
         }
     }
     send_ack(ctx);
-    if (ooo_ != nullptr && ooo_->empty()) drop_ooo_queue(ctx);
+    if (ooo_ != 0 && ctx.out.ooo_queue(ooo_).empty()) drop_ooo_queue(ctx);
 }
 
 void connection::deliver_queued(context &ctx) noexcept {
     const auto release = [&ctx](std::uint64_t h) { ctx.out.release(h); };
-    while (ooo_ != nullptr) {
-        const auto r = ooo_->pop_in_order(rcv_nxt_, release);
+    while (ooo_ != 0) {
+        const auto r = ctx.out.ooo_queue(ooo_).pop_in_order(rcv_nxt_, release);
         if (!r) break;
         // The queue stores the range it kept; the owner's bytes start at `first`.
         const auto kept = ctx.out.held(r->handle);
@@ -962,14 +965,14 @@ void connection::deliver_queued(context &ctx) noexcept {
         ctx.out.release(r->handle);
         if (state_ == state::closed) return;
     }
-    if (ooo_ != nullptr && ooo_->empty()) drop_ooo_queue(ctx);
+    if (ooo_ != 0 && ctx.out.ooo_queue(ooo_).empty()) drop_ooo_queue(ctx);
 }
 
 void connection::drop_ooo_queue(context &ctx) noexcept {
-    if (ooo_ == nullptr) return;
-    ooo_->clear([&ctx](std::uint64_t h) { ctx.out.release(h); });
+    if (ooo_ == 0) return;
+    ctx.out.ooo_queue(ooo_).clear([&ctx](std::uint64_t h) { ctx.out.release(h); });
     ctx.out.release_ooo_queue(ooo_);
-    ooo_ = nullptr;
+    ooo_ = 0;
 }
 
 // eighth, check the FIN bit
@@ -982,7 +985,7 @@ void connection::process_fin(const segment &seg, context &ctx) noexcept {
             accept_fin(ctx);
             return;
         }
-        if (rcv_nxt_ < fin_seq && seq_in_window(fin_seq, rcv_nxt_, rcv_nxt_ + rcv_wnd_ + 1)) {
+        if (rcv_nxt_ < fin_seq && seq_in_window(fin_seq, rcv_nxt_, rcv_nxt_ + rcv_wnd(ctx.cfg) + 1)) {
             // Beyond a hole: remembered with the held data (the queue keeps byte ranges
             // only) and taken when the hole fills, as Linux keeps a FIN in its
             // out-of-order queue. A bare FIN still owes the duplicate ACK that data
@@ -1030,7 +1033,7 @@ void connection::accept_fin(context &ctx) noexcept {
 void connection::enter_time_wait(context &ctx) noexcept {
     set_state(state::time_wait, ctx);
     ++ctx.stats.time_waits;
-    rexmit_at_ = delack_at_ = idle_at_ = never;
+    rexmit_at_ = delack_at_ = idle_at_ = unset;
     // RFC 9293 §3.10.7.4 eighth: "Start the time-wait timer" for 2 MSL.
     close_at_ = after(ctx, 2ull * ctx.cfg.msl_ms);
     rearm(ctx);
@@ -1042,8 +1045,8 @@ void connection::hand_over(time_wait_state &tw, context &ctx) noexcept {
     tw = time_wait_state{.tuple = tuple_,
                          .snd_nxt = snd_nxt_,
                          .rcv_nxt = rcv_nxt_,
-                         .ts_recent = ts_recent_,
-                         .window = advertised_window(),
+                         .ts_recent = ts_recent(),
+                         .window = advertised_window(ctx.cfg),
                          .ts_ok = ts_ok_};
     finish(close_reason::normal, ctx);
 }
@@ -1057,8 +1060,8 @@ void connection::hand_over(time_wait_state &tw, context &ctx) noexcept {
 
 void connection::on_timer(context &ctx) noexcept {
     const tick now = ctx.now;
-    if (close_at_ <= now) {
-        close_at_ = never;
+    if (close_at_.due(now)) {
+        close_at_ = unset;
         if (state_ == state::time_wait) {
             finish(close_reason::normal, ctx); // 2 MSL have passed
         } else {
@@ -1067,27 +1070,27 @@ void connection::on_timer(context &ctx) noexcept {
         }
         return;
     }
-    if (delack_at_ <= now) {
-        delack_at_ = never;
+    if (delack_at_.due(now)) {
+        delack_at_ = unset;
         ++ctx.stats.delayed_acks;
         send_ack(ctx);
     }
-    if (rexmit_at_ <= now) {
-        rexmit_at_ = never;
+    if (rexmit_at_.due(now)) {
+        rexmit_at_ = unset;
         if (persist_) {
             // Zero-window probe: one byte past the window, so the peer's ACK carries
             // its current window (RFC 9293 §3.8.6.1, RFC 1122 §4.2.2.17).
             ++ctx.stats.zero_window_probes;
             rto_.backoff();
             emit(out_segment{.seq = snd_nxt_, .flags = tcp_flags{f::ack}, .payload_len = 1}, ctx);
-            rexmit_at_ = after(ctx, rto_.rto_ms());
+            rexmit_at_ = after(ctx, rto_ms(ctx));
         } else {
             retransmit(ctx);
             if (state_ == state::closed) return;
         }
     }
-    if (idle_at_ <= now) {
-        idle_at_ = never;
+    if (idle_at_.due(now)) {
+        idle_at_ = unset;
         // RFC 9293 §3.8.4 (RFC 1122 §4.2.3.6): a keepalive is <SEQ=SND.NXT-1> with no
         // data, so the peer must answer with an ACK. Only an idle connection is probed:
         // with data or a FIN unacknowledged the retransmission timer is the one that
@@ -1131,7 +1134,7 @@ void connection::retransmit(context &ctx) noexcept {
     ++retries_;
     rto_.backoff(); // RFC 6298 §5.5
     rtt_timing_ = false; // Karn's algorithm: no sample from a retransmitted segment
-    rexmit_at_ = after(ctx, rto_.rto_ms());
+    rexmit_at_ = after(ctx, rto_ms(ctx));
     if (state_ == state::syn_sent) {
         ++ctx.stats.syn_retrans;
         ++ctx.stats.retrans_segs;
@@ -1154,7 +1157,9 @@ void connection::retransmit(context &ctx) noexcept {
 void connection::rearm(context &ctx) noexcept {
     // Two pairwise minima rather than std::min's initializer list, which the compiler
     // spills to the stack: this runs on nearly every segment.
-    const tick first = std::min(std::min(rexmit_at_, delack_at_), std::min(close_at_, idle_at_));
+    const tick now = ctx.now;
+    const tick first = std::min(std::min(rexmit_at_.when(now, never), delack_at_.when(now, never)),
+                                std::min(close_at_.when(now, never), idle_at_.when(now, never)));
     // Lazy, as BSD's and Linux's TCP timers are in spirit: a deadline that moved later
     // (the retransmission timer pushed back by every ACK, the delayed ACK dropped
     // because a segment carried the ACK, all deadlines gone) leaves the timer where it

@@ -9,7 +9,7 @@ namespace {
 constexpr std::uint32_t saturate(std::uint32_t v, std::uint32_t limit) noexcept { return v < limit ? v : limit; }
 } // namespace
 
-rto_estimator::rto_estimator(const rto_settings &s) noexcept {
+rto_bounds::rto_bounds(const rto_settings &s) noexcept {
     max_ms_ = std::max<std::uint32_t>(saturate(s.max_ms, rto_settings::max_max_ms), 1);
     min_ms_ = std::min<std::uint32_t>(saturate(s.min_ms, rto_settings::max_min_ms),
                                       static_cast<std::uint32_t>(max_ms_));
@@ -52,22 +52,24 @@ void rto_estimator::syn_timed_out() noexcept {
     // RFC 6298 §5.7: "the RTO MUST be re-initialized to 3 seconds when data transmission
     // begins" if it is less than that; Linux applies it only while there is no sample
     // (tcp_init_transfer / TCP_TIMEOUT_FALLBACK), and so do we.
-    if (has_sample_ == 0 && initial_ms_ < syn_fallback_ms) initial_ms_ = syn_fallback_ms;
+    if (has_sample_ == 0) syn_fallback_ = 1;
     backoffs_ = 0;
 }
 
-std::uint32_t rto_estimator::rto_ms() const noexcept {
-    std::uint64_t rto = initial_ms_; // RFC 6298 §2.1
+std::uint32_t rto_estimator::rto_ms(const rto_bounds &b) const noexcept {
+    const std::uint64_t max_ms = b.max_ms();
+    // RFC 6298 §2.1, or §5.7's 3 s after a SYN timed out.
+    std::uint64_t rto = syn_fallback_ != 0 ? std::max(b.initial_ms(), syn_fallback_ms) : b.initial_ms();
     if (has_sample_ != 0) {
         // RFC 6298 §2.2/§2.3: RTO <- SRTT + max(G, K*RTTVAR), K = 4. K*RTTVAR in ms is
         // exactly rttvar4_; SRTT is rounded up so the timer never fires early.
-        rto = (srtt8_ + 7) / 8 + std::max<std::uint64_t>(granularity_ms_, rttvar4_);
+        rto = (srtt8_ + 7) / 8 + std::max<std::uint64_t>(b.granularity_ms(), rttvar4_);
     }
     // RFC 6298 §2.4 (minimum) and §2.5 (maximum).
-    rto = std::clamp<std::uint64_t>(rto, min_ms_, max_ms_);
+    rto = std::clamp<std::uint64_t>(rto, b.min_ms(), max_ms);
     // RFC 6298 §5.5: doubled per backoff, capped at the maximum (§2.5). rto < 2^24, so a
     // shift of 40 or more is past any cap.
-    rto = backoffs_ >= 40 ? max_ms_ : std::min<std::uint64_t>(rto << backoffs_, max_ms_);
+    rto = backoffs_ >= 40 ? max_ms : std::min<std::uint64_t>(rto << backoffs_, max_ms);
     return static_cast<std::uint32_t>(std::max<std::uint64_t>(rto, 1));
 }
 

@@ -50,3 +50,27 @@ TEST_CASE("ticks: elapsed time never goes negative", "[base][ticks]") {
     CHECK(tick{4} - tick{10} == 0);
     CHECK(tick{4} + 3 == tick{7});
 }
+
+TEST_CASE("short_deadline: 32 bits give back the full tick within reach of now", "[base][ticks]") {
+    constexpr tick none{~std::uint64_t{0}};
+    CHECK_FALSE(short_deadline{}.set());
+    CHECK(short_deadline{}.when(tick{5}, none) == none);
+    CHECK_FALSE(short_deadline{}.due(tick{5}));
+    // Ahead of now, behind it (due, not fired yet), and across every 2^31 boundary of the
+    // stored bits, from a clock far past 2^32.
+    for (const std::uint64_t now : {std::uint64_t{0} + short_deadline::reach, std::uint64_t{1} << 31,
+                                    (std::uint64_t{7} << 31) - 3, std::uint64_t{0x1234'5678'9abc}}) {
+        CAPTURE(now);
+        for (const std::int64_t delta : {std::int64_t{0}, std::int64_t{1}, std::int64_t{-1}, std::int64_t{40},
+                                         std::int64_t{86'400'000}, -std::int64_t{86'400'000},
+                                         static_cast<std::int64_t>(short_deadline::reach) - 1,
+                                         -static_cast<std::int64_t>(short_deadline::reach)}) {
+            CAPTURE(delta);
+            const tick t{now + static_cast<std::uint64_t>(delta)};
+            const auto d = short_deadline::at(t);
+            CHECK(d.set());
+            CHECK(d.when(tick{now}, none) == t);
+            CHECK(d.due(tick{now}) == (delta <= 0));
+        }
+    }
+}

@@ -45,17 +45,25 @@ struct recording_sink final : sink {
     std::map<std::uint64_t, std::pair<seq32, std::vector<std::uint8_t>>> kept;
     std::uint64_t next_handle = 1;
 
-    reassembly_queue *acquire_ooo_queue() override {
-        if (!can_hold || queue_taken) return nullptr;
+    static constexpr std::uint32_t queue_id = 1; // the one queue there is
+    std::uint32_t acquire_ooo_queue() override {
+        if (!can_hold || queue_taken) return 0;
         if (!queue) queue = std::make_unique<reassembly_queue>(4);
         queue_taken = true;
-        return queue.get();
+        return queue_id;
     }
-    void release_ooo_queue(reassembly_queue *q) override {
-        CHECK(q == queue.get());
-        CHECK(q->empty());
+    reassembly_queue &ooo_queue(std::uint32_t id) override {
+        CHECK(id == queue_id);
+        CHECK(queue_taken);
+        return *queue;
+    }
+    void release_ooo_queue(std::uint32_t id) override {
+        CHECK(id == queue_id);
+        CHECK(queue->empty());
         queue_taken = false;
     }
+    // The queue the connection holds, if any (for connection_test_access::differences).
+    [[nodiscard]] const reassembly_queue *held_queue() const { return queue_taken ? queue.get() : nullptr; }
     std::uint64_t hold(connection &, seq32 first, std::span<const std::uint8_t> bytes) override {
         kept[next_handle] = {first, {bytes.begin(), bytes.end()}};
         return next_handle++;
@@ -163,7 +171,7 @@ struct harness {
     // --- fixtures: each state reached by a real exchange --------------------------
     void to_syn_received() {
         auto x = ctx();
-        c.open_passive(local_view, peer_syn(), 7, x);
+        c.open_passive(local_view, peer_syn(), x);
         clear();
     }
     void to_established() {

@@ -78,8 +78,10 @@ struct twin {
     }
 
     void expect_same() const {
-        INFO("TCB differences:" << connection_test_access::differences(on.c, off.c));
-        CHECK(connection_test_access::differences(on.c, off.c).empty());
+        const std::string d =
+            connection_test_access::differences(on.c, off.c, on.out.held_queue(), off.out.held_queue());
+        INFO("TCB differences:" << d);
+        CHECK(d.empty());
         std::vector<std::string> a, b;
         for (const auto &s : on.out.sent) a.push_back(describe(s));
         for (const auto &s : off.out.sent) b.push_back(describe(s));
@@ -120,7 +122,7 @@ void to_syn_received_with_timestamps(harness &h) {
     syn.options.has_timestamp = true;
     syn.options.ts_val = 5000;
     auto x = h.ctx();
-    h.c.open_passive(local_view, syn, 0, x);
+    h.c.open_passive(local_view, syn, x);
     h.clear();
 }
 
@@ -138,7 +140,7 @@ TEST_CASE("header prediction: in-order data in ESTABLISHED takes the short path 
     CHECK(t.deliver_peer(f::ack | f::psh, 1, hundred) == twin::path::short_path);
     CHECK(t.on.c.rcv_nxt() == seq32{peer_iss + 101});
     // The delayed ACK (RFC 9293 §3.8.6.3) is armed the same way on both.
-    CHECK(t.on.c.deadline_delayed_ack() != connection::never);
+    CHECK(t.on.c.deadline_delayed_ack(t.on.now) != connection::never);
     t.both([](harness &h) { h.advance(40); });
     t.expect_same();
     CHECK(t.on.stats.delayed_acks == 1);
@@ -166,11 +168,11 @@ TEST_CASE("header prediction: RFC 6298 §5.2, an ACK of all data in flight takes
         h.c.send(300, x);
         h.clear();
     });
-    REQUIRE(t.on.c.deadline_retransmit() != connection::never);
+    REQUIRE(t.on.c.deadline_retransmit(t.on.now) != connection::never);
     t.both([](harness &h) { h.advance(5); });
     CHECK(t.deliver_peer(f::ack) == twin::path::short_path);
     CHECK(t.on.c.snd_una() == t.on.c.snd_nxt());
-    CHECK(t.on.c.deadline_retransmit() == connection::never);
+    CHECK(t.on.c.deadline_retransmit(t.on.now) == connection::never);
 }
 
 TEST_CASE("header prediction: RFC 9293 §3.10.7.4 eighth, data with a FIN in ESTABLISHED moves to CLOSE-WAIT by the "
@@ -195,7 +197,7 @@ TEST_CASE("header prediction: FIN-WAIT-1 taking the ACK of our FIN goes to FIN-W
     twin t(&harness::to_fin_wait_1);
     CHECK(t.deliver_peer(f::ack) == twin::path::short_path);
     CHECK(t.on.c.current() == state::fin_wait_2);
-    CHECK(t.on.c.deadline_close() != connection::never);
+    CHECK(t.on.c.deadline_close(t.on.now) != connection::never);
 }
 
 TEST_CASE("header prediction: LAST-ACK, the ACK of our FIN closes the connection by the short path",
@@ -259,7 +261,7 @@ TEST_CASE("header prediction: RFC 9293 §3.10.7.4 seventh, data beyond the recei
           "[tcp][header_prediction][established]") {
     twin t(&harness::to_established);
     static const std::vector<std::uint8_t> big(70'000);
-    REQUIRE(t.on.c.rcv_wnd() < big.size());
+    REQUIRE(t.on.c.rcv_wnd(t.on.cfg) < big.size());
     CHECK(t.deliver_peer(f::ack, 1, big) == twin::path::full_path);
 }
 

@@ -88,7 +88,7 @@ struct tw_fixture : harness {
             syn.options.has_timestamp = true;
             syn.options.ts_val = 100;
             auto x = ctx();
-            c.open_passive(local_view, syn, 0, x);
+            c.open_passive(local_view, syn, x);
             segment ack = peer(f::ack);
             ack.options.has_timestamp = true;
             ack.options.ts_val = 101;
@@ -104,7 +104,7 @@ struct tw_fixture : harness {
         }
         REQUIRE(c.current() == state::time_wait);
         clear();
-        window = c.advertised_window();
+        window = c.advertised_window(cfg);
         auto x = ctx();
         c.hand_over(tw, x);
         CHECK(c.current() == state::closed);

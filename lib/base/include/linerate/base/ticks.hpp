@@ -24,6 +24,41 @@ struct tick {
     }
 };
 
+// A deadline in 32 bits, for what is held millions of times (the TCB keeps four): the
+// low 31 bits of its tick and a bit that says it is set. The full tick is rebuilt from
+// a `now` within `reach` of it by serial arithmetic, as seq32 does for sequence numbers
+// (RFC 1982), so a deadline is set at most `reach` ticks ahead (every timer setting is
+// bounded below it: 2^30 ticks is 12 days at 1 ms, and the configuration allows a day at
+// most) and is looked at again before it is `reach` ticks old (a timer wheel fires it
+// long before).
+class short_deadline {
+public:
+    static constexpr std::uint64_t reach = std::uint64_t{1} << 30;
+
+    constexpr short_deadline() noexcept = default; // not set
+    [[nodiscard]] static constexpr short_deadline at(tick t) noexcept {
+        short_deadline d;
+        d.raw_ = static_cast<std::uint32_t>(t.value << 1) | 1u;
+        return d;
+    }
+    [[nodiscard]] constexpr bool set() const noexcept { return (raw_ & 1u) != 0; }
+    // The tick, given a `now` within `reach` of it; `unset` when it is not set.
+    [[nodiscard]] constexpr tick when(tick now, tick unset) const noexcept {
+        if (!set()) return unset;
+        // (tick - now) mod 2^31 in the top 31 bits of a word, then shifted back with its
+        // sign (an arithmetic shift in C++20): the distance, in [-reach, reach).
+        const auto d = static_cast<std::int32_t>((raw_ & ~1u) - static_cast<std::uint32_t>(now.value << 1)) >> 1;
+        return tick{now.value + static_cast<std::uint64_t>(static_cast<std::int64_t>(d))};
+    }
+    // Set and not later than now.
+    [[nodiscard]] constexpr bool due(tick now) const noexcept { return set() && when(now, now) <= now; }
+    // The stored word, for tests that compare two of them exactly.
+    [[nodiscard]] constexpr std::uint32_t raw() const noexcept { return raw_; }
+
+private:
+    std::uint32_t raw_ = 0;
+};
+
 // Converts a free-running counter (the TSC, CLOCK_MONOTONIC ns, a virtual clock) to
 // ticks. The division happens once per loop turn, not per packet.
 class tick_clock {

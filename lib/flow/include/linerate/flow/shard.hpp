@@ -96,7 +96,7 @@ struct shard_limits {
     std::uint32_t time_wait = 65'536;     // live TIME-WAIT records
     std::uint32_t ooo_queues = 1'024;     // reassembly queues, lent to connections that need one
     std::uint32_t held_segments = 8'192;  // out-of-order segments held at once (bounds deferred releases)
-    std::uint32_t listeners = 64;
+    std::uint32_t listeners = 64;          // at most 65535 (a 16-bit index per connection)
     std::uint64_t table_seed = 0;         // keys the 4-tuple hash; draw it at random
 };
 
@@ -179,7 +179,7 @@ public:
     void shutdown(conn_id id) noexcept;
     void close(conn_id id) noexcept;
     void abort(conn_id id) noexcept;
-    [[nodiscard]] std::uint64_t &user(conn_id id) noexcept { return conns_[id].user; }
+    [[nodiscard]] std::uint64_t &user(conn_id id) noexcept { return meta_[id].user; }
     [[nodiscard]] const tcp::connection &connection(conn_id id) const noexcept { return conns_[id]; }
     [[nodiscard]] bool in_use(conn_id id) const noexcept { return id < conns_.capacity() && conns_.is_used(id); }
 
@@ -195,6 +195,11 @@ public:
     [[nodiscard]] const time_wait_log &time_waits() const noexcept { return tw_; }
     // Reassembly queues lent to connections now: back to 0 when every connection is gone.
     [[nodiscard]] std::uint32_t ooo_queues_in_use() const noexcept { return queues_.in_use(); }
+    // The reassembly queue a connection holds, if any: for tests that compare TCBs.
+    [[nodiscard]] const tcp::reassembly_queue *ooo_queue_of(conn_id id) const noexcept {
+        const std::uint32_t q = conns_[id].ooo_queue();
+        return q == 0 ? nullptr : &queues_[q - 1];
+    }
     // The listeners, in the order listen() added them: their queues, for tests and telemetry.
     [[nodiscard]] std::uint32_t listener_count() const noexcept { return static_cast<std::uint32_t>(listeners_.size()); }
     [[nodiscard]] const tcp::listener &listener(std::uint32_t i) const noexcept { return listeners_[i].l; }
@@ -207,8 +212,9 @@ private:
     // tcp::sink
     void transmit(const tcp::connection *c, const tcp::four_tuple &t, const tcp::out_segment &s) override;
     void notify(tcp::connection &c, const tcp::event &e) override;
-    tcp::reassembly_queue *acquire_ooo_queue() override;
-    void release_ooo_queue(tcp::reassembly_queue *q) override;
+    std::uint32_t acquire_ooo_queue() override;
+    tcp::reassembly_queue &ooo_queue(std::uint32_t id) override { return queues_[id - 1]; }
+    void release_ooo_queue(std::uint32_t id) override;
     std::uint64_t hold(tcp::connection &c, seq32 first, std::span<const std::uint8_t> bytes) override;
     held_bytes held(std::uint64_t handle) override;
     void release(std::uint64_t handle) override;
@@ -228,14 +234,19 @@ private:
     void dispatch(const tcp::outcome_queue::outcome &o) noexcept;
     // The connection's `closed`: the application's last callback, then the TCB goes back.
     void finish(conn_id id, tcp::close_reason why) noexcept;
-    // What the shard keeps beside each TCB.
+    // What the shard keeps beside each TCB: what the core has no use for.
+    static constexpr std::uint16_t no_listener = 0xffff;
     struct meta {
         handler *h = nullptr;
+        std::uint64_t user = 0;              // the application's word for it (user())
         std::uint32_t released = 0;          // send-stream bytes the peer acknowledged
-        std::uint32_t listener = ~0u;        // index of the listener a passive open came from
-        bool announced = false;              // the application knows it (accepted or connect())
-        bool retry_on_ack = false;           // send() was short of buffers: writable on the next ACK
+        std::uint16_t listener = no_listener; // index of the listener a passive open came from
+        bool announced : 1 = false;          // the application knows it (accepted or connect())
+        bool retry_on_ack : 1 = false;       // send() was short of buffers: writable on the next ACK
+        tcp::close_reason why = tcp::close_reason::normal; // once it is in closing_
     };
+    // One per connection, like the TCB: 10 M idle connections pay for every byte of it.
+    static_assert(sizeof(meta) <= 24, "the per-connection meta grew");
     struct listening {
         tcp::listener l;
         handler *h;
@@ -262,9 +273,10 @@ private:
 
     // Events waiting for settle(), merged per connection and call (tcp::outcome_queue).
     // `closed` has a list of its own, one slot per connection, so that even an
-    // overflowing queue never loses a connection's end.
+    // overflowing queue never loses a connection's end; the reason waits in the meta,
+    // which has a byte for it, so a slot is 4 bytes rather than 8.
     tcp::outcome_queue events_;
-    std::vector<std::pair<conn_id, tcp::close_reason>> closing_;
+    std::vector<conn_id> closing_;
     // Held bytes the core let go of while their data events were still queued.
     std::vector<std::uint64_t> deferred_release_;
     // Connections whose output waits for their callbacks (tcp::sink::want_flush),
@@ -272,7 +284,7 @@ private:
     // connection sends at once, as it would without the promise.
     std::vector<conn_id> flushes_;
     bool settling_ = false;
-    tcp::rto_estimator initial_rto_;
+    tcp::rto_bounds rto_bounds_;
     tcp::context ctx_;
     // Where a TCB's timer hook sits in it: timer::owner_of needs a public member, and the
     // TCB keeps its hook private, so the offset is measured once on the pool's first TCB.

@@ -27,6 +27,7 @@
 #include <linerate/tcp/state.hpp>
 #include <linerate/timer/wheel.hpp>
 
+#include <algorithm>
 #include <cstdint>
 #include <span>
 #include <vector>
@@ -142,10 +143,12 @@ public:
     // `c` is null for a reset answering a segment of no connection.
     virtual void transmit(const connection *c, const four_tuple &t, const out_segment &s) = 0;
     virtual void notify(connection &c, const event &e) = 0;
-    // A reassembly queue for a connection that received data out of order; null when
-    // none is free (the segment is then dropped and counted).
-    virtual reassembly_queue *acquire_ooo_queue() = 0;
-    virtual void release_ooo_queue(reassembly_queue *q) = 0;
+    // A reassembly queue for a connection that received data out of order, named by a
+    // non-zero id (the TCB keeps 4 bytes of id rather than 8 of pointer); 0 when none is
+    // free (the segment is then dropped and counted). ooo_queue() finds it by its id.
+    virtual std::uint32_t acquire_ooo_queue() = 0;
+    virtual reassembly_queue &ooo_queue(std::uint32_t id) = 0;
+    virtual void release_ooo_queue(std::uint32_t id) = 0;
 
     // Bytes received out of order (RFC 9293 §3.10.7.4 seventh: kept until the gap before
     // them fills). The owner keeps `bytes`, which start at sequence number `first`, and
@@ -188,10 +191,10 @@ struct context {
     // Where events for the application go; without a queue (unit tests of the core
     // alone) each goes to sink::notify as it is raised.
     outcome_queue *events = nullptr;
-    // A new connection's RTO estimator, built once from cfg.rto by the owner (every
-    // connection starts from the same, and building one saturates five settings);
-    // without it each connection builds its own.
-    const rto_estimator *initial_rto = nullptr;
+    // The RTO bounds (RFC 6298), built once from cfg.rto by the owner: they are the same
+    // for every connection, so no TCB carries a copy, and building them saturates four
+    // settings. Without them each call builds its own from cfg.rto.
+    const rto_bounds *rto = nullptr;
     // An event for the application (not `acked` or `closed`).
     void raise(connection &c, event_type t, std::span<const std::uint8_t> data = {}) noexcept {
         if (events != nullptr)
@@ -221,8 +224,9 @@ public:
     // OPEN, active (RFC 9293 §3.10.1): send a SYN, go to SYN-SENT.
     void open_active(const four_tuple &t, context &ctx) noexcept;
     // LISTEN receiving a SYN (RFC 9293 §3.10.7.2 third): send a SYN-ACK, go to
-    // SYN-RECEIVED. `listener` is an owner's cookie, kept for MUST-11.
-    void open_passive(const four_tuple &t, const segment &syn, std::uint32_t listener, context &ctx) noexcept;
+    // SYN-RECEIVED. Which listener it came from is the owner's to keep: MUST-11's return
+    // to LISTEN is the connection closing (reset) while the listener goes on listening.
+    void open_passive(const four_tuple &t, const segment &syn, context &ctx) noexcept;
 
     // SEGMENT ARRIVES (RFC 9293 §3.10.7.3 and §3.10.7.4): the segment the TCB expects
     // next takes the header-prediction short path (settings::header_prediction), any
@@ -257,7 +261,6 @@ public:
     [[nodiscard]] state current() const noexcept { return state_; }
     [[nodiscard]] bool in(state_set s) const noexcept { return s.contains(state_); }
     [[nodiscard]] const four_tuple &tuple() const noexcept { return tuple_; }
-    [[nodiscard]] std::uint32_t listener() const noexcept { return listener_; }
     [[nodiscard]] bool passive() const noexcept { return passive_; }
     [[nodiscard]] timer::hook &hook() noexcept { return hook_; }
 
@@ -267,40 +270,55 @@ public:
     [[nodiscard]] std::uint32_t snd_wnd() const noexcept { return snd_wnd_; }
     [[nodiscard]] seq32 iss() const noexcept { return iss_; }
     [[nodiscard]] seq32 rcv_nxt() const noexcept { return rcv_nxt_; }
-    [[nodiscard]] std::uint32_t rcv_wnd() const noexcept { return rcv_wnd_; }
+    // RCV.WND, under the settings the connection runs with (see rcv_window_).
+    [[nodiscard]] std::uint32_t rcv_wnd(const settings &cfg) const noexcept {
+        return rcv_window_ == window_wide     ? cfg.receive_buffer
+               : rcv_window_ == window_narrow ? std::min<std::uint32_t>(cfg.receive_buffer, 0xffff)
+                                              : 0;
+    }
     [[nodiscard]] seq32 irs() const noexcept { return irs_; }
     [[nodiscard]] std::uint16_t mss() const noexcept { return snd_mss_; }
     [[nodiscard]] std::uint8_t snd_wscale() const noexcept { return snd_wscale_; }
     [[nodiscard]] std::uint8_t rcv_wscale() const noexcept { return rcv_wscale_; }
     [[nodiscard]] bool timestamps() const noexcept { return ts_ok_; }
     [[nodiscard]] bool sack_permitted() const noexcept { return sack_ok_; }
-    [[nodiscard]] std::uint32_t ts_recent() const noexcept { return ts_recent_; }
+    // TS.Recent; 0 without timestamps (its word then times segments: see row 3).
+    [[nodiscard]] std::uint32_t ts_recent() const noexcept { return ts_ok_ ? ts_recent_ : 0; }
+    // The owner's id of the reassembly queue it holds (sink::acquire_ooo_queue), 0 for none.
+    [[nodiscard]] std::uint32_t ooo_queue() const noexcept { return ooo_; }
     [[nodiscard]] std::uint32_t unsent() const noexcept { return static_cast<std::uint32_t>(snd_end_ - snd_nxt_); }
     [[nodiscard]] const rto_estimator &rto() const noexcept { return rto_; }
-    [[nodiscard]] tick deadline_retransmit() const noexcept { return rexmit_at_; }
-    [[nodiscard]] tick deadline_delayed_ack() const noexcept { return delack_at_; }
-    [[nodiscard]] tick deadline_close() const noexcept { return close_at_; }
+    // The RTO the retransmission timer is armed with now, under the shard's bounds.
+    [[nodiscard]] std::uint32_t rto_ms(const context &ctx) const noexcept {
+        return ctx.rto != nullptr ? rto_.rto_ms(*ctx.rto) : rto_.rto_ms(rto_bounds(ctx.cfg.rto));
+    }
+    // The deadlines as full ticks (never when not set), given the time now: the TCB
+    // keeps them in 32 bits each (base/ticks.hpp, short_deadline).
+    [[nodiscard]] tick deadline_retransmit(tick now) const noexcept { return rexmit_at_.when(now, never); }
+    [[nodiscard]] tick deadline_delayed_ack(tick now) const noexcept { return delack_at_.when(now, never); }
+    [[nodiscard]] tick deadline_close(tick now) const noexcept { return close_at_.when(now, never); }
 
     // In TIME-WAIT: copies what TIME-WAIT needs into `tw`, then closes this connection
     // (event closed, normal) so the owner can give the TCB back. The owner keeps `tw`
     // for 2*MSL from now (it holds no timer: see time_wait.hpp).
     void hand_over(time_wait_state &tw, context &ctx) noexcept;
 
-    [[nodiscard]] std::uint32_t ts_offset() const noexcept { return ts_offset_; }
-    [[nodiscard]] std::uint16_t advertised_window() const noexcept;
+    // The TSval offset, while timestamps may be sent: during the handshake and, after
+    // it, when they are in use; 0 otherwise (its word then times segments: see row 3).
+    [[nodiscard]] std::uint32_t ts_offset() const noexcept {
+        return ts_ok_ || in(state::syn_sent | state::syn_received) ? ts_offset_ : 0;
+    }
+    [[nodiscard]] std::uint16_t advertised_window(const settings &cfg) const noexcept;
 
     // The one place a TCB's state changes (smoltcp's set_state is the model).
     void set_state(state s, context &ctx) noexcept;
-
-    // Owner's slot: an index or pointer it associates with this connection.
-    std::uint64_t user = 0;
 
 private:
     friend struct connection_test_access;
 
     // Header prediction: the segment this TCB expects next, and the short path that
     // takes it (see connection.cpp, "Header prediction").
-    [[nodiscard]] bool predicted(const segment &seg) const noexcept;
+    [[nodiscard]] bool predicted(const segment &seg, const settings &cfg) const noexcept;
     void input_predicted(const segment &seg, context &ctx) noexcept;
 
     // Segment arrival, one function per RFC 9293 §3.10.7 step group.
@@ -360,18 +378,24 @@ private:
     std::uint32_t cwnd_ = 0;        // bytes; RFC 5681 slow start only, for now
     seq32 rcv_nxt_{};
     seq32 irs_{};
-    std::uint32_t rcv_wnd_ = 0;
     seq32 last_ack_sent_{}; // RFC 7323 §4.3 Last.ACK.sent
-    seq32 ooo_fin_seq_{};
-    state state_ = state::closed;
-    std::uint8_t snd_wscale_ = 0;
-    std::uint8_t rcv_wscale_ = 0;
+    seq32 ooo_fin_seq_{}; // or, during the handshake, the SYN's send tick (see row 3)
     std::uint8_t retries_ = 0;
-    std::uint8_t unacked_segments_ = 0; // full segments received since our last ACK
     std::uint8_t keepalive_sent_ = 0;
     std::uint16_t snd_mss_ = 536;
-    // One bit each rather than a byte: the flags share two bytes, which is what keeps
-    // the TCB at three cache lines (192 bytes) instead of spilling into a fourth.
+    // Bit fields rather than bytes: state, window scales and flags share four bytes,
+    // which with RCV.WND derived (rcv_window_) is what keeps the TCB at 136 bytes.
+    state state_ : 4 = state::closed;
+    std::uint8_t snd_wscale_ : 4 = 0; // at most 14 (RFC 7323 §2.3)
+    std::uint8_t rcv_wscale_ : 4 = 0;
+    // Full segments received since our last ACK, saturating at 3: only "at least two"
+    // is ever asked (deliver_in_order).
+    std::uint8_t unacked_segments_ : 2 = 0;
+    // RCV.WND is the receive buffer of the settings, whole once both sides scale and at
+    // most 65535 otherwise, and never changes after the SYNs: two bits say which, and
+    // rcv_wnd() reads the size from the settings rather than 4 bytes of every TCB.
+    static constexpr std::uint8_t window_none = 0, window_narrow = 1, window_wide = 2;
+    std::uint8_t rcv_window_ : 2 = window_none;
     bool passive_ : 1 = false;
     bool ts_ok_ : 1 = false;
     bool sack_ok_ : 1 = false;
@@ -389,24 +413,47 @@ private:
 
     // Row 2: timers.
     timer::hook hook_{};
-    tick rexmit_at_ = never; // SYN, SYN-ACK, data and FIN retransmit; persist
-    tick delack_at_ = never; // delayed ACK (MUST-40)
-    tick close_at_ = never;  // FIN-WAIT-2 timeout, TIME-WAIT expiry
-    tick idle_at_ = never;   // keepalive
+    // 32 bits each rather than a 64-bit tick: every timer is set less than
+    // short_deadline::reach ahead, and `now` rebuilds the rest.
+    short_deadline rexmit_at_{}; // SYN, SYN-ACK, data and FIN retransmit; persist
+    short_deadline delack_at_{}; // delayed ACK (MUST-40)
+    short_deadline close_at_{};  // FIN-WAIT-2 timeout, TIME-WAIT expiry
+    short_deadline idle_at_{};   // keepalive
 
-    // Row 3: colder.
+    // Row 3: colder. Three words hold two variables each, never live at the same time;
+    // the accessors below name the second use. Whether timestamps are in use (ts_ok_) is
+    // settled by the handshake and never changes after it:
+    //   - ts_recent_ is TS.Recent (RFC 7323 §4.3) while timestamps are in use, and the
+    //     sequence number of the segment Karn's algorithm times (RFC 6298 §3) while they
+    //     are not: only then are segments timed (push), and only then is TS.Recent
+    //     unused (it stays 0 without timestamps, which ts_recent() and hand_over() say).
+    //   - ts_offset_ is the TSval offset (RFC 7323 §5.4) while timestamps may be sent
+    //     (the handshake, before ts_ok_ is known, and after it if they are in use), and
+    //     the tick the timed segment was first sent otherwise.
+    //   - ooo_fin_seq_ holds, during the handshake, the tick the SYN was first sent,
+    //     for the RTT sample the handshake takes (input_syn_sent, enter_established):
+    //     a FIN is taken only from ESTABLISHED on (RFC 9293 §3.10.7.4 eighth), so no
+    //     FIN beyond a hole is remembered before then.
+    // That saves 8 bytes on each of millions of TCBs.
     rto_estimator rto_{};
-    std::uint32_t ts_recent_ = 0;
-    std::uint32_t ts_offset_ = 0; // RFC 7323 §5.4: a per-connection random TSval offset
-    seq32 rtt_seq_{};             // timed segment when timestamps are off (Karn)
-    std::uint32_t rtt_start_ = 0; // tick of rtt_seq_'s first transmission
+    std::uint32_t ts_recent_ = 0; // or rtt_seq()
+    std::uint32_t ts_offset_ = 0; // RFC 7323 §5.4: the pair of addresses' TSval offset; or rtt_start()
+    [[nodiscard]] seq32 rtt_seq() const noexcept { return seq32{ts_recent_}; }
+    void set_rtt_seq(seq32 s) noexcept { ts_recent_ = s.raw(); }
+    [[nodiscard]] std::uint32_t rtt_start() const noexcept { return ts_offset_; }
+    void set_rtt_start(std::uint32_t t) noexcept { ts_offset_ = t; }
+    [[nodiscard]] std::uint32_t syn_sent_at() const noexcept { return ooo_fin_seq_.raw(); }
+    void set_syn_sent_at(std::uint32_t t) noexcept { ooo_fin_seq_ = seq32{t}; }
     four_tuple tuple_{};
-    std::uint32_t listener_ = 0;
-    reassembly_queue *ooo_ = nullptr;
+    std::uint32_t ooo_ = 0; // the owner's id of the reassembly queue held, 0 for none
 };
-// Three cache lines: rows 1 and 2 are touched by every segment, row 3 rarely. Shards
-// hold millions of these (the target is 192 bytes), so growth is a decision,
-// not an accident.
-static_assert(sizeof(connection) <= 192, "the TCB grew past three cache lines");
+// Row 1 (the first 64 bytes) and row 2 are touched by every segment, row 3 rarely.
+// Shards hold millions of these (the target is 10 M idle connections per side in under
+// 4 GiB for both sides together), so every byte is paid ten million times: growth is a
+// decision, not an accident. 136 bytes: 192 before the deadlines went to 32 bits, the RTO
+// bounds, the user word and the listener left, the reassembly queue became an id, the
+// Karn words were shared and RCV.WND derived. The rest is the timer hook (24 bytes,
+// the wheel's), the 4-tuple (12) and RFC 9293's variables.
+static_assert(sizeof(connection) <= 136, "the TCB grew");
 
 } // namespace linerate::tcp

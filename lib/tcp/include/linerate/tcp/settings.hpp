@@ -1,8 +1,12 @@
 // What the TCP core can be told: every timer duration, retry count and option switch.
 // The engine fills it from the [tcp] table of the configuration; tests and benchmarks
-// shorten timers through it. Durations are in milliseconds.
+// shorten timers through it. Durations are in milliseconds, and each timer (2 MSL for
+// TIME-WAIT) must stay below short_deadline::reach (2^30 ms, 12 days): the TCB keeps its
+// deadlines in 32 bits (connection.hpp). The configuration allows a day at most;
+// timers_fit() says whether settings built another way respect it.
 #pragma once
 
+#include <linerate/base/ticks.hpp>
 #include <linerate/tcp/rto.hpp>
 
 #include <cstdint>
@@ -47,6 +51,13 @@ struct settings {
     // Listeners.
     std::uint32_t syn_backlog = 1024;    // half-open connections per listener
     std::uint32_t accept_backlog = 1024; // established, not yet accepted, per listener
+
+    // The RTO needs no check: rto_bounds saturates it below 2^24 ms.
+    [[nodiscard]] constexpr bool timers_fit() const noexcept {
+        constexpr std::uint64_t reach = short_deadline::reach;
+        return delayed_ack_ms < reach && fin_wait_2_timeout_ms < reach && 2ull * msl_ms < reach &&
+               keepalive_idle_ms < reach && keepalive_interval_ms < reach;
+    }
 
     [[nodiscard]] constexpr std::uint16_t our_mss() const noexcept {
         return static_cast<std::uint16_t>(mtu > 40 ? mtu - 40 : 0);
