@@ -61,6 +61,7 @@ struct connection_test_access {
         cmp("flush_pending", a.flush_pending_, b.flush_pending_);
         cmp("ack_owed", a.ack_owed_, b.ack_owed_);
         cmp("delack_owed", a.delack_owed_, b.delack_owed_);
+        cmp("rearm_due", a.rearm_due_, b.rearm_due_);
         // The timers: each deadline, and where the one hook on the wheel is (rearm is
         // lazy, so the hook is part of the state: it decides when on_timer next runs).
         cmp("hook_armed", a.hook_.armed(), b.hook_.armed());

@@ -22,6 +22,7 @@
 #include <linerate/tcp/time_wait.hpp>
 
 #include <algorithm>
+#include <bit>
 
 namespace linerate::tcp {
 namespace {
@@ -31,16 +32,14 @@ using f = tcp_flags;
 constexpr std::uint16_t default_mss = 536; // RFC 9293 §3.7.1 MUST-15
 constexpr std::uint32_t ts_option_len = 12; // RFC 7323 Appendix A: NOP, NOP, TS(10)
 
-// Every duration passed here is a setting the configuration bounds well below
-// short_deadline::reach (settings.hpp).
-short_deadline after(const context &ctx, std::uint64_t ms) noexcept { return short_deadline::at(ctx.now + ms); }
 constexpr short_deadline unset{};
 
 // RFC 7323 §2.3: the shift that lets the receive buffer be advertised, at most 14.
 std::uint8_t wscale_for(std::uint32_t buffer) noexcept {
-    std::uint8_t s = 0;
-    while (s < wire::tcp_max_window_scale && (buffer >> s) > 0xffff) ++s;
-    return s;
+    // The least s with buffer >> s <= 0xffff is how far the buffer's width exceeds 16
+    // bits: a bit_width instead of a loop, on every open.
+    const int excess = static_cast<int>(std::bit_width(buffer)) - 16;
+    return static_cast<std::uint8_t>(std::clamp(excess, 0, int{wire::tcp_max_window_scale}));
 }
 
 } // namespace
@@ -241,7 +240,7 @@ void connection::open_active(const four_tuple &t, context &ctx) noexcept {
     set_state(state::syn_sent, ctx);
     ++ctx.stats.active_opens;
     send_syn(false, ctx);
-    rexmit_at_ = after(ctx, rto_ms(ctx)); // RFC 6298 §2.1: 1 s before any sample
+    set_deadline(rexmit_at_, ctx, rto_ms(ctx)); // RFC 6298 §2.1: 1 s before any sample
     rearm(ctx);
 }
 
@@ -263,7 +262,7 @@ void connection::open_passive(const four_tuple &t, const segment &syn, context &
     snd_wl1_ = syn.seq;
     set_state(state::syn_received, ctx);
     send_syn(true, ctx);
-    rexmit_at_ = after(ctx, rto_ms(ctx));
+    set_deadline(rexmit_at_, ctx, rto_ms(ctx));
     rearm(ctx);
 }
 
@@ -337,12 +336,12 @@ void connection::push(context &ctx) noexcept {
     if (sent && (!rexmit_at_.set() || persist_)) {
         // RFC 6298 §5.1: start the timer when data is sent and it is not running.
         persist_ = false;
-        rexmit_at_ = after(ctx, rto_ms(ctx));
+        set_deadline(rexmit_at_, ctx, rto_ms(ctx));
     } else if (!sent && snd_max_ == snd_una_ && snd_nxt_ < snd_end_ && snd_wnd_ == 0 && !rexmit_at_.set()) {
         // RFC 9293 §3.8.6.1: a zero window with data waiting: probe it (persist timer,
         // backed off like the retransmission timer).
         persist_ = true;
-        rexmit_at_ = after(ctx, rto_ms(ctx));
+        set_deadline(rexmit_at_, ctx, rto_ms(ctx));
     }
     rearm(ctx);
 }
@@ -360,7 +359,7 @@ void connection::flush(context &ctx) noexcept {
         // deliver_in_order left the delayed ACK to now: still owed when nothing went out.
         delack_owed_ = false;
         if (last_ack_sent_ != rcv_nxt_ && !delack_at_.set()) {
-            delack_at_ = after(ctx, std::min<std::uint32_t>(ctx.cfg.delayed_ack_ms, 500));
+            set_deadline(delack_at_, ctx, std::min<std::uint32_t>(ctx.cfg.delayed_ack_ms, 500));
             rearm(ctx);
         }
     }
@@ -401,7 +400,7 @@ void connection::close(context &ctx) noexcept {
     app_closed_ = true;
     shutdown(ctx);
     if (state_ == state::fin_wait_2 && !close_at_.set()) {
-        close_at_ = after(ctx, ctx.cfg.fin_wait_2_timeout_ms);
+        set_deadline(close_at_, ctx, ctx.cfg.fin_wait_2_timeout_ms);
         rearm(ctx);
     }
 }
@@ -660,7 +659,7 @@ bool connection::check_sequence(const segment &seg, context &ctx) noexcept {
         send_ack(ctx);
         // §3.10.7.4 eighth, TIME-WAIT: a retransmitted FIN restarts the 2 MSL timeout.
         if (state_ == state::time_wait && seg.has(f::fin)) {
-            close_at_ = after(ctx, 2ull * ctx.cfg.msl_ms);
+            set_deadline(close_at_, ctx, 2ull * ctx.cfg.msl_ms);
             rearm(ctx);
         }
     }
@@ -798,7 +797,7 @@ bool connection::process_ack(const segment &seg, context &ctx) noexcept {
             set_state(state::fin_wait_2, ctx);
             // Only a connection nobody will read from again times out here (as Linux's
             // tcp_fin_timeout); after shutdown() the application still reads.
-            if (app_closed_) close_at_ = after(ctx, ctx.cfg.fin_wait_2_timeout_ms);
+            if (app_closed_) set_deadline(close_at_, ctx, ctx.cfg.fin_wait_2_timeout_ms);
             rearm(ctx);
         }
         break;
@@ -837,7 +836,10 @@ void connection::on_new_ack(seq32 ack, const segment &seg, context &ctx) noexcep
     // RFC 5681 §3.1 slow start: one MSS per ACK of new data, at most what was acked.
     cwnd_ = std::min(cwnd_ + std::min<std::uint32_t>(acked, snd_mss_), ctx.cfg.send_buffer + snd_mss_);
     // RFC 6298 §5.2 and §5.3: stop the timer when all is acknowledged, else restart it.
-    rexmit_at_ = (snd_una_ == snd_max_) ? unset : after(ctx, rto_ms(ctx));
+    if (snd_una_ == snd_max_)
+        rexmit_at_ = unset;
+    else
+        set_deadline(rexmit_at_, ctx, rto_ms(ctx));
     persist_ = false;
     rearm(ctx);
     if (bytes > 0) ctx.out.notify(*this, event{.type = event_type::acked, .bytes = bytes});
@@ -917,7 +919,7 @@ void connection::deliver_in_order(std::span<const std::uint8_t> data, context &c
         if (defer(ctx)) {
             delack_owed_ = true;
         } else {
-            delack_at_ = after(ctx, std::min<std::uint32_t>(ctx.cfg.delayed_ack_ms, 500));
+            set_deadline(delack_at_, ctx, std::min<std::uint32_t>(ctx.cfg.delayed_ack_ms, 500));
             rearm(ctx);
         }
     }
@@ -1035,7 +1037,7 @@ void connection::enter_time_wait(context &ctx) noexcept {
     ++ctx.stats.time_waits;
     rexmit_at_ = delack_at_ = idle_at_ = unset;
     // RFC 9293 §3.10.7.4 eighth: "Start the time-wait timer" for 2 MSL.
-    close_at_ = after(ctx, 2ull * ctx.cfg.msl_ms);
+    set_deadline(close_at_, ctx, 2ull * ctx.cfg.msl_ms);
     rearm(ctx);
     ctx.raise(*this, event_type::time_wait);
 }
@@ -1059,6 +1061,7 @@ void connection::hand_over(time_wait_state &tw, context &ctx) noexcept {
 // helpers after it keep the timer on the wheel and the deadlines and the RTO up to date.
 
 void connection::on_timer(context &ctx) noexcept {
+    rearm_due_ = true; // the timer fired: none is armed
     const tick now = ctx.now;
     if (close_at_.due(now)) {
         close_at_ = unset;
@@ -1083,7 +1086,7 @@ void connection::on_timer(context &ctx) noexcept {
             ++ctx.stats.zero_window_probes;
             rto_.backoff();
             emit(out_segment{.seq = snd_nxt_, .flags = tcp_flags{f::ack}, .payload_len = 1}, ctx);
-            rexmit_at_ = after(ctx, rto_ms(ctx));
+            set_deadline(rexmit_at_, ctx, rto_ms(ctx));
         } else {
             retransmit(ctx);
             if (state_ == state::closed) return;
@@ -1098,7 +1101,7 @@ void connection::on_timer(context &ctx) noexcept {
         // unanswered and kill a live connection (as Linux's tcp_keepalive_timer, which
         // skips probes while packets are out).
         if (in_flight() > 0 || persist_ || !in(state::established | state::close_wait)) {
-            idle_at_ = after(ctx, ctx.cfg.keepalive_idle_ms);
+            set_deadline(idle_at_, ctx, ctx.cfg.keepalive_idle_ms);
             rearm(ctx);
             return;
         }
@@ -1110,7 +1113,7 @@ void connection::on_timer(context &ctx) noexcept {
         ++keepalive_sent_;
         ++ctx.stats.keepalive_probes;
         emit(out_segment{.seq = snd_nxt_ - 1, .flags = tcp_flags{f::ack}}, ctx);
-        idle_at_ = after(ctx, ctx.cfg.keepalive_interval_ms);
+        set_deadline(idle_at_, ctx, ctx.cfg.keepalive_interval_ms);
     }
     rearm(ctx);
 }
@@ -1134,7 +1137,7 @@ void connection::retransmit(context &ctx) noexcept {
     ++retries_;
     rto_.backoff(); // RFC 6298 §5.5
     rtt_timing_ = false; // Karn's algorithm: no sample from a retransmitted segment
-    rexmit_at_ = after(ctx, rto_ms(ctx));
+    set_deadline(rexmit_at_, ctx, rto_ms(ctx));
     if (state_ == state::syn_sent) {
         ++ctx.stats.syn_retrans;
         ++ctx.stats.retrans_segs;
@@ -1154,12 +1157,29 @@ void connection::retransmit(context &ctx) noexcept {
     rearm(ctx);
 }
 
+// Every duration passed here is a setting the configuration bounds well below
+// short_deadline::reach (settings.hpp).
+void connection::set_deadline(short_deadline &d, const context &ctx, std::uint64_t ms) noexcept {
+    const tick t = ctx.now + ms;
+    d = short_deadline::at(t);
+    // The armed timer fires no later than every deadline (rearm's invariant) until one
+    // is set before it: only then, or with no timer armed, has rearm() work to do.
+    if (!hook_.armed() || t < hook_.expires()) rearm_due_ = true;
+}
+
 void connection::rearm(context &ctx) noexcept {
+    // Nothing was set before the armed timer since the last call: it still fires first
+    // (a deadline cleared or moved later leaves it early, which is the lazy rule below).
+    // Most calls end here, without looking at the four deadlines.
+    if (!rearm_due_) return;
+    rearm_due_ = false;
     // Two pairwise minima rather than std::min's initializer list, which the compiler
-    // spills to the stack: this runs on nearly every segment.
+    // spills to the stack: this runs on nearly every segment. The minimum is taken over
+    // the deadlines' 32-bit keys, and only the earliest is rebuilt as a tick.
     const tick now = ctx.now;
-    const tick first = std::min(std::min(rexmit_at_.when(now, never), delack_at_.when(now, never)),
-                                std::min(close_at_.when(now, never), idle_at_.when(now, never)));
+    const std::uint32_t w = short_deadline::now_word(now);
+    const std::uint32_t k = std::min(std::min(rexmit_at_.key(w), delack_at_.key(w)), std::min(close_at_.key(w), idle_at_.key(w)));
+    const tick first = k == short_deadline::unset_key ? never : short_deadline::at_key(now, k);
     // Lazy, as BSD's and Linux's TCP timers are in spirit: a deadline that moved later
     // (the retransmission timer pushed back by every ACK, the delayed ACK dropped
     // because a segment carried the ACK, all deadlines gone) leaves the timer where it
@@ -1178,7 +1198,7 @@ void connection::restart_keepalive(context &ctx) noexcept {
     // packets have been received for the connection within an interval".
     if (ctx.cfg.keepalive && in(synchronized_states)) {
         keepalive_sent_ = 0;
-        idle_at_ = after(ctx, ctx.cfg.keepalive_idle_ms);
+        set_deadline(idle_at_, ctx, ctx.cfg.keepalive_idle_ms);
     }
 }
 

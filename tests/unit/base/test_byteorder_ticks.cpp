@@ -4,7 +4,9 @@
 
 #include <catch2/catch.hpp>
 
+#include <algorithm>
 #include <array>
+#include <random>
 
 using namespace linerate;
 
@@ -72,5 +74,37 @@ TEST_CASE("short_deadline: 32 bits give back the full tick within reach of now",
             CHECK(d.when(tick{now}, none) == t);
             CHECK(d.due(tick{now}) == (delta <= 0));
         }
+    }
+}
+
+TEST_CASE("short_deadline: keys order deadlines as their ticks do, unset last", "[base][ticks]") {
+    // The earliest of several deadlines, by the least key, is the earliest tick, across
+    // the 2^31 boundaries of the stored bits and with unset deadlines among them.
+    std::mt19937_64 rng(30);
+    const std::int64_t reach = static_cast<std::int64_t>(short_deadline::reach);
+    for (int round = 0; round < 100000; ++round) {
+        const std::uint64_t now = (std::uint64_t{1} << 34) + rng() % (std::uint64_t{1} << 33);
+        const std::uint32_t w = short_deadline::now_word(tick{now});
+        std::uint32_t least = short_deadline::unset_key;
+        std::uint64_t want = ~std::uint64_t{0};
+        for (int i = 0; i < 4; ++i) {
+            short_deadline d;
+            if (rng() % 4 != 0) {
+                const auto delta = static_cast<std::int64_t>(rng() % static_cast<std::uint64_t>(2 * reach)) - reach;
+                const tick t{now + static_cast<std::uint64_t>(delta)};
+                d = short_deadline::at(t);
+                want = std::min(want, t.value);
+                CHECK(short_deadline::at_key(tick{now}, d.key(w)) == t);
+                CHECK(d.key(w) != short_deadline::unset_key);
+            } else {
+                CHECK(d.key(w) == short_deadline::unset_key);
+            }
+            least = std::min(least, d.key(w));
+        }
+        INFO("round " << round);
+        if (want == ~std::uint64_t{0})
+            REQUIRE(least == short_deadline::unset_key);
+        else
+            REQUIRE(short_deadline::at_key(tick{now}, least) == tick{want});
     }
 }

@@ -50,6 +50,22 @@ public:
         const auto d = static_cast<std::int32_t>((raw_ & ~1u) - static_cast<std::uint32_t>(now.value << 1)) >> 1;
         return tick{now.value + static_cast<std::uint64_t>(static_cast<std::int64_t>(d))};
     }
+    // The earliest of several deadlines without rebuilding each as a tick: key() maps
+    // a deadline to a 32-bit word whose unsigned order is the deadlines' order seen from
+    // `now` (twice the distance, biased by 2^31; not set is the largest word, which no
+    // set deadline gives, as their words are even), branch-free; at_key() rebuilds the
+    // least one. `now_word` is now_word(now).
+    static constexpr std::uint32_t unset_key = ~std::uint32_t{0};
+    [[nodiscard]] static constexpr std::uint32_t now_word(tick now) noexcept {
+        return static_cast<std::uint32_t>(now.value << 1);
+    }
+    [[nodiscard]] constexpr std::uint32_t key(std::uint32_t now_w) const noexcept {
+        return (((raw_ & ~1u) - now_w) ^ 0x8000'0000u) | ((raw_ & 1u) - 1u);
+    }
+    [[nodiscard]] static constexpr tick at_key(tick now, std::uint32_t k) noexcept {
+        const std::int32_t d = static_cast<std::int32_t>(k ^ 0x8000'0000u) >> 1;
+        return tick{now.value + static_cast<std::uint64_t>(std::int64_t{d})};
+    }
     // Set and not later than now.
     [[nodiscard]] constexpr bool due(tick now) const noexcept { return set() && when(now, now) <= now; }
     // The stored word, for tests that compare two of them exactly.

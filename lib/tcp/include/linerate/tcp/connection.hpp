@@ -359,6 +359,8 @@ private:
     [[nodiscard]] bool fin_acked() const noexcept { return fin_queued_ && snd_una_ == snd_end_ + 1; }
     [[nodiscard]] std::uint32_t in_flight() const noexcept { return static_cast<std::uint32_t>(snd_max_ - snd_una_); }
     void rearm(context &ctx) noexcept;
+    // Sets deadline `d` to `ms` from now, and notes whether rearm() must move the timer.
+    void set_deadline(short_deadline &d, const context &ctx, std::uint64_t ms) noexcept;
     // True when the owner took a flush request (sink::want_flush): output can wait for it.
     [[nodiscard]] bool defer(context &ctx) noexcept;
     // An ACK that may ride on what the application sends in its callbacks.
@@ -410,6 +412,7 @@ private:
     bool flush_pending_ : 1 = false; // the owner will call flush() (sink::want_flush said yes)
     bool ack_owed_ : 1 = false;     // an ACK is due and left for flush() to send with data
     bool delack_owed_ : 1 = false;  // the delayed-ACK timer is left for flush() to start
+    bool rearm_due_ : 1 = false;    // a deadline was set before the armed timer, or none is armed
 
     // Row 2: timers.
     timer::hook hook_{};
