@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <cassert>
 #include <memory>
+#include <stdexcept>
 
 namespace linerate::flow {
 namespace {
@@ -38,7 +39,10 @@ shard::shard(const tcp::settings &cfg, const shard_limits &limits, const tcp::is
       rto_bounds_(cfg.rto),
       ctx_{start, 0, cfg_, wheel_, isn_, stats_, *this, challenge_budget_, challenge_end_, &ts_offsets_, &events_,
            &rto_bounds_} {
-    assert(cfg.timers_fit() && "a timer beyond what the TCB's 32-bit deadlines hold");
+    // The configuration file's bounds keep every timer inside the TCB's 32-bit deadlines;
+    // settings built in code (an embedder, a test) are checked here, before anything
+    // runs, and not by an assert that a release build leaves out.
+    if (!cfg.timers_fit()) throw std::invalid_argument("tcp settings: a timer beyond what the TCB's 32-bit deadlines hold");
     listeners_.reserve(max_listeners_);
     closing_.reserve(conns_.capacity());
     deferred_release_.reserve(std::max<std::uint32_t>(limits.held_segments, 64));

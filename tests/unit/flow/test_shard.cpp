@@ -14,6 +14,7 @@
 #include <deque>
 #include <map>
 #include <optional>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -719,4 +720,19 @@ TEST_CASE("shard: a callback that sends on more connections than the flush list 
     w.run();
     CHECK(w.server->shard_stats().flush_list_full == n - 1'024);
     for (const conn_id id : ids) CHECK(w.app_c.received[id] == "hello");
+}
+
+TEST_CASE("shard: settings with a timer beyond the TCB's 32-bit deadlines are refused at construction",
+          "[flow][shard]") {
+    // The configuration file bounds every timer; settings built in code are checked by
+    // the shard itself, in every build (an assert would vanish from a release build).
+    tcp::isn_generator isn{key_a};
+    memory_io io;
+    tcp::settings cfg = fast_settings();
+    CHECK_NOTHROW(shard(cfg, {.connections = 4, .time_wait = 4}, isn, io, tick{0}));
+    cfg.keepalive_idle_ms = static_cast<std::uint32_t>(short_deadline::reach);
+    CHECK_THROWS_AS(shard(cfg, {.connections = 4, .time_wait = 4}, isn, io, tick{0}), std::invalid_argument);
+    cfg = fast_settings();
+    cfg.msl_ms = static_cast<std::uint32_t>(short_deadline::reach / 2);
+    CHECK_THROWS_AS(shard(cfg, {.connections = 4, .time_wait = 4}, isn, io, tick{0}), std::invalid_argument);
 }
