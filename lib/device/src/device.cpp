@@ -73,7 +73,7 @@ eal::~eal() { rte_eal_cleanup(); }
 std::uint64_t eal::tsc_hz() const noexcept { return rte_get_tsc_hz(); }
 
 mbuf_pool::mbuf_pool(const std::string &name, const config::mempool_config &cfg, int socket) {
-    pool_ = rte_pktmbuf_pool_create(name.c_str(), cfg.mbufs, cfg.cache, 0, RTE_MBUF_DEFAULT_BUF_SIZE,
+    pool_ = rte_pktmbuf_pool_create(name.c_str(), cfg.mbufs, cfg.cache, mbuf_priv_size, RTE_MBUF_DEFAULT_BUF_SIZE,
                                     socket < 0 ? static_cast<int>(rte_socket_id()) : socket);
     if (pool_ == nullptr)
         throw error(fmt::format("mempool {} ({} mbufs, cache {}): {}", name, cfg.mbufs, cfg.cache,

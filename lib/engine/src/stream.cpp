@@ -7,9 +7,10 @@ namespace linerate::engine::detail {
 
 std::uint32_t worker::append(flow::conn_id id, std::span<const std::uint8_t> bytes) noexcept {
     conn_ext &e = ext[id];
+    rte_mbuf *tail = e.head != nullptr ? chain_of(e.head).tail : nullptr;
     std::size_t done = 0;
     while (done < bytes.size()) {
-        if (e.tail == nullptr || rte_pktmbuf_tailroom(e.tail) == 0) {
+        if (tail == nullptr || rte_pktmbuf_tailroom(tail) == 0) {
             rte_mbuf *m = spare_count > 0 ? spare_store[--spare_count] : rte_pktmbuf_alloc(pool);
             if (m == nullptr) {
                 stats.count(local_drop::send_no_mbuf);
@@ -17,31 +18,39 @@ std::uint32_t worker::append(flow::conn_id id, std::span<const std::uint8_t> byt
             }
             // Linked through `next` as a plain list: these are storage, never sent as a
             // chain, so pkt_len and nb_segs stay those of single mbufs.
-            if (e.tail != nullptr)
-                e.tail->next = m;
-            else
+            if (tail != nullptr) {
+                tail->next = m;
+            } else {
                 e.head = m;
-            e.tail = m;
+                chain_of(m).bytes = 0;
+            }
+            tail = m;
         }
-        const std::size_t k = std::min<std::size_t>(rte_pktmbuf_tailroom(e.tail), bytes.size() - done);
-        std::memcpy(rte_pktmbuf_mtod_offset(e.tail, std::uint8_t *, e.tail->data_len), bytes.data() + done, k);
-        e.tail->data_len = static_cast<std::uint16_t>(e.tail->data_len + k);
-        e.tail->pkt_len = e.tail->data_len;
+        const std::size_t k = std::min<std::size_t>(rte_pktmbuf_tailroom(tail), bytes.size() - done);
+        std::memcpy(rte_pktmbuf_mtod_offset(tail, std::uint8_t *, tail->data_len), bytes.data() + done, k);
+        tail->data_len = static_cast<std::uint16_t>(tail->data_len + k);
+        tail->pkt_len = tail->data_len;
         done += k;
     }
-    e.bytes += static_cast<std::uint32_t>(done);
+    if (e.head != nullptr) {
+        chain_info &c = chain_of(e.head);
+        c.tail = tail;
+        c.bytes += static_cast<std::uint32_t>(done);
+    }
     return static_cast<std::uint32_t>(done);
 }
 
 void worker::release_sent(flow::conn_id id, std::uint32_t n) noexcept {
     conn_ext &e = ext[id];
-    n = std::min(n, e.bytes);
-    e.bytes -= n;
+    if (e.head == nullptr) return;
+    chain_info c = chain_of(e.head); // moves to the next head if this one goes
+    n = std::min(n, c.bytes);
+    c.bytes -= n;
     while (n > 0 && e.head != nullptr) {
         const std::uint32_t avail = e.head->data_len - e.head_off;
         if (n < avail) {
             e.head_off = static_cast<std::uint16_t>(e.head_off + n);
-            return;
+            break;
         }
         n -= avail;
         rte_mbuf *next = e.head->next;
@@ -50,7 +59,7 @@ void worker::release_sent(flow::conn_id id, std::uint32_t n) noexcept {
         e.head = next;
         e.head_off = 0;
     }
-    if (e.head == nullptr) e.tail = nullptr;
+    if (e.head != nullptr) chain_of(e.head) = c;
 }
 
 void worker::forget(flow::conn_id id) noexcept {

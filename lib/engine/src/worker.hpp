@@ -111,16 +111,28 @@ struct rx_queue {
 // Everything a connection needs beside its TCB on this engine: the bytes of its send
 // stream (mbufs linked through `next`, from the first unacknowledged byte) and its
 // header template. One per connection of the shard's capacity, so its size counts ten
-// million times over: 24 bytes, the offset within an mbuf and the hop index in 16 bits.
+// million times over: 16 bytes, the offset within an mbuf and the hop index in 16 bits,
+// and what only a connection with stored bytes needs (the chain's tail and length) in
+// its first mbuf's private area (chain_info).
 struct conn_ext {
     static constexpr std::uint16_t no_hop = 0xffff;
     rte_mbuf *head = nullptr;
-    rte_mbuf *tail = nullptr;
-    std::uint32_t bytes = 0;    // stored, from head + head_off
     std::uint16_t head_off = 0; // bytes of head already acknowledged (below an mbuf's data_len)
     std::uint16_t hop = no_hop; // its next hop's template (worker::hops), once known
 };
-static_assert(sizeof(conn_ext) == 24, "conn_ext is per connection: see above");
+static_assert(sizeof(conn_ext) == 16, "conn_ext is per connection: see above");
+
+// A send-stream chain's tail and stored bytes (from head + head_off), kept in the
+// private area of its head mbuf (device::mbuf_priv_size), which the store allocates
+// from its worker's pool.
+struct chain_info {
+    rte_mbuf *tail;
+    std::uint32_t bytes;
+};
+static_assert(sizeof(chain_info) <= device::mbuf_priv_size, "chain_info outgrew the mbufs' private area");
+[[nodiscard]] inline chain_info &chain_of(rte_mbuf *head) noexcept {
+    return *static_cast<chain_info *>(rte_mbuf_to_priv(head));
+}
 
 struct held_segment {
     rte_mbuf *m = nullptr;
