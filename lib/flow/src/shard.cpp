@@ -2,7 +2,6 @@
 #include <linerate/flow/shard.hpp>
 
 #include <algorithm>
-#include <cassert>
 #include <memory>
 #include <stdexcept>
 

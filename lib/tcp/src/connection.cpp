@@ -1174,8 +1174,8 @@ void connection::rearm(context &ctx) noexcept {
     if (!rearm_due_) return;
     rearm_due_ = false;
     // Two pairwise minima rather than std::min's initializer list, which the compiler
-    // spills to the stack: this runs on nearly every segment. The minimum is taken over
-    // the deadlines' 32-bit keys, and only the earliest is rebuilt as a tick.
+    // spills to the stack. The minimum is taken over the deadlines' 32-bit keys, and
+    // only the earliest is rebuilt as a tick.
     const tick now = ctx.now;
     const std::uint32_t w = short_deadline::now_word(now);
     const std::uint32_t k = std::min(std::min(rexmit_at_.key(w), delack_at_.key(w)), std::min(close_at_.key(w), idle_at_.key(w)));

@@ -44,11 +44,7 @@ public:
     [[nodiscard]] constexpr bool set() const noexcept { return (raw_ & 1u) != 0; }
     // The tick, given a `now` within `reach` of it; `unset` when it is not set.
     [[nodiscard]] constexpr tick when(tick now, tick unset) const noexcept {
-        if (!set()) return unset;
-        // (tick - now) mod 2^31 in the top 31 bits of a word, then shifted back with its
-        // sign (an arithmetic shift in C++20): the distance, in [-reach, reach).
-        const auto d = static_cast<std::int32_t>((raw_ & ~1u) - static_cast<std::uint32_t>(now.value << 1)) >> 1;
-        return tick{now.value + static_cast<std::uint64_t>(static_cast<std::int64_t>(d))};
+        return set() ? at_key(now, key(now_word(now))) : unset;
     }
     // The earliest of several deadlines without rebuilding each as a tick: key() maps
     // a deadline to a 32-bit word whose unsigned order is the deadlines' order seen from
@@ -63,6 +59,8 @@ public:
         return (((raw_ & ~1u) - now_w) ^ 0x8000'0000u) | ((raw_ & 1u) - 1u);
     }
     [[nodiscard]] static constexpr tick at_key(tick now, std::uint32_t k) noexcept {
+        // Unbiased, the key is (tick - now) mod 2^31 in the top 31 bits of a word: shifted
+        // back with its sign (an arithmetic shift in C++20), the distance in [-reach, reach).
         const std::int32_t d = static_cast<std::int32_t>(k ^ 0x8000'0000u) >> 1;
         return tick{now.value + static_cast<std::uint64_t>(std::int64_t{d})};
     }
