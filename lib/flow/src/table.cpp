@@ -9,6 +9,8 @@
 // never writes anything shared.
 #include <linerate/flow/table.hpp>
 
+#include <algorithm>
+#include <limits>
 #include <stdexcept>
 #include <thread>
 
@@ -31,24 +33,23 @@ void back_off(std::uint32_t attempt) noexcept {
     }
 }
 
-std::uint32_t slot_count(std::uint32_t capacity) {
-    // The smallest power of two, at least 16, with capacity <= 75 % of it.
-    std::uint64_t n = 16;
-    while (n * 3 < std::uint64_t{capacity} * 4) n *= 2;
-    if (n > (std::uint64_t{1} << 31)) throw std::length_error("flow::table: capacity too large");
+} // namespace
+
+std::uint32_t table::slots_for(std::uint32_t capacity) {
+    // capacity <= 75 % of n  <=>  n >= ceil(capacity * 4 / 3); then up to a whole chunk.
+    const std::uint64_t least = (std::uint64_t{capacity} * 4 + 2) / 3;
+    const std::uint64_t n = std::max<std::uint64_t>(chunk_slots, (least + chunk_slots - 1) / chunk_slots * chunk_slots);
+    if (n > std::numeric_limits<std::uint32_t>::max()) throw std::length_error("flow::table: capacity too large");
     return static_cast<std::uint32_t>(n);
 }
-
-} // namespace
 
 // std::atomic's default constructor value-initialises (C++20), and big_array
 // value-initialises its elements: every slot starts empty (ref raw 0).
 table::table(std::uint32_t capacity, std::uint64_t seed)
-    : slots_(slot_count(capacity)), mask_(static_cast<std::uint32_t>(slots_.size() - 1)), capacity_(capacity),
-      hash_(seed) {}
+    : slots_(slots_for(capacity)), n_(static_cast<std::uint32_t>(slots_.size())), capacity_(capacity), hash_(seed) {}
 
 std::uint32_t table::locate(std::uint64_t addrs, std::uint64_t ports, std::uint64_t hash) const noexcept {
-    for (std::uint32_t i = static_cast<std::uint32_t>(hash) & mask_;; i = (i + 1) & mask_) {
+    for (std::uint32_t i = home(hash);; i = next(i)) {
         const std::uint64_t w1 = slots_[i].ports_ref.load(std::memory_order_relaxed);
         if (static_cast<std::uint32_t>(w1) == 0) return none;
         if ((w1 & port_mask) == ports && slots_[i].addrs.load(std::memory_order_relaxed) == addrs) return i;
@@ -91,8 +92,8 @@ table::insert_result table::insert(const tcp::four_tuple &t, std::uint64_t hash,
     const std::uint64_t ports = detail::key_ports(t);
     // Probe (a read; no seqlock needed by the only writer) to the key or the first
     // empty slot, which is where linear probing puts a new key.
-    std::uint32_t i = static_cast<std::uint32_t>(hash) & mask_;
-    for (;; i = (i + 1) & mask_) {
+    std::uint32_t i = home(hash);
+    for (;; i = next(i)) {
         const std::uint64_t w1 = slots_[i].ports_ref.load(std::memory_order_relaxed);
         if (static_cast<std::uint32_t>(w1) == 0) break;
         if ((w1 & port_mask) == ports && slots_[i].addrs.load(std::memory_order_relaxed) == addrs)
@@ -140,15 +141,16 @@ void table::erase_at(std::uint32_t hole) noexcept {
     write_begin();
     // Backward shift (Knuth, Algorithm R): walk the rest of the cluster; an entry may
     // fill the hole if its home slot is NOT cyclically within (hole, j], because then
-    // the hole lies on its probe path (between its home and j). It moves, and the slot
-    // it left becomes the hole. The walk ends at the first empty slot, where every
-    // probe run ends.
-    for (std::uint32_t j = (hole + 1) & mask_;; j = (j + 1) & mask_) {
+    // the hole lies on its probe path (between its home and j): that is, if it is at
+    // least as far from its home as from the hole, both distances counted forward and
+    // wrapping at the end of the array. It moves, and the slot it left becomes the
+    // hole. The walk ends at the first empty slot, where every probe run ends.
+    for (std::uint32_t j = next(hole);; j = next(j)) {
         const std::uint64_t w1 = slots_[j].ports_ref.load(std::memory_order_relaxed);
         if (static_cast<std::uint32_t>(w1) == 0) break;
         const std::uint64_t w0 = slots_[j].addrs.load(std::memory_order_relaxed);
-        const std::uint32_t home = static_cast<std::uint32_t>(this->hash(detail::key_of(w0, w1))) & mask_;
-        if (((j - home) & mask_) >= ((j - hole) & mask_)) {
+        const std::uint32_t j_home = home(this->hash(detail::key_of(w0, w1)));
+        if (distance(j_home, j) >= distance(hole, j)) {
             slots_[hole].addrs.store(w0, std::memory_order_relaxed);
             slots_[hole].ports_ref.store(w1, std::memory_order_relaxed);
             hole = j;
@@ -164,14 +166,14 @@ std::uint32_t table::probe_length(const tcp::four_tuple &t) const noexcept {
     const std::uint64_t addrs = detail::key_addrs(t);
     const std::uint64_t ports = detail::key_ports(t);
     std::uint32_t n = 1;
-    for (std::uint32_t i = static_cast<std::uint32_t>(hash(t)) & mask_;; i = (i + 1) & mask_, ++n) {
+    for (std::uint32_t i = home(hash(t));; i = next(i), ++n) {
         const std::uint64_t w1 = slots_[i].ports_ref.load(std::memory_order_relaxed);
         if (static_cast<std::uint32_t>(w1) == 0) return n;
         if ((w1 & port_mask) == ports && slots_[i].addrs.load(std::memory_order_relaxed) == addrs) return n;
     }
 }
 
-// Seqlock, reader side. hash_ (its keys) and mask_ are written only by the constructor,
+// Seqlock, reader side. hash_ (its keys) and n_ are written only by the constructor,
 // which happens-before any reader thread is given the table.
 std::optional<ref> table::find_concurrent(const tcp::four_tuple &t, std::uint32_t max_attempts) const noexcept {
     const std::uint64_t h = hash(t);
@@ -189,8 +191,8 @@ std::optional<ref> table::find_concurrent(const tcp::four_tuple &t, std::uint32_
         // the check below throws such a result away. The probe is bounded by the slot
         // count because a torn view need not contain an empty slot.
         std::optional<ref> result;
-        std::uint32_t i = static_cast<std::uint32_t>(h) & mask_;
-        for (std::uint32_t n = 0; n <= mask_; ++n, i = (i + 1) & mask_) {
+        std::uint32_t i = home(h);
+        for (std::uint32_t n = 0; n < n_; ++n, i = next(i)) {
             const std::uint64_t w1 = slots_[i].ports_ref.load(std::memory_order_relaxed);
             const auto r = ref{static_cast<std::uint32_t>(w1)};
             if (r.empty()) break;
@@ -214,9 +216,8 @@ std::optional<ref> table::find_concurrent(const tcp::four_tuple &t, std::uint32_
 }
 
 // The same protocol as find_concurrent, over a chunk of slots copied out.
-// The slot count is a power of two of at least 16, so chunks tile it exactly.
+// The slot count is a multiple of chunk_slots (slots_for), so chunks tile it exactly.
 bool table::read_chunk(std::uint32_t first, chunk &out, std::uint32_t max_attempts) const noexcept {
-    static_assert(chunk_slots <= 16 && (chunk_slots & (chunk_slots - 1)) == 0);
     for (std::uint32_t attempt = 0; attempt < max_attempts; ++attempt) {
         const std::uint64_t s1 = version_.load(std::memory_order_acquire); // pairs with write_end
         if ((s1 & 1) != 0) {
