@@ -320,6 +320,8 @@ public:
     [[nodiscard]] std::size_t held_count() const noexcept { return held_.size(); }
     [[nodiscard]] std::uint64_t released_of(conn_id id) const noexcept { return streams_[id].released; }
     [[nodiscard]] std::uint64_t stored_of(conn_id id) const noexcept { return streams_[id].stored; }
+    // The peer's ISN, as this side's SYN-ACK acknowledged it.
+    [[nodiscard]] seq32 irs_of(conn_id id) const noexcept { return streams_[id].irs; }
 
 private:
     // One send stream: [released, stored) is what a real buffer would hold.
@@ -328,6 +330,9 @@ private:
         std::uint64_t released = 0;
         std::uint64_t stored = 0;
         std::uint32_t fins = 0;
+        // From its SYN or SYN-ACK: the TCB keeps ISS and IRS only through the handshake.
+        seq32 iss{};
+        seq32 irs{};
     };
     stream &use(conn_id id) noexcept;
 
@@ -648,6 +653,10 @@ void sim_io::transmit(conn_id id, const tcp::four_tuple &t, const tcp::out_segme
     }
     const tcp::connection &c = shard_->connection(id);
     stream &st = use(id);
+    if (s.flags.has(f::syn)) {
+        st.iss = s.seq;
+        if (s.flags.has(f::ack)) st.irs = s.ack - 1;
+    }
     // A keepalive is the one bare ACK a timer sends below SND.NXT (RFC 9293 §3.8.4).
     if (in_timers && s.payload_len == 0 && s.flags.only(f::ack) && s.seq == c.snd_nxt() - 1 &&
         c.snd_una() != c.snd_nxt()) {
@@ -663,7 +672,7 @@ void sim_io::transmit(conn_id id, const tcp::four_tuple &t, const tcp::out_segme
         const auto who = [&] { return std::string(side_name(side_)) + " flow " + std::to_string(fl) + ": "; };
         // Where the bytes are by their sequence number, and where the shard said they
         // are (counted from the first byte still stored): the two must agree.
-        const std::uint32_t by_seq = flow::stream_offset(c, s);
+        const std::uint32_t by_seq = static_cast<std::uint32_t>(s.seq + (s.flags.has(f::syn) ? 1u : 0u) - (st.iss + 1));
         const std::uint64_t by_offset = st.released + offset;
         if (static_cast<std::int32_t>(offset) < 0)
             w_.note(w_.bad_.released_resent, who() + "transmit of released bytes at offset " + std::to_string(by_seq) +
@@ -866,7 +875,8 @@ bool client_app::open(flow::shard &s, flow_record &fl) {
         fl.client.opened = true;
         fl.client.id = *id;
         conns_[*id] = conn_state{.flow = fl.id, .live = true};
-        w_.flow_by_syn_[world::syn_key(port, s.connection(*id).iss())] = fl.id;
+        // SYN-SENT: SND.UNA is still ISS.
+        w_.flow_by_syn_[world::syn_key(port, s.connection(*id).snd_una())] = fl.id;
         w_.trace_call(side_, port, call::open, fl.id);
         w_.traced(port, "client opens flow %u (request %u, response %u)", fl.id, fl.request, fl.response);
         // The request is queued before the handshake completes; it leaves once ESTABLISHED.
@@ -934,11 +944,12 @@ void server_app::on_accepted(lcore_context &, conn accepted) {
     conn_state &cs = conns_[id];
     const tcp::connection &c = s.connection(id);
     const std::uint16_t port = c.tuple().remote_port;
-    w_.trace_call(side_, port, call::accepted, c.irs().raw());
+    const seq32 irs = w_.io_at(side_).irs_of(id);
+    w_.trace_call(side_, port, call::accepted, irs.raw());
     w_.traced(port, "server accepted");
     if (cs.live) w_.note(w_.bad_.event_after_closed, "server accepted a connection twice");
     cs = conn_state{.live = true};
-    const auto it = w_.flow_by_syn_.find(world::syn_key(port, c.irs()));
+    const auto it = w_.flow_by_syn_.find(world::syn_key(port, irs));
     if (it == w_.flow_by_syn_.end()) {
         w_.note(w_.bad_.unknown_connection, "server accepted a connection of client port " + std::to_string(port) +
                                                 " whose SYN no client sent");

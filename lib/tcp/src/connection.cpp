@@ -130,7 +130,9 @@ void connection::emit(out_segment s, context &ctx) noexcept {
 }
 
 void connection::send_syn(bool with_ack, context &ctx) noexcept {
-    out_segment s{.seq = iss_, .flags = tcp_flags{with_ack ? std::uint8_t(f::syn | f::ack) : f::syn}};
+    // Only in SYN-SENT and SYN-RECEIVED, where nothing past the SYN is acknowledged:
+    // SND.UNA is still ISS.
+    out_segment s{.seq = snd_una_, .flags = tcp_flags{with_ack ? std::uint8_t(f::syn | f::ack) : f::syn}};
     // RFC 9293 §3.7.1 MUST-14: send our MSS in every SYN (RFC 6691: from the MTU).
     s.options.mss = ctx.cfg.our_mss();
     // A SYN offers what we support; a SYN-ACK may only answer what the SYN offered
@@ -215,11 +217,11 @@ void connection::negotiate_options(const tcp_options &peer, context &ctx) noexce
 void connection::start_send_side(const four_tuple &t, context &ctx) noexcept {
     tuple_ = t;
     // RFC 9293 §3.4.1 MUST-8/MUST-9, RFC 6528: clock-driven, keyed per 4-tuple.
-    iss_ = ctx.isn.generate(t.local_ip, t.local_port, t.remote_ip, t.remote_port, ctx.now_us);
-    snd_una_ = iss_;
-    snd_nxt_ = iss_ + 1;
+    const seq32 iss = ctx.isn.generate(t.local_ip, t.local_port, t.remote_ip, t.remote_port, ctx.now_us);
+    snd_una_ = iss;
+    snd_nxt_ = iss + 1;
     snd_max_ = snd_nxt_;
-    snd_end_ = iss_ + 1; // the application's stream starts after the SYN
+    snd_end_ = iss + 1; // the application's stream starts after the SYN
     cwnd_ = ctx.cfg.initial_window_segments * ctx.cfg.our_mss(); // RFC 6928
     rto_ = rto_estimator{};
     // RFC 7323 §5.4 and appendix A: a keyed offset so TSval reveals no host clock, per
@@ -252,7 +254,6 @@ void connection::open_passive(const four_tuple &t, const segment &syn, context &
     // Data or a FIN in the SYN is not kept: we acknowledge only the SYN, so the peer
     // sends them again once the connection is established (what Linux does too).
     passive_ = true;
-    irs_ = syn.seq;
     rcv_nxt_ = syn.seq + 1;
     start_send_side(t, ctx);
     negotiate_options(syn.options, ctx);
@@ -452,7 +453,8 @@ void connection::input(const segment &seg, context &ctx) noexcept {
     // peer's SYN again, unchanged, means our SYN-ACK was lost; answer it with the
     // SYN-ACK rather than the bare ACK the sequence check would send, which the peer
     // in SYN-SENT would drop ("fifth, if neither SYN nor RST").
-    if (state_ == state::syn_received && seg.flags.only(f::syn) && seg.seq == irs_) {
+    // In SYN-RECEIVED nothing past the SYN is received yet: IRS is RCV.NXT - 1.
+    if (state_ == state::syn_received && seg.flags.only(f::syn) && seg.seq + 1 == rcv_nxt_) {
         ++ctx.stats.retrans_segs;
         send_syn(true, ctx);
         return;
@@ -571,7 +573,8 @@ void connection::input_syn_sent(const segment &seg, context &ctx) noexcept {
     if (seg.has(f::ack)) {
         // "If SEG.ACK =< ISS or SEG.ACK > SND.NXT, send a reset (unless the RST bit is
         // set, if so drop the segment and return)".
-        if (seg.ack <= iss_ || seg.ack > snd_max_) {
+        // SND.UNA is ISS in SYN-SENT: nothing past the SYN can be acknowledged yet.
+        if (seg.ack <= snd_una_ || seg.ack > snd_max_) {
             ctx.stats.count(drop::syn_sent_bad_ack);
             if (!seg.has(f::rst)) send_rst(seg.ack, ctx);
             return;
@@ -594,8 +597,7 @@ void connection::input_syn_sent(const segment &seg, context &ctx) noexcept {
         ctx.stats.count(drop::syn_sent_no_syn);
         return;
     }
-    irs_ = seg.seq;
-    rcv_nxt_ = seg.seq + 1;
+    rcv_nxt_ = seg.seq + 1; // IRS is SEG.SEQ
     negotiate_options(seg.options, ctx);
     // Karn: a SYN that was retransmitted gives no sample.
     if (retries_ == 0 && !sample_rtt_from_timestamp(seg, ctx))
@@ -605,8 +607,8 @@ void connection::input_syn_sent(const segment &seg, context &ctx) noexcept {
     max_snd_wnd_ = snd_wnd_;
     snd_wl1_ = seg.seq;
     snd_wl2_ = seg.ack;
-    if (ack_ok) snd_una_ = seg.ack;
-    if (snd_una_ > iss_) {
+    if (ack_ok) {
+        snd_una_ = seg.ack;
         // "our SYN has been ACKed": ESTABLISHED, <SEQ=SND.NXT><ACK=RCV.NXT><CTL=ACK>.
         // Data in the SYN-ACK is not kept (as in open_passive); the peer resends it.
         set_state(state::established, ctx);

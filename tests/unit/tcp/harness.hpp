@@ -10,6 +10,7 @@
 
 #include <array>
 #include <deque>
+#include <optional>
 #include <map>
 #include <memory>
 #include <vector>
@@ -33,7 +34,12 @@ struct recording_sink final : sink {
     std::deque<out_segment> sent;
     std::deque<recorded_event> events;
 
-    void transmit(const connection *, const four_tuple &, const out_segment &s) override { sent.push_back(s); }
+    // The connection's ISS, from its first SYN: the TCB keeps it only while it is SND.UNA.
+    std::optional<seq32> iss;
+    void transmit(const connection *, const four_tuple &, const out_segment &s) override {
+        if (s.flags.has(tcp_flags::syn) && !iss) iss = s.seq;
+        sent.push_back(s);
+    }
     void notify(connection &, const event &e) override {
         events.push_back({e.type, e.reason, e.bytes, {e.data.begin(), e.data.end()}});
     }
@@ -101,6 +107,18 @@ struct harness {
 
     context ctx() {
         return context{now, now.value * 1000, cfg, wheel, isn, stats, out, challenge_budget, challenge_end};
+    }
+
+    // ISS, as the connection's first SYN carried it.
+    [[nodiscard]] seq32 iss() const {
+        REQUIRE(out.iss.has_value());
+        return *out.iss;
+    }
+
+    // The ISN the RFC 6528 generator gives local_view now.
+    [[nodiscard]] seq32 generated_iss() const {
+        return isn.generate(local_view.local_ip, local_view.local_port, local_view.remote_ip, local_view.remote_port,
+                            now.value * 1000);
     }
 
     void deliver(const segment &s) {

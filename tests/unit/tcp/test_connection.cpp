@@ -38,8 +38,8 @@ TEST_CASE("SYN-SENT: OPEN sends a SYN with our options from the ISN", "[tcp][syn
     h.c.open_active(local_view, x);
     const auto syn = h.expect_emitted();
     CHECK(syn.flags == tcp_flags{f::syn});
-    CHECK(syn.seq == h.c.iss());
-    CHECK(h.c.snd_nxt() == h.c.iss() + 1);
+    CHECK(syn.seq == h.generated_iss());
+    CHECK(h.c.snd_nxt() == h.iss() + 1);
     CHECK(syn.options.mss == std::optional<std::uint16_t>{1460}); // RFC 9293 MUST-14, from the MTU
     CHECK(syn.options.window_scale.has_value());
     CHECK(syn.options.sack_permitted);
@@ -50,13 +50,13 @@ TEST_CASE("SYN-SENT: OPEN sends a SYN with our options from the ISN", "[tcp][syn
 TEST_CASE("SYN-SENT: a SYN-ACK for our SYN establishes and is ACKed", "[tcp][syn_sent]") {
     harness h;
     h.to_syn_sent();
-    segment sa{.seq = seq32{peer_iss}, .ack = h.c.iss() + 1, .flags = tcp_flags{f::syn | f::ack}, .window = 5000};
+    segment sa{.seq = seq32{peer_iss}, .ack = h.iss() + 1, .flags = tcp_flags{f::syn | f::ack}, .window = 5000};
     sa.options.mss = 1000;
     h.deliver(sa);
     CHECK(h.c.current() == state::established);
     const auto ack = h.expect_emitted();
     CHECK(ack.flags == tcp_flags{f::ack});
-    CHECK(ack.seq == h.c.iss() + 1);
+    CHECK(ack.seq == h.iss() + 1);
     CHECK(ack.ack == seq32{peer_iss + 1});
     CHECK(h.c.snd_wnd() == 5000); // RFC 7323 §2.2: a SYN's window is never scaled
     CHECK(h.c.mss() == 1000);
@@ -66,20 +66,20 @@ TEST_CASE("SYN-SENT: a SYN-ACK for our SYN establishes and is ACKed", "[tcp][syn
 TEST_CASE("RFC 9293 §3.10.7.3: SYN-SENT answers an unacceptable ACK with RST at SEG.ACK", "[tcp][syn_sent]") {
     harness h;
     h.to_syn_sent();
-    h.deliver(segment{.seq = seq32{5}, .ack = h.c.iss() + 7, .flags = tcp_flags{f::ack}});
+    h.deliver(segment{.seq = seq32{5}, .ack = h.iss() + 7, .flags = tcp_flags{f::ack}});
     const auto rst = h.expect_emitted();
     CHECK(rst.flags == tcp_flags{f::rst});
-    CHECK(rst.seq == h.c.iss() + 7);
+    CHECK(rst.seq == h.iss() + 7);
     CHECK(h.c.current() == state::syn_sent);
     // ...and drops one that is itself a RST, silently.
-    h.deliver(segment{.seq = seq32{5}, .ack = h.c.iss(), .flags = tcp_flags{f::ack | f::rst}});
+    h.deliver(segment{.seq = seq32{5}, .ack = h.iss(), .flags = tcp_flags{f::ack | f::rst}});
     h.expect_nothing();
 }
 
 TEST_CASE("RFC 9293 §3.10.7.3: SYN-SENT refused by a RST acknowledging our SYN (MUST-12)", "[tcp][syn_sent]") {
     harness h;
     h.to_syn_sent();
-    h.deliver(segment{.seq = seq32{0}, .ack = h.c.iss() + 1, .flags = tcp_flags{f::rst | f::ack}});
+    h.deliver(segment{.seq = seq32{0}, .ack = h.iss() + 1, .flags = tcp_flags{f::rst | f::ack}});
     CHECK(h.c.current() == state::closed);
     CHECK(h.expect_event(event_type::closed).reason == close_reason::refused);
     CHECK(h.stats.attempt_fails == 1);
@@ -100,10 +100,10 @@ TEST_CASE("RFC 9293 §3.10.7.3 MUST-10: a bare SYN in SYN-SENT is a simultaneous
     CHECK(h.c.current() == state::syn_received);
     const auto sa = h.expect_emitted();
     CHECK(sa.flags == tcp_flags{f::syn | f::ack});
-    CHECK(sa.seq == h.c.iss());
+    CHECK(sa.seq == h.generated_iss());
     CHECK(sa.ack == seq32{peer_iss + 1});
     // The peer's SYN-ACK completes it, as an active open.
-    h.deliver(segment{.seq = seq32{peer_iss + 1}, .ack = h.c.iss() + 1, .flags = tcp_flags{f::ack}, .window = 100});
+    h.deliver(segment{.seq = seq32{peer_iss + 1}, .ack = h.iss() + 1, .flags = tcp_flags{f::ack}, .window = 100});
     CHECK(h.c.current() == state::established);
     h.expect_event(event_type::connected);
 }
@@ -136,10 +136,9 @@ TEST_CASE("RFC 9293 §3.10.7.2: a SYN opens SYN-RECEIVED with a SYN-ACK", "[tcp]
     CHECK(h.c.current() == state::syn_received);
     const auto sa = h.expect_emitted();
     CHECK(sa.flags == tcp_flags{f::syn | f::ack});
-    CHECK(sa.seq == h.c.iss());
+    CHECK(sa.seq == h.generated_iss());
     CHECK(sa.ack == seq32{peer_iss + 1});
     CHECK(h.c.rcv_nxt() == seq32{peer_iss + 1});
-    CHECK(h.c.irs() == seq32{peer_iss});
     // The SYN offered no window scale, SACK or timestamps: the SYN-ACK answers none.
     CHECK_FALSE(sa.options.window_scale);
     CHECK_FALSE(sa.options.sack_permitted);
@@ -167,11 +166,11 @@ TEST_CASE("RFC 9293 §3.10.7.4: SYN-RECEIVED answers an ACK not for our SYN with
     harness h;
     h.to_syn_received();
     segment bad = h.peer(f::ack);
-    bad.ack = h.c.iss() + 50;
+    bad.ack = h.iss() + 50;
     h.deliver(bad);
     const auto rst = h.expect_emitted();
     CHECK(rst.flags == tcp_flags{f::rst});
-    CHECK(rst.seq == h.c.iss() + 50);
+    CHECK(rst.seq == h.iss() + 50);
     CHECK(h.c.current() == state::syn_received);
 }
 
@@ -191,11 +190,11 @@ TEST_CASE("SYN-RECEIVED: a lost SYN-ACK is resent with the same ISN, on timeout 
     h.fire(1000);
     auto sa = h.expect_emitted();
     CHECK(sa.flags == tcp_flags{f::syn | f::ack});
-    CHECK(sa.seq == h.c.iss());
+    CHECK(sa.seq == h.iss());
     h.deliver(h.peer_syn()); // as Linux: the SYN again is answered with the SYN-ACK
     sa = h.expect_emitted();
     CHECK(sa.flags == tcp_flags{f::syn | f::ack});
-    CHECK(sa.seq == h.c.iss());
+    CHECK(sa.seq == h.iss());
 }
 
 TEST_CASE("SYN-RECEIVED: a half-open connection lives only until its SYN-ACK retries run out",
@@ -374,10 +373,10 @@ TEST_CASE("ESTABLISHED: sent data goes out in MSS-sized segments and is released
     CHECK(h.out.sent[2].flags == tcp_flags{f::ack | f::psh});
     h.clear();
     segment ack = h.peer(f::ack);
-    ack.ack = h.c.iss() + 1 + 2920;
+    ack.ack = h.iss() + 1 + 2920;
     h.deliver(ack);
     CHECK(h.expect_event(event_type::acked).bytes == 2920);
-    CHECK(h.c.snd_una() == h.c.iss() + 2921);
+    CHECK(h.c.snd_una() == h.iss() + 2921);
 }
 
 TEST_CASE("RFC 6928: the initial window is 10 segments, and the peer's window bounds it too",
@@ -409,7 +408,7 @@ TEST_CASE("RFC 6298 §5: unacknowledged data is retransmitted on RTO with backof
     const std::uint32_t rto = h.c.rto_ms(h.ctx());
     h.fire(rto);
     const auto again = h.expect_emitted();
-    CHECK(again.seq == h.c.iss() + 1);
+    CHECK(again.seq == h.iss() + 1);
     CHECK(again.payload_len == 500);
     CHECK(h.stats.retrans_segs == 1);
     CHECK(h.stats.timeouts == 1); // TCPTimeouts
@@ -431,7 +430,7 @@ TEST_CASE("RFC 6298 §5.3: an ACK of new data restarts the RTO; the early timer 
     const std::uint32_t rto = h.c.rto_ms(h.ctx());
     h.advance(rto / 2);
     segment part = h.peer(f::ack);
-    part.ack = h.c.iss() + 1 + 200;
+    part.ack = h.iss() + 1 + 200;
     h.deliver(part);
     h.clear();
     const std::uint32_t rto2 = h.c.rto_ms(h.ctx()); // the ACK may have sampled the RTT
@@ -445,7 +444,7 @@ TEST_CASE("RFC 6298 §5.3: an ACK of new data restarts the RTO; the early timer 
     // RFC 6298 §5.3: the timer restarted at the ACK, so it expires rto2 after it.
     h.fire(rto2 - past_old, rto2);
     const auto again = h.expect_emitted();
-    CHECK(again.seq == h.c.iss() + 1 + 200);
+    CHECK(again.seq == h.iss() + 1 + 200);
     CHECK(h.stats.retrans_segs == 1);
 }
 
@@ -516,7 +515,7 @@ TEST_CASE("FIN-WAIT-1: CLOSE sends a FIN after the queued data", "[tcp][fin_wait
     CHECK(h.c.current() == state::fin_wait_1);
     REQUIRE(h.out.sent.size() == 2);
     CHECK(h.out.sent[1].flags.has(f::fin));
-    CHECK(h.out.sent[1].seq == h.c.iss() + 101);
+    CHECK(h.out.sent[1].seq == h.iss() + 101);
 }
 
 TEST_CASE("FIN-WAIT-1: the ACK of our FIN moves to FIN-WAIT-2", "[tcp][fin_wait_1]") {
@@ -730,7 +729,7 @@ TEST_CASE("RFC 7323 §2: window scaling applies only when both SYNs carry it", "
     REQUIRE(sa.options.window_scale);
     CHECK(*sa.options.window_scale == 5); // 1 MiB >> 5 fits in 16 bits
     CHECK(h.c.snd_wscale() == 7);
-    h.deliver(segment{.seq = seq32{peer_iss + 1}, .ack = h.c.iss() + 1, .flags = tcp_flags{f::ack}, .window = 10});
+    h.deliver(segment{.seq = seq32{peer_iss + 1}, .ack = h.iss() + 1, .flags = tcp_flags{f::ack}, .window = 10});
     CHECK(h.c.snd_wnd() == 10u << 7);
 
     harness no;
@@ -970,7 +969,7 @@ TEST_CASE("RFC 6298 §5.7: after a SYN timed out without an RTT sample, data sta
     h.fire(1000); // the SYN times out once
     h.clear();
     // Karn: the SYN-ACK of a retransmitted SYN gives no sample.
-    h.deliver(segment{.seq = seq32{peer_iss}, .ack = h.c.iss() + 1, .flags = tcp_flags{f::syn | f::ack},
+    h.deliver(segment{.seq = seq32{peer_iss}, .ack = h.iss() + 1, .flags = tcp_flags{f::syn | f::ack},
                       .window = 5000});
     REQUIRE(h.c.current() == state::established);
     CHECK_FALSE(h.c.rto().has_sample());
@@ -979,7 +978,7 @@ TEST_CASE("RFC 6298 §5.7: after a SYN timed out without an RTT sample, data sta
     harness quick; // no timeout: the handshake's sample sets the RTO
     quick.to_syn_sent();
     quick.advance(50);
-    quick.deliver(segment{.seq = seq32{peer_iss}, .ack = quick.c.iss() + 1,
+    quick.deliver(segment{.seq = seq32{peer_iss}, .ack = quick.iss() + 1,
                           .flags = tcp_flags{f::syn | f::ack}, .window = 5000});
     CHECK(quick.c.rto().has_sample());
     CHECK(quick.c.rto_ms(quick.ctx()) < 1000);
@@ -1048,7 +1047,7 @@ TEST_CASE("RFC 9293 §3.7.1 MUST-65: the MSS option goes only in SYN segments", 
     auto x = h.ctx();
     h.c.open_active(local_view, x);
     CHECK(h.expect_emitted().options.mss.has_value());
-    h.deliver(segment{.seq = seq32{peer_iss}, .ack = h.c.iss() + 1, .flags = tcp_flags{f::syn | f::ack},
+    h.deliver(segment{.seq = seq32{peer_iss}, .ack = h.iss() + 1, .flags = tcp_flags{f::syn | f::ack},
                       .window = 60000});
     auto y = h.ctx();
     h.c.send(3000, y);
@@ -1068,7 +1067,7 @@ TEST_CASE("RFC 9293 §3.10.2: SEND takes what the buffer holds and signals writa
     CHECK(h.c.send(1, x) == 0);
     h.clear();
     segment ack = h.peer(f::ack);
-    ack.ack = h.c.iss() + 1 + 2920;
+    ack.ack = h.iss() + 1 + 2920;
     h.deliver(ack);
     CHECK(h.expect_event(event_type::acked).bytes == 2920);
     h.expect_event(event_type::writable);

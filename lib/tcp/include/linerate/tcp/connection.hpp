@@ -267,8 +267,8 @@ public:
     // Read-only views of the RFC variables, for tests and telemetry.
     [[nodiscard]] seq32 snd_una() const noexcept { return snd_una_; }
     [[nodiscard]] seq32 snd_nxt() const noexcept { return snd_nxt_; }
+    [[nodiscard]] seq32 snd_end() const noexcept { return snd_end_; }
     [[nodiscard]] std::uint32_t snd_wnd() const noexcept { return snd_wnd_; }
-    [[nodiscard]] seq32 iss() const noexcept { return iss_; }
     [[nodiscard]] seq32 rcv_nxt() const noexcept { return rcv_nxt_; }
     // RCV.WND, under the settings the connection runs with (see rcv_window_).
     [[nodiscard]] std::uint32_t rcv_wnd(const settings &cfg) const noexcept {
@@ -276,7 +276,6 @@ public:
                : rcv_window_ == window_narrow ? std::min<std::uint32_t>(cfg.receive_buffer, 0xffff)
                                               : 0;
     }
-    [[nodiscard]] seq32 irs() const noexcept { return irs_; }
     [[nodiscard]] std::uint16_t mss() const noexcept { return snd_mss_; }
     [[nodiscard]] std::uint8_t snd_wscale() const noexcept { return snd_wscale_; }
     [[nodiscard]] std::uint8_t rcv_wscale() const noexcept { return rcv_wscale_; }
@@ -367,26 +366,27 @@ private:
     void ack_soon(context &ctx) noexcept;
     [[nodiscard]] std::uint32_t ts_now(const context &ctx) const noexcept;
 
-    // Row 1: what every segment reads (RFC 9293 §3.3.1 names).
+    // Row 1: what every segment reads (RFC 9293 §3.3.1 names). ISS and IRS are not
+    // kept: only the handshake asks for them, and until it is over nothing past either
+    // SYN is acknowledged or received, so ISS is SND.UNA and IRS is RCV.NXT - 1 (Linux
+    // too keeps them only while the connection is a request sock).
     seq32 snd_una_{};
     seq32 snd_nxt_{};
     seq32 snd_max_{}; // highest sequence number sent; SND.NXT goes back on retransmit
     seq32 snd_end_{}; // end of the send stream the application has given us
     seq32 snd_wl1_{};
     seq32 snd_wl2_{};
-    seq32 iss_{};
     std::uint32_t snd_wnd_ = 0;     // scaled
     std::uint32_t max_snd_wnd_ = 0; // RFC 5961 §5 MAX.SND.WND
     std::uint32_t cwnd_ = 0;        // bytes; RFC 5681 slow start only, for now
     seq32 rcv_nxt_{};
-    seq32 irs_{};
     seq32 last_ack_sent_{}; // RFC 7323 §4.3 Last.ACK.sent
     seq32 ooo_fin_seq_{}; // or, during the handshake, the SYN's send tick (see row 3)
     std::uint8_t retries_ = 0;
     std::uint8_t keepalive_sent_ = 0;
     std::uint16_t snd_mss_ = 536;
     // Bit fields rather than bytes: state, window scales and flags share four bytes,
-    // which with RCV.WND derived (rcv_window_) is what keeps the TCB at 136 bytes.
+    // which with RCV.WND derived (rcv_window_) is what keeps the TCB at 128 bytes.
     state state_ : 4 = state::closed;
     std::uint8_t snd_wscale_ : 4 = 0; // at most 14 (RFC 7323 §2.3)
     std::uint8_t rcv_wscale_ : 4 = 0;
@@ -450,13 +450,14 @@ private:
     four_tuple tuple_{};
     std::uint32_t ooo_ = 0; // the owner's id of the reassembly queue held, 0 for none
 };
-// Row 1 (the first 64 bytes) and row 2 are touched by every segment, row 3 rarely.
+// Rows 1 and 2 (the first 96 bytes) are touched by every segment, row 3 less often.
 // Shards hold millions of these (the target is 10 M idle connections per side in under
 // 4 GiB for both sides together), so every byte is paid ten million times: growth is a
-// decision, not an accident. 136 bytes: 192 before the deadlines went to 32 bits, the RTO
-// bounds, the user word and the listener left, the reassembly queue became an id, the
-// Karn words were shared and RCV.WND derived. The rest is the timer hook (24 bytes,
-// the wheel's), the 4-tuple (12) and RFC 9293's variables.
-static_assert(sizeof(connection) <= 136, "the TCB grew");
+// decision, not an accident. 128 bytes, two cache lines: 192 before the deadlines went to
+// 32 bits, the RTO bounds, the user word and the listener left, the reassembly queue
+// became an id, the Karn words were shared, RCV.WND was derived and ISS and IRS left.
+// The rest is the timer hook (24 bytes, the wheel's), the 4-tuple (12) and RFC 9293's
+// variables.
+static_assert(sizeof(connection) <= 128, "the TCB grew");
 
 } // namespace linerate::tcp
