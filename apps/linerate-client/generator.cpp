@@ -89,7 +89,7 @@ void generator::poll(engine::lcore &l) noexcept {
         ++stats_.opened;
         conn_state &c = conns_[*id];
         c = conn_state{};
-        c.start_us = now;
+        c.start_us = now - start_us_;
     }
     if (attempts_ >= cfg_.connections) quota_done_.store(true, std::memory_order_relaxed);
 }
@@ -111,7 +111,7 @@ void generator::on_connected(lcore_context &ctx, conn id) {
     c.established = true;
     ++stats_.established;
     // RFC 9293 §3.5: the SYN-ACK has just been answered; SYN to here is the handshake.
-    connect_.record(ctx.now_us() - c.start_us);
+    connect_.record(age_us(c, ctx.now_us()));
     if (cfg_.requests_per_connection == 0) {
         // No data: the connection ends as soon as it is open.
         finish(ctx, id, c);
@@ -140,7 +140,7 @@ void generator::on_data(lcore_context &ctx, conn id, std::span<const std::byte> 
     if (c.done) return; // after the last response: nothing more is expected, nothing is read
     if (!c.got_byte && !bytes.empty()) {
         c.got_byte = true;
-        first_byte_.record(ctx.now_us() - c.start_us);
+        first_byte_.record(age_us(c, ctx.now_us()));
     }
     // The parser reads octets.
     std::span<const std::uint8_t> data(reinterpret_cast<const std::uint8_t *>(bytes.data()), bytes.size());
@@ -209,7 +209,7 @@ void generator::on_closed(lcore_context &ctx, conn id, close_reason why) {
                                (why == close_reason::aborted && cfg_.close == close_mode::reset));
     if (ok) {
         ++stats_.completed;
-        whole_.record(ctx.now_us() - c.start_us);
+        whole_.record(age_us(c, ctx.now_us()));
         return;
     }
     switch (why) {

@@ -7,7 +7,8 @@ namespace linerate::engine::detail {
 
 std::uint32_t worker::append(flow::conn_id id, std::span<const std::uint8_t> bytes) noexcept {
     conn_ext &e = ext[id];
-    rte_mbuf *tail = e.head != nullptr ? chain_of(e.head).tail : nullptr;
+    rte_mbuf *head = e.head();
+    rte_mbuf *tail = head != nullptr ? chain_of(head).tail : nullptr;
     std::size_t done = 0;
     while (done < bytes.size()) {
         if (tail == nullptr || rte_pktmbuf_tailroom(tail) == 0) {
@@ -21,8 +22,10 @@ std::uint32_t worker::append(flow::conn_id id, std::span<const std::uint8_t> byt
             if (tail != nullptr) {
                 tail->next = m;
             } else {
-                e.head = m;
+                head = m;
+                e.set_head(m);
                 chain_of(m).bytes = 0;
+                chain_of(m).head_off = 0;
             }
             tail = m;
         }
@@ -32,8 +35,8 @@ std::uint32_t worker::append(flow::conn_id id, std::span<const std::uint8_t> byt
         tail->pkt_len = tail->data_len;
         done += k;
     }
-    if (e.head != nullptr) {
-        chain_info &c = chain_of(e.head);
+    if (head != nullptr) {
+        chain_info &c = chain_of(head);
         c.tail = tail;
         c.bytes += static_cast<std::uint32_t>(done);
     }
@@ -42,33 +45,36 @@ std::uint32_t worker::append(flow::conn_id id, std::span<const std::uint8_t> byt
 
 void worker::release_sent(flow::conn_id id, std::uint32_t n) noexcept {
     conn_ext &e = ext[id];
-    if (e.head == nullptr) return;
-    chain_info c = chain_of(e.head); // moves to the next head if this one goes
+    rte_mbuf *head = e.head();
+    if (head == nullptr) return;
+    chain_info c = chain_of(head); // moves to the next head if this one goes
     n = std::min(n, c.bytes);
     c.bytes -= n;
-    while (n > 0 && e.head != nullptr) {
-        const std::uint32_t avail = e.head->data_len - e.head_off;
+    while (n > 0 && head != nullptr) {
+        const std::uint32_t avail = head->data_len - c.head_off;
         if (n < avail) {
-            e.head_off = static_cast<std::uint16_t>(e.head_off + n);
+            c.head_off = static_cast<std::uint16_t>(c.head_off + n);
             break;
         }
         n -= avail;
-        rte_mbuf *next = e.head->next;
-        e.head->next = nullptr;
-        store_free(e.head);
-        e.head = next;
-        e.head_off = 0;
+        rte_mbuf *next = head->next;
+        head->next = nullptr;
+        store_free(head);
+        head = next;
+        c.head_off = 0;
     }
-    if (e.head != nullptr) chain_of(e.head) = c;
+    e.set_head(head);
+    if (head != nullptr) chain_of(head) = c;
 }
 
 void worker::forget(flow::conn_id id) noexcept {
     conn_ext &e = ext[id];
-    while (e.head != nullptr) {
-        rte_mbuf *next = e.head->next;
-        e.head->next = nullptr;
-        store_free(e.head);
-        e.head = next;
+    rte_mbuf *head = e.head();
+    while (head != nullptr) {
+        rte_mbuf *next = head->next;
+        head->next = nullptr;
+        store_free(head);
+        head = next;
     }
     e = conn_ext{};
 }

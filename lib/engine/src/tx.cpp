@@ -100,9 +100,9 @@ void worker::transmit(flow::conn_id id, const tcp::four_tuple &t, const tcp::out
     const header_template *tmpl = nullptr;
     header_template scratch;
     bool parked = false;
-    if (id != flow::no_conn && ext[id].hop != conn_ext::no_hop &&
-        last_tick.value - hop_made[ext[id].hop].value < arp_refresh_ms) {
-        tmpl = &hops[ext[id].hop];
+    if (id != flow::no_conn && ext[id].hop() != conn_ext::no_hop &&
+        last_tick.value - hop_made[ext[id].hop()].value < arp_refresh_ms) {
+        tmpl = &hops[ext[id].hop()];
     } else {
         std::uint32_t hop = no_hop;
         tmpl = find_template(t, scratch, m, parked, hop);
@@ -110,7 +110,7 @@ void worker::transmit(flow::conn_id id, const tcp::four_tuple &t, const tcp::out
             rte_pktmbuf_free(m);
             return;
         }
-        if (id != flow::no_conn) ext[id].hop = hop == no_hop ? conn_ext::no_hop : static_cast<std::uint16_t>(hop);
+        if (id != flow::no_conn) ext[id].set_hop(hop == no_hop ? conn_ext::no_hop : static_cast<std::uint16_t>(hop));
     }
     const port_info &p = shared->ports[tmpl->port_index];
     const std::size_t opt = wire::tcp_options_size(s.options);
@@ -126,9 +126,9 @@ void worker::transmit(flow::conn_id id, const tcp::four_tuple &t, const tcp::out
     std::uint32_t payload_sum = 0;
     if (s.payload_len > 0) {
         // Copy the bytes from the send stream, from `offset` on.
-        const conn_ext &e = ext[id];
-        std::uint32_t pos = e.head_off + offset;
-        const rte_mbuf *src = e.head;
+        rte_mbuf *head = ext[id].head();
+        std::uint32_t pos = head != nullptr ? chain_of(head).head_off + offset : 0;
+        const rte_mbuf *src = head;
         while (src != nullptr && pos >= src->data_len) {
             pos -= src->data_len;
             src = src->next;

@@ -21,6 +21,8 @@
 //   runtime.cpp     the loop, and the runtime that starts and stops the workers.
 #pragma once
 
+#include <cassert>
+
 #include <linerate/engine/runtime.hpp>
 
 #include <linerate/base/byteorder.hpp>
@@ -111,23 +113,38 @@ struct rx_queue {
 // Everything a connection needs beside its TCB on this engine: the bytes of its send
 // stream (mbufs linked through `next`, from the first unacknowledged byte) and its
 // header template. One per connection of the shard's capacity, so its size counts ten
-// million times over: 16 bytes, the offset within an mbuf and the hop index in 16 bits,
-// and what only a connection with stored bytes needs (the chain's tail and length) in
-// its first mbuf's private area (chain_info).
-struct conn_ext {
+// million times over: one word, the chain's head mbuf in the low 48 bits (a user-space
+// address on x86-64 and AArch64 Linux, which hand out no address above 2^48 unless a
+// mapping asks for one) and the hop index in the high 16; what only a connection with
+// stored bytes needs (the chain's tail and length, the bytes of the head already
+// acknowledged) is in its head mbuf's private area (chain_info).
+class conn_ext {
+public:
     static constexpr std::uint16_t no_hop = 0xffff;
-    rte_mbuf *head = nullptr;
-    std::uint16_t head_off = 0; // bytes of head already acknowledged (below an mbuf's data_len)
-    std::uint16_t hop = no_hop; // its next hop's template (worker::hops), once known
-};
-static_assert(sizeof(conn_ext) == 16, "conn_ext is per connection: see above");
 
-// A send-stream chain's tail and stored bytes (from head + head_off), kept in the
-// private area of its head mbuf (device::mbuf_priv_size), which the store allocates
-// from its worker's pool.
+    [[nodiscard]] rte_mbuf *head() const noexcept { return reinterpret_cast<rte_mbuf *>(word_ & address_mask); }
+    void set_head(rte_mbuf *m) noexcept {
+        assert((reinterpret_cast<std::uintptr_t>(m) & ~address_mask) == 0);
+        word_ = (word_ & ~address_mask) | reinterpret_cast<std::uintptr_t>(m);
+    }
+    // Its next hop's template (worker::hops), once known.
+    [[nodiscard]] std::uint16_t hop() const noexcept { return static_cast<std::uint16_t>(word_ >> 48); }
+    void set_hop(std::uint16_t h) noexcept { word_ = (word_ & address_mask) | (std::uint64_t{h} << 48); }
+
+private:
+    static constexpr std::uint64_t address_mask = (std::uint64_t{1} << 48) - 1;
+    std::uint64_t word_ = std::uint64_t{no_hop} << 48;
+};
+static_assert(sizeof(conn_ext) == 8, "conn_ext is per connection: see above");
+
+// A send-stream chain's tail, its stored bytes (from head + head_off) and how many bytes
+// of the head are already acknowledged (below its data_len), kept in the private area
+// of its head mbuf (device::mbuf_priv_size), which the store allocates from its
+// worker's pool.
 struct chain_info {
     rte_mbuf *tail;
     std::uint32_t bytes;
+    std::uint16_t head_off;
 };
 static_assert(sizeof(chain_info) <= device::mbuf_priv_size, "chain_info outgrew the mbufs' private area");
 [[nodiscard]] inline chain_info &chain_of(rte_mbuf *head) noexcept {

@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <memory>
 #include <stdexcept>
+#include <utility>
 
 namespace linerate::flow {
 namespace {
@@ -119,7 +120,7 @@ void shard::no_connection(const tcp::four_tuple &t, std::uint64_t hash, const tc
                 stats_.count(tcp::drop::no_memory);
                 return;
             }
-            meta_[id] = meta{.h = l.h, .listener = static_cast<std::uint16_t>(li)};
+            meta_[id] = meta(l.h, li, false);
             auto &c = ctx();
             conns_[id].open_passive(t, seg, c);
             return;
@@ -206,7 +207,7 @@ shard::open_result shard::open(const tcp::four_tuple &t, handler &app, std::uint
     case table::insert_result::present: conns_.release(id); return {no_conn, open_status::tuple_taken};
     case table::insert_result::full: conns_.release(id); return {no_conn, open_status::no_memory};
     }
-    meta_[id] = meta{.h = &app, .user = user, .announced = true};
+    meta_[id] = meta(&app, user, true);
     auto &c = ctx();
     conns_[id].open_active(t, c);
     if (!settling_) settle();
@@ -228,7 +229,7 @@ std::uint32_t shard::send(conn_id id, std::span<const std::uint8_t> bytes) noexc
         // The owner ran out of buffers: take what it stored, and raise writable on the
         // next acknowledgment, which gives buffers back.
         taken = conn.send(stored, c);
-        meta_[id].retry_on_ack = true;
+        meta_[id].set_retry_on_ack(true);
         ++extra_.send_no_buffer;
     }
     if (!settling_) settle();
@@ -272,7 +273,7 @@ void shard::transmit(const tcp::connection *conn, const tcp::four_tuple &t, cons
         return;
     }
     const conn_id id = id_of(*conn);
-    const std::uint32_t offset = s.payload_len == 0 ? 0 : stream_offset(*conn, s) - meta_[id].released;
+    const std::uint32_t offset = s.payload_len == 0 ? 0 : stored_offset(*conn, s);
     io_.transmit(id, t, s, offset);
 }
 
@@ -283,16 +284,14 @@ void shard::notify(tcp::connection &conn, const tcp::event &e) {
     case tcp::event_type::acked:
         // Buffers are the owner's business, not the application's: released at once, so
         // what the connection sends next is counted from the new first byte.
-        meta_[id].released += e.bytes;
         io_.release_sent(id, e.bytes);
-        if (meta_[id].retry_on_ack) {
-            meta_[id].retry_on_ack = false;
+        if (meta_[id].retry_on_ack()) {
+            meta_[id].set_retry_on_ack(false);
             events_.raise(conn, tcp::event_type::writable);
         }
         return;
     case tcp::event_type::closed:
-        meta_[id].why = e.reason;
-        closing_.push_back(id);
+        closing_.push_back(closing{id, e.reason});
         return;
     default: events_.raise(conn, e.type, e.data); return;
     }
@@ -357,8 +356,8 @@ void shard::settle() noexcept {
             continue;
         }
         if (next_closing < closing_.size()) {
-            const conn_id id = closing_[next_closing++];
-            finish(id, meta_[id].why);
+            const closing c = closing_[next_closing++];
+            finish(c.id, c.why);
             continue;
         }
         break;
@@ -374,21 +373,23 @@ void shard::dispatch(const tcp::outcome_queue::outcome &o) noexcept {
     using q = tcp::outcome_queue;
     const conn_id id = id_of(*o.conn);
     meta &m = meta_[id];
-    if ((o.bits & q::bit(tcp::event_type::accepted)) != 0 && !m.announced) {
-        m.announced = true;
-        if (m.listener < listeners_.size()) {
+    if ((o.bits & q::bit(tcp::event_type::accepted)) != 0 && !m.announced()) {
+        // Until now the user word held the listener; the application gets it as 0.
+        const std::uint64_t li = std::exchange(m.user, 0);
+        m.announce();
+        if (li < listeners_.size()) {
             // The application takes it from the accept queue at once.
-            listeners_[m.listener].l.half_open_established();
-            listeners_[m.listener].l.accepted();
+            listeners_[li].l.half_open_established();
+            listeners_[li].l.accepted();
         }
-        m.h->on_accepted(*app_ctx_, conn{id});
+        m.h()->on_accepted(*app_ctx_, conn{id});
     }
-    if ((o.bits & q::bit(tcp::event_type::connected)) != 0) m.h->on_connected(*app_ctx_, conn{id});
-    if ((o.bits & q::bit(tcp::event_type::writable)) != 0 && m.announced) m.h->on_writable(*app_ctx_, conn{id});
-    if ((o.bits & q::bit(tcp::event_type::data)) != 0 && m.announced)
-        m.h->on_data(*app_ctx_, conn{id}, std::as_bytes(o.data));
-    if ((o.bits & q::bit(tcp::event_type::peer_closed)) != 0 && m.announced)
-        m.h->on_peer_closed(*app_ctx_, conn{id});
+    if ((o.bits & q::bit(tcp::event_type::connected)) != 0) m.h()->on_connected(*app_ctx_, conn{id});
+    if ((o.bits & q::bit(tcp::event_type::writable)) != 0 && m.announced()) m.h()->on_writable(*app_ctx_, conn{id});
+    if ((o.bits & q::bit(tcp::event_type::data)) != 0 && m.announced())
+        m.h()->on_data(*app_ctx_, conn{id}, std::as_bytes(o.data));
+    if ((o.bits & q::bit(tcp::event_type::peer_closed)) != 0 && m.announced())
+        m.h()->on_peer_closed(*app_ctx_, conn{id});
     if ((o.bits & q::bit(tcp::event_type::time_wait)) != 0) to_time_wait(id);
 }
 
@@ -406,10 +407,10 @@ void shard::to_time_wait(conn_id id) noexcept {
 
 void shard::finish(conn_id id, tcp::close_reason why) noexcept {
     meta &m = meta_[id];
-    if (m.announced) {
-        m.h->on_closed(*app_ctx_, conn{id}, static_cast<close_reason>(why));
-    } else if (m.listener < listeners_.size()) {
-        listeners_[m.listener].l.half_open_closed(); // never left SYN-RECEIVED
+    if (m.announced()) {
+        m.h()->on_closed(*app_ctx_, conn{id}, static_cast<close_reason>(why));
+    } else if (m.user < listeners_.size()) {
+        listeners_[m.user].l.half_open_closed(); // never left SYN-RECEIVED (the user word is its listener)
     }
     auto &conn = conns_[id];
     const tcp::four_tuple t = conn.tuple();

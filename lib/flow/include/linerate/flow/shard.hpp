@@ -234,19 +234,42 @@ private:
     void dispatch(const tcp::outcome_queue::outcome &o) noexcept;
     // The connection's `closed`: the application's last callback, then the TCB goes back.
     void finish(conn_id id, tcp::close_reason why) noexcept;
-    // What the shard keeps beside each TCB: what the core has no use for.
-    static constexpr std::uint16_t no_listener = 0xffff;
-    struct meta {
-        handler *h = nullptr;
-        std::uint64_t user = 0;              // the application's word for it (user())
-        std::uint32_t released = 0;          // send-stream bytes the peer acknowledged
-        std::uint16_t listener = no_listener; // index of the listener a passive open came from
-        bool announced : 1 = false;          // the application knows it (accepted or connect())
-        bool retry_on_ack : 1 = false;       // send() was short of buffers: writable on the next ACK
-        tcp::close_reason why = tcp::close_reason::normal; // once it is in closing_
+    // What the shard keeps beside each TCB: what the core has no use for. 16 bytes, as
+    // 10 M idle connections pay for every byte of it: the handler's address with two
+    // flags in its low bits (a handler is polymorphic, so at least 8-aligned), and the
+    // user word, which until a passive open is announced holds the index of the listener
+    // it came from (the application sees the word only from on_accepted, as 0). The bytes
+    // the peer acknowledged follow from SND.UNA (stored_offset) and the close reason
+    // travels in closing_.
+    static constexpr std::uint32_t no_listener = 0xffff; // the bound on listeners per shard
+    class meta {
+    public:
+        meta() = default;
+        meta(handler *h, std::uint64_t user, bool announced) noexcept
+            : h_(reinterpret_cast<std::uintptr_t>(h) | (announced ? announced_bit : 0)), user(user) {}
+
+        [[nodiscard]] handler *h() const noexcept { return reinterpret_cast<handler *>(h_ & ~flag_bits); }
+        // The application knows it (accepted, or opened with connect()).
+        [[nodiscard]] bool announced() const noexcept { return (h_ & announced_bit) != 0; }
+        void announce() noexcept { h_ |= announced_bit; }
+        // send() was short of buffers: writable on the next ACK.
+        [[nodiscard]] bool retry_on_ack() const noexcept { return (h_ & retry_bit) != 0; }
+        void set_retry_on_ack(bool on) noexcept { h_ = on ? h_ | retry_bit : h_ & ~retry_bit; }
+
+    private:
+        static constexpr std::uintptr_t announced_bit = 1, retry_bit = 2, flag_bits = 3;
+        static_assert(alignof(handler) > flag_bits, "the flags live in the handler address's low bits");
+        std::uintptr_t h_ = 0;
+
+    public:
+        std::uint64_t user = 0; // the application's word for it (user()), or the listener (above)
     };
-    // One per connection, like the TCB: 10 M idle connections pay for every byte of it.
-    static_assert(sizeof(meta) <= 24, "the per-connection meta grew");
+    static_assert(sizeof(meta) <= 16, "the per-connection meta grew");
+    // A connection whose `closed` came, and why, waiting for settle() to finish it.
+    struct closing {
+        conn_id id;
+        tcp::close_reason why;
+    };
     struct listening {
         tcp::listener l;
         handler *h;
@@ -276,7 +299,7 @@ private:
     // overflowing queue never loses a connection's end; the reason waits in the meta,
     // which has a byte for it, so a slot is 4 bytes rather than 8.
     tcp::outcome_queue events_;
-    std::vector<conn_id> closing_;
+    std::vector<closing> closing_;
     // Held bytes the core let go of while their data events were still queued.
     std::vector<std::uint64_t> deferred_release_;
     // Connections whose output waits for their callbacks (tcp::sink::want_flush),
@@ -291,11 +314,13 @@ private:
     std::ptrdiff_t hook_offset_ = 0;
 };
 
-// Where a segment's payload starts in the send stream, counted from its first byte
-// (the byte after the SYN).
-[[nodiscard]] inline std::uint32_t stream_offset(const tcp::connection &c, const tcp::out_segment &s) noexcept {
+// Where a segment's payload starts in what the owner still stores, which begins at the
+// first unacknowledged byte of the send stream: the owner drops bytes exactly as SND.UNA
+// passes them (the `acked` event, raised as SND.UNA moves). SND.UNA past the stream's
+// end is the FIN's, no byte of it.
+[[nodiscard]] inline std::uint32_t stored_offset(const tcp::connection &c, const tcp::out_segment &s) noexcept {
     const seq32 first = s.seq + (s.flags.has(tcp::tcp_flags::syn) ? 1u : 0u);
-    return static_cast<std::uint32_t>(first - (c.iss() + 1));
+    return static_cast<std::uint32_t>(first - seq_min(c.snd_una(), c.snd_end()));
 }
 
 } // namespace linerate::flow
