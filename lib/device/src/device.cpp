@@ -48,7 +48,12 @@ std::vector<std::string> eal_arguments(const config::app_config &cfg, const std:
     std::vector<std::string> args{program};
     args.insert(args.end(), cfg.eal_args.begin(), cfg.eal_args.end());
     std::string lcores;
-    for (unsigned l : cfg.lcores) lcores += (lcores.empty() ? "" : ",") + std::to_string(l);
+    for (unsigned l : cfg.lcores) {
+        // Appended piece by piece: GCC 12 at -O3 warns (falsely) about the temporary
+        // string that `"," + std::to_string(l)` builds.
+        if (!lcores.empty()) lcores += ',';
+        lcores += std::to_string(l);
+    }
     args.push_back("-l");
     args.push_back(lcores);
     for (const auto &p : cfg.ports)
