@@ -77,7 +77,8 @@ struct counters {
     std::uint64_t hp_misses = 0; // TCPHPMisses
 
     // Connections in each state (a gauge per state, kept by connection::set_state).
-    // CLOSED is not counted: a closed connection is about to be given back.
+    // CLOSED's slot means nothing and is never reported: a closed connection is about
+    // to be given back.
     std::array<std::uint64_t, state_count> in_state{};
 
     std::array<std::uint64_t, drop_count> dropped{};
