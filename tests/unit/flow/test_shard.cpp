@@ -736,3 +736,29 @@ TEST_CASE("shard: settings with a timer beyond the TCB's 32-bit deadlines are re
     cfg.msl_ms = static_cast<std::uint32_t>(short_deadline::reach / 2);
     CHECK_THROWS_AS(shard(cfg, {.connections = 4, .time_wait = 4}, isn, io, tick{0}), std::invalid_argument);
 }
+
+// The shard keeps a passive open's listener in the connection's user word until the
+// application is told of it (the per-connection meta has no other room for it).
+TEST_CASE("shard: an accepted connection's user word is 0 and its listener's queues are its own",
+          "[flow][shard][listen]") {
+    struct user_at_accept final : handler {
+        std::vector<std::uint64_t> users;
+        void on_accepted(lcore_context &ctx, conn c) override { users.push_back(ctx.user_data(c)); }
+    };
+    pair_of_shards w;
+    // One half-open connection at a time per listener: a slot given back to the wrong
+    // listener would leave the second one full.
+    w.cfg.syn_backlog = 1;
+    w.make_shards({.connections = 64, .time_wait = 64}, {.connections = 64, .time_wait = 64});
+    user_at_accept first, second;
+    REQUIRE(w.server->listen(server_ip, 81, first));
+    REQUIRE(w.server->listen(server_ip, server_port, second)); // listener index 1
+    for (std::uint16_t port = 40100; port < 40104; ++port) {
+        REQUIRE(w.connect(port));
+        w.run();
+    }
+    CHECK(first.users.empty());
+    CHECK(second.users == std::vector<std::uint64_t>(4, 0));
+    CHECK(w.server->connections() == 4);
+    CHECK(w.server->stats().listen_drops == 0);
+}
