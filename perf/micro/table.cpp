@@ -209,6 +209,68 @@ void random_read(benchmark::State &state) {
     state.SetItemsProcessed(state.iterations());
 }
 
+// The engine's RX burst after the table: each segment's TCB is read, worked on and
+// written. A TCB-sized record (two cache lines, as tcp::connection is) per entry,
+// present[i]'s at index i, and a chain of dependent multiplies standing for the core's
+// work on it (a few hundred cycles, as a segment's input is): that work fills the
+// core's reorder window, so without the stage the next segment's TCB load waits for it
+// and every miss is paid alone. With the stage (worker::tcp_burst and
+// shard::look_ahead) all 32 are found and their lines prefetched before the first is
+// worked on, and the misses overlap.
+struct alignas(64) tcb_like {
+    std::uint64_t words[16];
+};
+static_assert(sizeof(tcb_like) == 128, "a TCB is two cache lines");
+constexpr std::uint64_t core_work = 100; // dependent multiplies: about 300 cycles
+
+template <bool Stage>
+void lookup_and_touch(benchmark::State &state) {
+    table_data &d = data_for(static_cast<std::uint32_t>(state.range(0)));
+    big_array<tcb_like> tcbs(d.entries);
+    const std::size_t end = d.present.size() - d.present.size() % burst;
+    std::size_t cursor = 0;
+    std::uint64_t touched = 0;
+    const auto touch = [&](std::uint32_t index) {
+        tcb_like &c = tcbs[index];
+        // Reads from both lines, work that depends on them, writes.
+        std::uint64_t x = c.words[9] | 1;
+        for (std::uint64_t k = 0; k < core_work; ++k) x = x * 0x9e37'79b9'7f4a'7c15ull + k;
+        c.words[9] = x & 0xff;
+        ++c.words[0];
+        ++touched;
+    };
+    while (state.KeepRunningBatch(burst)) {
+        const tcp::four_tuple *keys = d.present.data() + cursor;
+        std::uint64_t h[burst];
+        for (std::uint32_t i = 0; i < burst; ++i) {
+            h[i] = d.table.hash(keys[i]);
+            d.table.prefetch(h[i]);
+        }
+        if constexpr (Stage) {
+            std::uint32_t index[burst];
+            for (std::uint32_t i = 0; i < burst; ++i) {
+                const auto r = d.table.find(keys[i], h[i]);
+                index[i] = r ? r->index() : 0;
+                const auto *c = reinterpret_cast<const char *>(&tcbs[index[i]]);
+                __builtin_prefetch(c, 1, 3);
+                __builtin_prefetch(c + 64, 1, 3);
+            }
+            for (std::uint32_t i = 0; i < burst; ++i) touch(index[i]);
+        } else {
+            for (std::uint32_t i = 0; i < burst; ++i) {
+                const auto r = d.table.find(keys[i], h[i]);
+                touch(r ? r->index() : 0);
+            }
+        }
+        cursor += burst;
+        if (cursor == end) cursor = 0;
+    }
+    std::uint64_t sum = 0;
+    for (std::uint32_t i = 0; i < d.entries; ++i) sum += tcbs[i].words[0];
+    if (sum != touched) return fail(state, "a TCB was not touched once per lookup");
+    state.SetItemsProcessed(state.iterations());
+}
+
 } // namespace
 
 void register_table() {
@@ -216,6 +278,8 @@ void register_table() {
     for (const std::uint32_t n : sizes) {
         benchmark::RegisterBenchmark("table/lookup_hit/one_by_one", &lookup<false>, true)->Arg(n);
         benchmark::RegisterBenchmark("table/lookup_hit/prefetch", &lookup<true>, true)->Arg(n);
+        benchmark::RegisterBenchmark("table/lookup_and_touch_tcb/slots_prefetched", &lookup_and_touch<false>)->Arg(n);
+        benchmark::RegisterBenchmark("table/lookup_and_touch_tcb/tcbs_prefetched_too", &lookup_and_touch<true>)->Arg(n);
         benchmark::RegisterBenchmark("table/random_read_floor/prefetch", &random_read)->Arg(n);
         benchmark::RegisterBenchmark("table/lookup_miss/one_by_one", &lookup<false>, false)->Arg(n);
         benchmark::RegisterBenchmark("table/lookup_miss/prefetch", &lookup<true>, false)->Arg(n);

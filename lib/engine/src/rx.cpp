@@ -152,11 +152,17 @@ void worker::poll_rings(tick now) {
 }
 
 void worker::tcp_burst(tcp_item *items, std::uint16_t n) {
-    // Hash the whole burst and prefetch its table buckets before the first lookup.
+    // In stages over the whole burst, so that each stage's cache misses overlap: hash
+    // and prefetch the table lines, look up and prefetch the TCBs, then run the core.
     for (std::uint16_t i = 0; i < n; ++i) {
         items[i].hash = shard->hash(items[i].t);
         shard->prefetch(items[i].hash);
     }
+    // The TCB stage, from as many connections as miss the cache: with few, it costs
+    // about 2 % more instructions (all-in at 256 in flight) for a gain cps runs here
+    // cannot resolve, and input() looks the 4-tuple up itself.
+    if (shard->connections() >= lookahead_connections)
+        for (std::uint16_t i = 0; i < n; ++i) items[i].ahead = shard->look_ahead(items[i].t, items[i].hash);
     for (std::uint16_t i = 0; i < n; ++i) tcp_input(items[i]);
     // One call returns the burst's mbufs to their pools, instead of one each.
     if (rx_done_count > 0) {
@@ -186,7 +192,7 @@ void worker::tcp_input(const tcp_item &it) {
     reusable_kind = m->pool == pool && RTE_MBUF_DIRECT(m);
     reusable = reusable_kind && seg.payload.empty() && rte_mbuf_refcnt_read(m) == 1 ? m : nullptr;
     current_lent = false;
-    shard->input(it.t, it.hash, seg);
+    shard->input(it.t, it.hash, seg, it.ahead);
     current = nullptr;
     reusable = nullptr;
     if (current_lent) return; // it went out as a reply

@@ -166,6 +166,11 @@ struct waiting_packet {
     tick asked{};
 };
 
+// From how many connections on a shard tcp_burst looks the TCBs up in a stage of their
+// own (shard::look_ahead): 16,384 TCBs are 2 MiB, an L2 cache's size on current cores,
+// past which a burst's TCBs are mostly misses (perf/micro table/lookup_and_touch_tcb).
+inline constexpr std::uint32_t lookahead_connections = 16384;
+
 struct tcp_item {
     rte_mbuf *m;
     std::uint16_t port_index;
@@ -175,6 +180,7 @@ struct tcp_item {
     // What wire::parse_fast read from the frame, or nullptr: the general parsers then
     // read the TCP header (a frame the fast path left, or one from another worker).
     const wire::fast_tcp_frame *fast;
+    flow::shard::lookahead ahead{}; // tcp_burst's lookup stage
 };
 
 // RFC 9293 §3.1 MUST-3: the TCP checksum is verified, by the device when it can.

@@ -69,10 +69,11 @@ bool shard::in_time_wait(const tcp::four_tuple &t) const noexcept { return tw_.f
 
 // --- arriving segments ----------------------------------------------------------------
 
-void shard::input(const tcp::four_tuple &t, std::uint64_t hash, const tcp::segment &seg) noexcept {
+void shard::input_at(const tcp::four_tuple &t, std::uint64_t hash, const tcp::segment &seg,
+                     std::optional<ref> r) noexcept {
     auto &c = ctx();
     // The table first: a 4-tuple has a connection or a TIME-WAIT record, never both.
-    if (const auto r = table_.find(t, hash)) {
+    if (r) {
         conns_[r->index()].input(seg, c);
     } else if (const auto at = tw_.find(t, hash)) {
         const tcp::time_wait_state tw = tw_.state(*at);

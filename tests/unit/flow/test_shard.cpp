@@ -762,3 +762,60 @@ TEST_CASE("shard: an accepted connection's user word is 0 and its listener's que
     CHECK(w.server->connections() == 4);
     CHECK(w.server->stats().listen_drops == 0);
 }
+
+// tcp_burst's TCB stage: look_ahead() for a whole burst, then input() with each answer.
+// An earlier segment of the burst may change the table in between; input() must then
+// look again rather than trust an answer that no longer holds.
+TEST_CASE("shard: a burst's lookups made ahead stand while the table is unchanged and are redone after",
+          "[flow][shard][burst]") {
+    pair_of_shards w;
+    REQUIRE(w.server->listen(server_ip, server_port, w.app_s));
+    const auto take = [&] {
+        REQUIRE_FALSE(w.to_server.empty());
+        packet p = std::move(w.to_server.front());
+        w.to_server.pop_front();
+        return p;
+    };
+    const auto input_ahead = [&](const packet &p, shard::lookahead la) {
+        const tcp::four_tuple t = p.from.reversed();
+        w.server->input(t, w.server->hash(t), p.as_segment(), la);
+    };
+
+    // A SYN twice in one burst: both looked up before either is processed, both found
+    // absent. The second must meet the connection the first made (a repeated SYN in
+    // SYN-RECEIVED, answered with the SYN-ACK again), not a listener.
+    REQUIRE(w.connect(40200));
+    const packet syn = take();
+    const tcp::four_tuple t = syn.from.reversed();
+    const auto first = w.server->look_ahead(t, w.server->hash(t));
+    const auto second = w.server->look_ahead(t, w.server->hash(t));
+    input_ahead(syn, first);
+    input_ahead(syn, second);
+    CHECK(w.server->connections() == 1);
+    CHECK(w.server->stats().listen_drops == 0);
+    REQUIRE(w.to_client.size() == 2); // the SYN-ACK, then the same SYN-ACK again
+    CHECK(w.to_client[0].seg.seq == w.to_client[1].seg.seq);
+    w.run();
+    REQUIRE(w.app_s.accepted.size() == 1);
+    CHECK(w.server->stats().passive_opens == 1);
+
+    // Data on the connection, looked up ahead; then a new connection changes the table
+    // before the data is processed. Both paths deliver the bytes.
+    const auto id = *w.client->find(tcp::four_tuple{client_ip, server_ip, 40200, server_port});
+    REQUIRE(w.client->send(id, bytes_of(std::string("ahead"))) == 5);
+    const packet data = take();
+    const tcp::four_tuple td = data.from.reversed();
+    const auto stale = w.server->look_ahead(td, w.server->hash(td));
+    REQUIRE(w.connect(40201));
+    const packet syn2 = take();
+    input_ahead(syn2, w.server->look_ahead(syn2.from.reversed(), w.server->hash(syn2.from.reversed())));
+    CHECK(w.server->connections() == 2);
+    input_ahead(data, stale); // made before the insert: looked up again
+    CHECK(w.app_s.received[w.app_s.accepted[0]] == "ahead");
+    REQUIRE(w.client->send(id, bytes_of(std::string("fresh"))) == 5);
+    const packet more = take();
+    input_ahead(more, w.server->look_ahead(td, w.server->hash(td))); // current: used as it is
+    CHECK(w.app_s.received[w.app_s.accepted[0]] == "aheadfresh");
+    w.run();
+    CHECK(w.app_c.received[id] == "aheadfresh"); // echoed
+}

@@ -170,6 +170,9 @@ public:
     // seqlock version halved. A reader that sees it unchanged knows the table is too.
     // Any thread.
     [[nodiscard]] std::uint64_t mutations() const noexcept { return version_.load(std::memory_order_acquire) / 2; }
+    // The same count for the owner thread, which wrote it: a plain load. A lookup made
+    // earlier still stands while it is unchanged.
+    [[nodiscard]] std::uint64_t owner_mutations() const noexcept { return version_.load(std::memory_order_relaxed) / 2; }
 
     // f(four_tuple, ref) for the entries, read `chunk_slots` slots at a time under the
     // seqlock into a local copy, then f is called for that copy outside the read, so f
