@@ -35,7 +35,7 @@ shard::shard(const tcp::settings &cfg, const shard_limits &limits, const tcp::is
       tw_(limits.time_wait, 2ull * cfg.msl_ms, limits.table_seed),
       queues_(std::max<std::uint32_t>(limits.ooo_queues, 1)),
       table_(std::max<std::uint32_t>(limits.connections, 1), limits.table_seed),
-      max_listeners_(std::min<std::uint32_t>(limits.listeners, no_listener)), events_(event_queue_log2, extra_.events_overflowed),
+      max_listeners_(std::min<std::uint32_t>(limits.listeners, listener_cap)), events_(event_queue_log2, extra_.events_overflowed),
       rto_bounds_(cfg.rto),
       ctx_{start, 0, cfg_, wheel_, isn_, stats_, *this, challenge_budget_, challenge_end_, &ts_offsets_, &events_,
            &rto_bounds_} {

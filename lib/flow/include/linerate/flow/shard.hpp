@@ -272,7 +272,8 @@ private:
     // it came from (the application sees the word only from on_accepted, as 0). The bytes
     // the peer acknowledged follow from SND.UNA (stored_offset) and the close reason
     // travels in closing_.
-    static constexpr std::uint32_t no_listener = 0xffff; // the bound on listeners per shard
+    // Listeners per shard at most, whatever shard_limits asks: the list is reserved whole.
+    static constexpr std::uint32_t listener_cap = 0xffff;
     class meta {
     public:
         meta() = default;
@@ -327,8 +328,9 @@ private:
 
     // Events waiting for settle(), merged per connection and call (tcp::outcome_queue).
     // `closed` has a list of its own, one slot per connection, so that even an
-    // overflowing queue never loses a connection's end; the reason waits in the meta,
-    // which has a byte for it, so a slot is 4 bytes rather than 8.
+    // overflowing queue never loses a connection's end. A slot carries the reason (the
+    // meta has no room for it); the list is reserved, not touched, so only the slots
+    // ever used are resident.
     tcp::outcome_queue events_;
     std::vector<closing> closing_;
     // Held bytes the core let go of while their data events were still queued.
