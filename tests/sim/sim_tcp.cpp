@@ -176,6 +176,10 @@ struct scenario {
     std::uint32_t server_tcbs = 0, server_time_wait = 0;
     bool timestamps = true; // RFC 7323, both shards
     bool header_prediction = true; // tcp::settings::header_prediction, both shards
+    // The server's SYN cookies (RFC 4987 §3.6) and SYN queue; 0 keeps sim_settings'
+    // queue, which is never full, so `automatic` sends no cookie.
+    tcp::syn_cookie_mode cookies = tcp::syn_cookie_mode::automatic;
+    std::uint32_t syn_backlog = 0;
     std::uint64_t time_cap_ms = 4ull * 3600 * 1000; // virtual: far beyond any retry budget
 };
 
@@ -255,6 +259,7 @@ struct summary {
     // retired early for want of an entry (TCPTimeWaitOverflow).
     std::uint64_t tw_created = 0, tw_expired = 0, tw_reopened = 0, tw_overflowed = 0;
     std::uint64_t listen_overflows = 0, listen_drops = 0, no_memory = 0;
+    std::uint64_t cookies_sent = 0, cookies_recv = 0, cookies_failed = 0;
     std::uint32_t peak_half_open = 0;
     std::uint32_t peak_client_tcbs = 0, peak_server_tcbs = 0;
     std::uint64_t virtual_ms = 0;
@@ -320,8 +325,24 @@ public:
     [[nodiscard]] std::size_t held_count() const noexcept { return held_.size(); }
     [[nodiscard]] std::uint64_t released_of(conn_id id) const noexcept { return streams_[id].released; }
     [[nodiscard]] std::uint64_t stored_of(conn_id id) const noexcept { return streams_[id].stored; }
-    // The peer's ISN, as this side's SYN-ACK acknowledged it.
-    [[nodiscard]] seq32 irs_of(conn_id id) const noexcept { return streams_[id].irs; }
+    // The peer's ISN, as this side's SYN-ACK acknowledged it. A connection made from a
+    // SYN cookie (RFC 4987 §3.6) had its SYN-ACK sent by no connection: its ISS and IRS
+    // are taken from that SYN-ACK, found by the client port and ISS (SND.UNA - 1 when it
+    // is accepted: it has sent nothing since).
+    [[nodiscard]] seq32 irs_of(conn_id id) noexcept {
+        stream &st = streams_[id];
+        if (!st.handshake_seen) {
+            const tcp::connection &c = shard_->connection(id);
+            const seq32 iss = c.snd_una() - 1;
+            const auto it = cookie_syn_acks_.find(std::uint64_t{c.tuple().remote_port} << 32 | iss.raw());
+            if (it != cookie_syn_acks_.end()) {
+                st.handshake_seen = true;
+                st.iss = iss;
+                st.irs = it->second;
+            }
+        }
+        return st.irs;
+    }
 
 private:
     // One send stream: [released, stored) is what a real buffer would hold.
@@ -333,6 +354,7 @@ private:
         // From its SYN or SYN-ACK: the TCB keeps ISS and IRS only through the handshake.
         seq32 iss{};
         seq32 irs{};
+        bool handshake_seen = false; // iss and irs are known
     };
     stream &use(conn_id id) noexcept;
 
@@ -348,6 +370,8 @@ private:
     };
     std::unordered_map<std::uint64_t, held_range> held_;
     std::uint64_t next_handle_ = 1;
+    // Cookie SYN-ACKs sent: IRS by client port and ISS.
+    std::unordered_map<std::uint64_t, seq32> cookie_syn_acks_;
 };
 
 // --- the applications ---------------------------------------------------------------
@@ -478,6 +502,8 @@ public:
         tcp::settings cfg = sim_settings();
         cfg.timestamps = sc.timestamps;
         cfg.header_prediction = sc.header_prediction;
+        cfg.syn_cookies = sc.cookies;
+        if (sc.syn_backlog != 0) cfg.syn_backlog = sc.syn_backlog;
         shards_[client_side] = std::make_unique<flow::shard>(
             cfg,
             flow::shard_limits{.connections = pool_size(sc.client_tcbs, sc.connections),
@@ -537,6 +563,7 @@ public:
 
     [[nodiscard]] const flow::shard &shard_at(int side) const noexcept { return *shards_[side]; }
     [[nodiscard]] const sim_io &io_at(int side) const noexcept { return io_[side]; }
+    [[nodiscard]] sim_io &io_at(int side) noexcept { return io_[side]; }
     [[nodiscard]] bool listening() const noexcept { return listening_; }
     [[nodiscard]] const std::vector<flow_record> &flows() const noexcept { return flows_; }
     [[nodiscard]] const anomalies &bad() const noexcept { return bad_; }
@@ -646,8 +673,11 @@ void sim_io::transmit(conn_id id, const tcp::four_tuple &t, const tcp::out_segme
     ++w_.sum_.segments;
     std::vector<std::uint8_t> payload;
     if (id == no_conn) {
-        // A reset for a segment of no connection, or a TIME-WAIT entry's ACK: no stream.
+        // A reset for a segment of no connection, a TIME-WAIT entry's ACK or a cookie
+        // SYN-ACK: no stream.
         if (s.payload_len > 0) w_.note(w_.bad_.never_handed, "payload on a segment of no connection");
+        if (s.flags.has(f::syn) && s.flags.has(f::ack))
+            cookie_syn_acks_[std::uint64_t{port} << 32 | s.seq.raw()] = s.ack - 1;
         w_.put_on_link(side_, t, s, std::move(payload));
         return;
     }
@@ -656,6 +686,7 @@ void sim_io::transmit(conn_id id, const tcp::four_tuple &t, const tcp::out_segme
     if (s.flags.has(f::syn)) {
         st.iss = s.seq;
         if (s.flags.has(f::ack)) st.irs = s.ack - 1;
+        st.handshake_seen = true;
     }
     // A keepalive is the one bare ACK a timer sends below SND.NXT (RFC 9293 §3.8.4).
     if (in_timers && s.payload_len == 0 && s.flags.only(f::ack) && s.seq == c.snd_nxt() - 1 &&
@@ -730,10 +761,11 @@ void sim_io::release_sent(conn_id id, std::uint32_t bytes) noexcept {
 void sim_io::forget(conn_id id) noexcept {
     stream &st = streams_[id];
     w_.trace_call(side_, world::client_port_of(side_, shard_->connection(id).tuple()), call::forget, id);
-    if (!st.used) return;
-    buffered_ -= st.stored - st.released;
-    --streams_in_use_;
-    st = stream{};
+    if (st.used) {
+        buffered_ -= st.stored - st.released;
+        --streams_in_use_;
+    }
+    st = stream{}; // a cookie connection's handshake may be known without a stream in use
 }
 
 std::uint64_t sim_io::hold(conn_id id, seq32 first, std::span<const std::uint8_t> bytes) noexcept {
@@ -1153,6 +1185,9 @@ void world::tally() {
         sum_.tw_overflowed += st.time_wait_overflow;
         sum_.listen_overflows += st.listen_overflows;
         sum_.listen_drops += st.listen_drops;
+        sum_.cookies_sent += st.syncookies_sent;
+        sum_.cookies_recv += st.syncookies_recv;
+        sum_.cookies_failed += st.syncookies_failed;
         sum_.no_memory += st.dropped[static_cast<std::size_t>(tcp::drop::no_memory)];
     }
 
@@ -1451,6 +1486,56 @@ TEST_CASE("sim: 5% loss, 5% duplication and a third of segments reordered, simul
           "delivered or failure reported",
           "[sim]") {
     check_scenario(hostile_scenario(close_mode::simultaneous, 0x5d03), {});
+}
+
+// RFC 4987 §3.6: every server connection made from a cookie, through loss, duplication
+// and reordering: lost SYN-ACKs are never retransmitted (nothing is kept), so the
+// client's SYN retries carry those handshakes, and lost or late ACKs return the cookie
+// with the data after them.
+TEST_CASE("sim: SYN cookies always, 5% loss, 5% duplication and a third of segments reordered: every byte "
+          "delivered or failure reported",
+          "[sim][syn_cookie]") {
+    scenario sc = hostile_scenario(close_mode::server_closes_first, 0x5c01);
+    sc.name = "syn cookies always, hostile link";
+    sc.cookies = tcp::syn_cookie_mode::always;
+    const summary s = check_scenario(sc, {});
+    CHECK(s.cookies_sent > 0);
+    CHECK(s.cookies_recv > 0);
+    // Every server connection came from a cookie: none waited in the SYN queue.
+    CHECK(s.peak_half_open == 0);
+    CHECK(s.cookies_recv >= s.completed);
+}
+
+// With a SYN queue of 8 and cookies while it is full, the opens beyond it go through
+// cookies and the rest through the queue, and every connection completes. The link
+// keeps order: a data segment that overtakes the handshake's ACK finds no connection
+// and fails the cookie check, and the listener resets it (RFC 9293 §3.10.7.2, as Linux
+// does), which the scenarios with reordering count among the failures reported.
+TEST_CASE("sim: a SYN queue of 8 with SYN cookies auto on a link that keeps order: the overflow goes through "
+          "cookies and every connection completes",
+          "[sim][syn_cookie]") {
+    scenario sc{.name = "syn queue of 8, cookies auto, in order",
+                .connections = 5'000,
+                .delay_spread_ms = 1,
+                .jitter_ppm = 0,
+                .mode = close_mode::server_closes_first,
+                .seed = 0x5c02,
+                .opens_per_ms = 32, // 64 SYNs per 2 ms round trip: eight times the queue
+                .cookies = tcp::syn_cookie_mode::automatic,
+                .syn_backlog = 8};
+    const summary s = check_scenario(sc, {.all_complete = true});
+    if (s.connections >= 1'000) CHECK(s.cookies_sent > 0);
+    CHECK(s.cookies_recv == s.cookies_sent);
+    CHECK(s.cookies_failed == 0);
+}
+
+TEST_CASE("sim: a SYN queue of 8 with SYN cookies auto under 5% loss: every byte delivered or failure reported",
+          "[sim][syn_cookie]") {
+    scenario sc = matrix_scenario(5, close_mode::client_closes_first, 0x5c03);
+    sc.name = "syn queue of 8, cookies auto, 5% loss";
+    sc.syn_backlog = 8;
+    const summary s = check_scenario(sc, {});
+    if (s.connections >= 1'000) CHECK(s.cookies_recv > 0);
 }
 
 TEST_CASE("sim: a server with 64 TCBs and 128 TIME-WAIT entries drops the SYNs it has no room for, retires "

@@ -530,6 +530,17 @@ void loader::load_tcp(const toml::table &t, tcp_config &out) const {
              number("challenge_ack_limit", out.challenge_ack_limit, 0, 1'000'000'000),
              number("syn_backlog", out.syn_backlog, 1, 16'777'216),
              number("accept_backlog", out.accept_backlog, 1, 16'777'216),
+             field{"syn_cookies",
+                   [&](const entry &e) {
+                       using m = tcp_config::syn_cookies_mode;
+                       static constexpr std::array<std::pair<std::string_view, m>, 3> modes{
+                           {{"auto", m::automatic}, {"always", m::always}, {"off", m::off}}};
+                       const std::string v = string("tcp.syn_cookies", *e.node, e.line);
+                       const auto it = std::find_if(modes.begin(), modes.end(), [&](const auto &x) { return x.first == v; });
+                       if (it == modes.end())
+                           fail(e.line, "tcp.syn_cookies: " + quoted(v) + " is not one of 'auto', 'always', 'off'");
+                       out.syn_cookies = it->second;
+                   }},
              number("max_connections", out.max_connections, 1, 1 << 30),
              number("max_time_wait", out.max_time_wait, 1, 1 << 30),
              number("ooo_queues", out.ooo_queues, 1, 1 << 24),

@@ -30,6 +30,9 @@ tcp::settings to_tcp_settings(const config::tcp_config &c, std::uint16_t mtu) no
     s.challenge_ack_limit = c.challenge_ack_limit;
     s.syn_backlog = c.syn_backlog;
     s.accept_backlog = c.accept_backlog;
+    s.syn_cookies = c.syn_cookies == config::tcp_config::syn_cookies_mode::off      ? tcp::syn_cookie_mode::off
+                    : c.syn_cookies == config::tcp_config::syn_cookies_mode::always ? tcp::syn_cookie_mode::always
+                                                                                    : tcp::syn_cookie_mode::automatic;
     return s;
 }
 

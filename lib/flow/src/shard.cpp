@@ -55,7 +55,8 @@ bool shard::listen(ipv4_addr ip, std::uint16_t port, handler &h) {
     if (listeners_.size() >= max_listeners_) return false;
     for (const auto &l : listeners_)
         if (l.l.port() == port && l.l.ip() == ip) return false;
-    listeners_.push_back(listening{tcp::listener(ip, port, cfg_.syn_backlog, cfg_.accept_backlog), &h});
+    listeners_.push_back(
+        listening{tcp::listener(ip, port, cfg_.syn_backlog, cfg_.accept_backlog, cfg_.syn_cookies), &h});
     return true;
 }
 
@@ -108,25 +109,15 @@ void shard::no_connection(const tcp::four_tuple &t, std::uint64_t hash, const tc
         auto &l = listeners_[li];
         if (!l.l.matches(t.local_ip, t.local_port)) continue;
         const std::uint64_t overflows = stats_.listen_overflows;
-        switch (l.l.on_segment(seg, stats_)) {
+        switch (l.l.on_segment(seg, stats_, ctx_.now_us)) {
         case tcp::listener::verdict::open: {
-            const std::uint32_t id = conns_.acquire();
-            if (id == pool<tcp::connection>::none ||
-                table_.insert(t, hash, ref::connection(id)) != table::insert_result::inserted) {
-                // No TCB to give: drop the SYN and let the peer retry, as a full SYN
-                // queue does (Linux counts both as ListenDrops).
-                if (id != pool<tcp::connection>::none) conns_.release(id);
-                l.l.half_open_closed();
-                ++stats_.listen_drops;
-                stats_.count(tcp::drop::no_memory);
-                return;
-            }
-            meta_[id] = meta(l.h, li, false);
-            auto &c = ctx();
-            conns_[id].open_passive(t, seg, c);
+            const auto id = passive_tcb(li, t, hash);
+            if (id) conns_[*id].open_passive(t, seg, ctx());
             return;
         }
         case tcp::listener::verdict::reset: reset(t, seg); return;
+        case tcp::listener::verdict::send_cookie: tcp::connection::send_cookie_syn_ack(t, seg, ctx()); return;
+        case tcp::listener::verdict::check_cookie: open_from_cookie(li, t, hash, seg); return;
         case tcp::listener::verdict::drop:
             if (stats_.listen_overflows != overflows) ++stats_.listen_drops;
             return;
@@ -135,6 +126,46 @@ void shard::no_connection(const tcp::four_tuple &t, std::uint64_t hash, const tc
     // RFC 9293 §3.10.7.1: no connection and no listener.
     stats_.count(tcp::drop::no_connection);
     reset(t, seg);
+}
+
+// RFC 4987 §3.6: an ACK at listener li that may return a cookie. A valid one makes the
+// connection its SYN would have made, and the ACK (with any data it carries) goes to it
+// as the third segment of the handshake; an invalid one is a stray ACK, reset as LISTEN
+// resets any (RFC 9293 §3.10.7.2 second).
+void shard::open_from_cookie(std::uint32_t li, const tcp::four_tuple &t, std::uint64_t hash,
+                             const tcp::segment &seg) noexcept {
+    auto &c = ctx();
+    auto &l = listeners_[li];
+    const auto opts = tcp::connection::check_cookie(t, seg, c);
+    if (!opts) {
+        stats_.count(tcp::drop::listen_ack);
+        reset(t, seg);
+        return;
+    }
+    if (!l.l.cookie_open(stats_)) {
+        ++stats_.listen_drops;
+        return; // the peer's retransmission tries again, as after a dropped SYN
+    }
+    const auto id = passive_tcb(li, t, hash);
+    if (!id) return;
+    conns_[*id].open_from_cookie(t, seg, *opts, c);
+    conns_[*id].input(seg, c);
+}
+
+// A TCB for a passive open at listener li that counted it half-open, in the table under
+// t. None to give: the segment is dropped and the peer retries, as after a full SYN
+// queue (Linux counts both as ListenDrops).
+std::optional<conn_id> shard::passive_tcb(std::uint32_t li, const tcp::four_tuple &t, std::uint64_t hash) noexcept {
+    const std::uint32_t id = conns_.acquire();
+    if (id == pool<tcp::connection>::none || table_.insert(t, hash, ref::connection(id)) != table::insert_result::inserted) {
+        if (id != pool<tcp::connection>::none) conns_.release(id);
+        listeners_[li].l.half_open_closed();
+        ++stats_.listen_drops;
+        stats_.count(tcp::drop::no_memory);
+        return std::nullopt;
+    }
+    meta_[id] = meta(listeners_[li].h, li, false);
+    return id;
 }
 
 void shard::reset(const tcp::four_tuple &t, const tcp::segment &seg) noexcept {

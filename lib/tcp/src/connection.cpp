@@ -217,10 +217,13 @@ void connection::negotiate_options(const tcp_options &peer, context &ctx) noexce
     }
 }
 
-void connection::start_send_side(const four_tuple &t, context &ctx) noexcept {
+// RFC 9293 §3.4.1 MUST-8/MUST-9, RFC 6528: clock-driven, keyed per 4-tuple.
+static seq32 new_iss(const four_tuple &t, const context &ctx) noexcept {
+    return ctx.isn.generate(t.local_ip, t.local_port, t.remote_ip, t.remote_port, ctx.now_us);
+}
+
+void connection::start_send_side(const four_tuple &t, seq32 iss, context &ctx) noexcept {
     tuple_ = t;
-    // RFC 9293 §3.4.1 MUST-8/MUST-9, RFC 6528: clock-driven, keyed per 4-tuple.
-    const seq32 iss = ctx.isn.generate(t.local_ip, t.local_port, t.remote_ip, t.remote_port, ctx.now_us);
     snd_una_ = iss;
     snd_nxt_ = iss + 1;
     snd_max_ = snd_nxt_;
@@ -238,7 +241,7 @@ void connection::start_send_side(const four_tuple &t, context &ctx) noexcept {
 
 void connection::open_active(const four_tuple &t, context &ctx) noexcept {
     passive_ = false;
-    start_send_side(t, ctx);
+    start_send_side(t, new_iss(t, ctx), ctx);
     // Offer scaling for our whole buffer; if the SYN-ACK does not scale, we fall back.
     rcv_wscale_ = ctx.cfg.window_scaling ? wscale_for(ctx.cfg.receive_buffer) : 0;
     rcv_window_ = ctx.cfg.window_scaling ? window_wide : window_narrow;
@@ -258,7 +261,7 @@ void connection::open_passive(const four_tuple &t, const segment &syn, context &
     // sends them again once the connection is established (what Linux does too).
     passive_ = true;
     rcv_nxt_ = syn.seq + 1;
-    start_send_side(t, ctx);
+    start_send_side(t, new_iss(t, ctx), ctx);
     negotiate_options(syn.options, ctx);
     // RFC 7323 §2.2: the window field of a SYN is not scaled.
     snd_wnd_ = syn.window;
@@ -266,6 +269,94 @@ void connection::open_passive(const four_tuple &t, const segment &syn, context &
     snd_wl1_ = syn.seq;
     set_state(state::syn_received, ctx);
     send_syn(true, ctx);
+    set_deadline(rexmit_at_, ctx, rto_ms(ctx));
+    rearm(ctx);
+}
+
+// RFC 4987 §3.6, SYN cookies: the SYN-ACK open_passive's TCB would send (send_syn),
+// with the cookie for ISS, built from the SYN alone. Without timestamps it offers
+// neither window scaling nor SACK, which the cookie could not bring back (Linux's
+// tcp_clear_options in that case); with them, the TSval's low bits carry both.
+void connection::send_cookie_syn_ack(const four_tuple &t, const segment &syn, context &ctx) noexcept {
+    const syn_cookie_codec codec{ctx.isn};
+    const std::uint8_t index = syn_cookie_codec::mss_index(syn.options.mss.value_or(default_mss));
+    out_segment s{.seq = codec.encode(t, syn.seq, index, syn_cookie_codec::count_at(ctx.now_us)),
+                  .ack = syn.seq + 1,
+                  .flags = tcp_flags{std::uint8_t(f::syn | f::ack)}};
+    s.options.mss = ctx.cfg.our_mss(); // RFC 9293 §3.7.1 MUST-14
+    if (ctx.cfg.timestamps && syn.options.has_timestamp) {
+        const bool ws = ctx.cfg.window_scaling && syn.options.window_scale.has_value();
+        const bool sack = ctx.cfg.sack && syn.options.sack_permitted;
+        if (ws) s.options.window_scale = wscale_for(ctx.cfg.receive_buffer);
+        s.options.sack_permitted = sack;
+        s.options.has_timestamp = true;
+        // The TSval the TCB would send (the pair's offset on the shared clock), its low
+        // bits the options: the connection's own TSvals then follow on from it.
+        const std::uint32_t tsval = static_cast<std::uint32_t>(ctx.now.value) + ts_offset_of(ctx, t);
+        s.options.ts_val = syn_cookie_codec::ts_encode(
+            tsval, ws ? syn.options.effective_window_scale() : std::nullopt, sack);
+        s.options.ts_ecr = syn.options.ts_val;
+    }
+    // RFC 7323 §2.2: a SYN-ACK's window is not scaled.
+    s.window = static_cast<std::uint16_t>(std::min<std::uint32_t>(ctx.cfg.receive_buffer, 0xffff));
+    ++ctx.stats.out_segs;
+    ++ctx.stats.syncookies_sent;
+    ctx.out.transmit(nullptr, t, s);
+}
+
+std::optional<cookie_options> connection::check_cookie(const four_tuple &t, const segment &ack,
+                                                       context &ctx) noexcept {
+    const auto fail = [&ctx]() -> std::optional<cookie_options> {
+        ++ctx.stats.syncookies_failed;
+        return std::nullopt;
+    };
+    // Only a plain ACK can be the third segment of a handshake.
+    if (!ack.has(f::ack) || ack.has(f::syn) || ack.has(f::rst)) return fail();
+    const syn_cookie_codec codec{ctx.isn};
+    const auto mss = codec.decode(t, ack.seq - 1, ack.ack - 1, syn_cookie_codec::count_at(ctx.now_us));
+    if (!mss) return fail();
+    cookie_options o;
+    // RFC 7323 §3.2: timestamps only if the SYN-ACK carried them, which it did exactly
+    // when they are on here and the SYN had them; the ACK then has them too.
+    if (ctx.cfg.timestamps && ack.options.has_timestamp) {
+        const auto from_ts = syn_cookie_codec::ts_decode(ack.options.ts_ecr);
+        // Options this host would not have offered: not its cookie (Linux's
+        // cookie_timestamp_decode refuses them the same way).
+        if (!from_ts || (from_ts->sack_permitted && !ctx.cfg.sack) ||
+            (from_ts->window_scale && !ctx.cfg.window_scaling))
+            return fail();
+        o = *from_ts;
+    }
+    o.mss = *mss;
+    ++ctx.stats.syncookies_recv;
+    return o;
+}
+
+void connection::open_from_cookie(const four_tuple &t, const segment &ack, const cookie_options &o,
+                                  context &ctx) noexcept {
+    // open_passive's TCB for the SYN <SEQ=SEG.SEQ-1>: IRS and ISS from the ACK, the
+    // peer's options from the cookie, TS.Recent from the ACK (the SYN's TSval is lost;
+    // the ACK's is newer, and PAWS only asks that it not go back).
+    passive_ = true;
+    rcv_nxt_ = ack.seq;
+    start_send_side(t, ack.ack - 1, ctx);
+    tcp_options peer{};
+    peer.mss = o.mss;
+    peer.window_scale = o.window_scale;
+    peer.sack_permitted = o.sack_permitted;
+    peer.has_timestamp = o.timestamps;
+    peer.ts_val = ack.options.ts_val;
+    negotiate_options(peer, ctx);
+    snd_wnd_ = ack.window;
+    max_snd_wnd_ = snd_wnd_;
+    snd_wl1_ = ack.seq - 1;
+    // The SYN-ACK is out: SND.NXT = ISS + 1 (start_send_side). No tick of it was kept,
+    // so without timestamps the handshake takes no RTT sample (as Linux, whose cookie
+    // requests have no snt_synack); with them TSecr gives one, up to 63 ms long for
+    // the bits the options took (a longer RTT: the safe side).
+    if (!ts_ok_) keepalive_sent_ = 1; // handshake_unmeasured()
+    set_state(state::syn_received, ctx);
+    // If the ACK does not establish it after all, SYN-RECEIVED's timer ends it as any.
     set_deadline(rexmit_at_, ctx, rto_ms(ctx));
     rearm(ctx);
 }
@@ -617,6 +708,9 @@ void connection::input_syn_sent(const segment &seg, context &ctx) noexcept {
         set_state(state::established, ctx);
         settle_rto_after_handshake();
         rexmit_at_ = unset;
+        // RFC 9293 §3.8.4: the idle interval runs from the SYN-ACK, the last segment
+        // received (only a synchronized state starts it, so not before here).
+        restart_keepalive(ctx);
         // "Data or controls that were queued for transmission MAY be included": where
         // the owner flushes, the ACK waits for the connected callback and rides on the
         // request it sends (flush also sends what was queued before ESTABLISHED).
@@ -763,8 +857,9 @@ bool connection::check_ack(const segment &seg, context &ctx) noexcept {
 
 bool connection::enter_established(const segment &seg, context &ctx) noexcept {
     // RFC 9293 §3.10.7.4 fifth, SYN-RECEIVED, for an ACK that acknowledges our SYN.
-    if (retries_ == 0 && !sample_rtt_from_timestamp(seg, ctx))
+    if (retries_ == 0 && !sample_rtt_from_timestamp(seg, ctx) && !handshake_unmeasured())
         rto_.sample(static_cast<std::uint32_t>(ctx.now.value) - syn_sent_at());
+    keepalive_sent_ = 0;
     snd_una_ = seg.ack;
     snd_wnd_ = static_cast<std::uint32_t>(seg.window) << snd_wscale_;
     max_snd_wnd_ = std::max(max_snd_wnd_, snd_wnd_);
@@ -773,6 +868,9 @@ bool connection::enter_established(const segment &seg, context &ctx) noexcept {
     settle_rto_after_handshake();
     rexmit_at_ = unset;
     set_state(state::established, ctx);
+    // RFC 9293 §3.8.4: the idle interval runs from this ACK; a peer that vanishes
+    // after the handshake is then probed like any other.
+    restart_keepalive(ctx);
     if (passive_) ++ctx.stats.passive_opens;
     ctx.raise(*this, passive_ ? event_type::accepted : event_type::connected);
     rearm(ctx);

@@ -81,13 +81,14 @@ __attribute__((target("aes"))) inline __m128i encrypt_block(const std::uint8_t *
 // loading it whole stalls on store forwarding, which cost more than the cipher.
 __attribute__((target("aes"))) std::uint32_t aes_f(const std::uint8_t *round_keys, ipv4_addr local_ip,
                                                    std::uint16_t local_port, ipv4_addr remote_ip,
-                                                   std::uint16_t remote_port) noexcept {
+                                                   std::uint16_t remote_port, std::uint32_t word = 0) noexcept {
     // Bytes 0-7: local IP, local port, the high half of the remote IP, in network order.
     const std::uint64_t first = (std::uint64_t{local_ip.value} << 32) | (std::uint64_t{local_port} << 16) |
                                 (remote_ip.value >> 16);
-    // Bytes 8-11: the low half of the remote IP and the remote port; 12-15 are zero.
-    const std::uint32_t second = ((remote_ip.value & 0xffffu) << 16) | remote_port;
-    const __m128i block = _mm_set_epi64x(static_cast<long long>(hton32(second)),
+    // Bytes 8-11: the low half of the remote IP and the remote port; 12-15 the word
+    // (zero for offset()).
+    const std::uint64_t second = (std::uint64_t{(remote_ip.value & 0xffffu) << 16 | remote_port} << 32) | word;
+    const __m128i block = _mm_set_epi64x(static_cast<long long>(__builtin_bswap64(second)),
                                          static_cast<long long>(__builtin_bswap64(first)));
     // The first four bytes, little-endian (x86 is).
     return static_cast<std::uint32_t>(_mm_cvtsi128_si32(encrypt_block(round_keys, block)));
@@ -137,32 +138,48 @@ isn_generator::isn_generator(std::span<const std::uint8_t, key_size> key, isn_pr
     if (prf_ == isn_prf::aes128) aes_ = aes128_block{key_};
 }
 
-std::uint32_t isn_generator::offset(ipv4_addr local_ip, std::uint16_t local_port, ipv4_addr remote_ip,
-                                    std::uint16_t remote_port) const noexcept {
-#if LINERATE_HAVE_AESNI
-    if (prf_ == isn_prf::aes128) return aes_f(aes_.round_keys(), local_ip, local_port, remote_ip, remote_port);
-#endif
-    // The message is the tuple in network byte order, 12 bytes, in RFC 6528's argument
-    // order: local IP (4), local port (2), remote IP (4), remote port (2); AES (aes_f,
-    // above) pads it with four zero bytes to its 16-byte block. A fixed layout keeps ISNs
-    // reproducible across builds and hosts for a given key and PRF; network order is what
-    // a capture shows, so a golden value can be recomputed from one.
-    const std::array<std::uint8_t, 12> msg{
-        static_cast<std::uint8_t>(local_ip.value >> 24),  static_cast<std::uint8_t>(local_ip.value >> 16),
-        static_cast<std::uint8_t>(local_ip.value >> 8),   static_cast<std::uint8_t>(local_ip.value),
-        static_cast<std::uint8_t>(local_port >> 8),       static_cast<std::uint8_t>(local_port),
-        static_cast<std::uint8_t>(remote_ip.value >> 24), static_cast<std::uint8_t>(remote_ip.value >> 16),
-        static_cast<std::uint8_t>(remote_ip.value >> 8),  static_cast<std::uint8_t>(remote_ip.value),
-        static_cast<std::uint8_t>(remote_port >> 8),      static_cast<std::uint8_t>(remote_port),
-    };
+namespace {
+
+// F with SipHash: the message is the tuple in network byte order, 12 bytes, in RFC
+// 6528's argument order: local IP (4), local port (2), remote IP (4), remote port (2);
+// prf() appends its word (4 more). AES (aes_f, above) pads the 12 bytes with four zero
+// bytes, or the word, to its 16-byte block. A fixed layout keeps ISNs reproducible
+// across builds and hosts for a given key and PRF; network order is what a capture
+// shows, so a golden value can be recomputed from one.
+std::uint32_t siphash_f(const std::uint8_t *key, ipv4_addr local_ip, std::uint16_t local_port, ipv4_addr remote_ip,
+                        std::uint16_t remote_port, const std::uint32_t *word) noexcept {
+    std::array<std::uint8_t, 16> msg{};
+    store_be32(msg.data(), local_ip.value);
+    store_be16(msg.data() + 4, local_port);
+    store_be32(msg.data() + 6, remote_ip.value);
+    store_be16(msg.data() + 10, remote_port);
+    if (word != nullptr) store_be32(msg.data() + 12, *word);
     std::array<std::uint8_t, crypto_shorthash_BYTES> out{};
     // Cannot fail: crypto_shorthash always returns 0.
-    (void)crypto_shorthash(out.data(), msg.data(), 12, key_.data());
+    (void)crypto_shorthash(out.data(), msg.data(), word != nullptr ? 16 : 12, key);
     // The first four output bytes as a little-endian number, as for AES (aes_f): for
     // SipHash, whose 64-bit result is serialised little-endian (SipHash paper §2), its
     // low 32 bits.
     return std::uint32_t{out[0]} | (std::uint32_t{out[1]} << 8) | (std::uint32_t{out[2]} << 16) |
            (std::uint32_t{out[3]} << 24);
+}
+
+} // namespace
+
+std::uint32_t isn_generator::offset(ipv4_addr local_ip, std::uint16_t local_port, ipv4_addr remote_ip,
+                                    std::uint16_t remote_port) const noexcept {
+#if LINERATE_HAVE_AESNI
+    if (prf_ == isn_prf::aes128) return aes_f(aes_.round_keys(), local_ip, local_port, remote_ip, remote_port);
+#endif
+    return siphash_f(key_.data(), local_ip, local_port, remote_ip, remote_port, nullptr);
+}
+
+std::uint32_t isn_generator::prf(ipv4_addr local_ip, std::uint16_t local_port, ipv4_addr remote_ip,
+                                 std::uint16_t remote_port, std::uint32_t word) const noexcept {
+#if LINERATE_HAVE_AESNI
+    if (prf_ == isn_prf::aes128) return aes_f(aes_.round_keys(), local_ip, local_port, remote_ip, remote_port, word);
+#endif
+    return siphash_f(key_.data(), local_ip, local_port, remote_ip, remote_port, &word);
 }
 
 seq32 isn_generator::generate(ipv4_addr local_ip, std::uint16_t local_port, ipv4_addr remote_ip,

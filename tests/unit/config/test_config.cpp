@@ -254,7 +254,8 @@ TEST_CASE("config: [tcp] keys load with their values", "[config][tcp]") {
                                                "syn_backlog = 4096\n"
                                                "rto_min_ms = 50\n"
                                                "rto_max_ms = 60000\n"
-                                               "keepalive = true\n",
+                                               "keepalive = true\n"
+                                               "syn_cookies = \"always\"\n",
                                      "t.toml");
     CHECK_FALSE(c.tcp.timestamps);
     CHECK(c.tcp.sack); // untouched keys keep their defaults
@@ -264,6 +265,11 @@ TEST_CASE("config: [tcp] keys load with their values", "[config][tcp]") {
     CHECK(c.tcp.rto_min_ms == 50);
     CHECK(c.tcp.rto_max_ms == 60000);
     CHECK(c.tcp.keepalive);
+    CHECK(c.tcp.syn_cookies == tcp_config::syn_cookies_mode::always);
+    // RFC 4987 §3.6, as Linux's default: cookies while a SYN queue is full.
+    CHECK(load_string(minimal, "t.toml").tcp.syn_cookies == tcp_config::syn_cookies_mode::automatic);
+    CHECK(load_string(minimal + "[tcp]\nsyn_cookies = \"off\"\n", "t.toml").tcp.syn_cookies ==
+          tcp_config::syn_cookies_mode::off);
 }
 
 TEST_CASE("config: [tcp] refuses unknown keys, wrong types and values out of range", "[config][tcp][error]") {
@@ -281,6 +287,9 @@ TEST_CASE("config: [tcp] refuses unknown keys, wrong types and values out of ran
     CHECK(error_of(minimal + "[tcp]\nsyn_retries = 0\n") == "t.toml:9: tcp.syn_retries: 0 is out of range [1, 255]");
     CHECK(error_of(minimal + "[tcp]\nrto_min_ms = 300\nrto_max_ms = 200\n") ==
           "t.toml:10: tcp.rto_max_ms: 200 is below tcp.rto_min_ms = 300");
+    CHECK(error_of(minimal + "[tcp]\nsyn_cookies = \"sometimes\"\n") ==
+          "t.toml:9: tcp.syn_cookies: 'sometimes' is not one of 'auto', 'always', 'off'");
+    CHECK(error_of(minimal + "[tcp]\nsyn_cookies = true\n") == "t.toml:9: tcp.syn_cookies: expected a string, got boolean");
     CHECK(error_of(minimal + "[tcp]\n") == "no error");
 }
 

@@ -31,6 +31,7 @@ TEST_CASE("tcp settings: the configuration's defaults are the core's defaults", 
     CHECK(from_config.challenge_ack_limit == core.challenge_ack_limit);
     CHECK(from_config.syn_backlog == core.syn_backlog);
     CHECK(from_config.accept_backlog == core.accept_backlog);
+    CHECK(from_config.syn_cookies == core.syn_cookies);
 }
 
 TEST_CASE("tcp settings: values from the file reach the core, the MSS from the port's MTU", "[engine][config][tcp]") {
@@ -43,4 +44,11 @@ TEST_CASE("tcp settings: values from the file reach the core, the MSS from the p
     CHECK_FALSE(s.timestamps);
     CHECK(s.syn_retries == 255);
     CHECK(s.our_mss() == 8960);
+    for (const auto &[file, core] : {std::pair{config::tcp_config::syn_cookies_mode::off, tcp::syn_cookie_mode::off},
+                                    std::pair{config::tcp_config::syn_cookies_mode::automatic,
+                                              tcp::syn_cookie_mode::automatic},
+                                    std::pair{config::tcp_config::syn_cookies_mode::always, tcp::syn_cookie_mode::always}}) {
+        c.syn_cookies = file;
+        CHECK(engine::to_tcp_settings(c, 1500).syn_cookies == core);
+    }
 }

@@ -21,6 +21,7 @@
 using namespace linerate;
 using namespace linerate::flow;
 using tcp::state;
+using wire::tcp_flags;
 
 namespace {
 
@@ -818,4 +819,233 @@ TEST_CASE("shard: a burst's lookups made ahead stand while the table is unchange
     CHECK(w.app_s.received[w.app_s.accepted[0]] == "aheadfresh");
     w.run();
     CHECK(w.app_c.received[id] == "aheadfresh"); // echoed
+}
+
+// --- SYN cookies (RFC 4987 §3.6) -------------------------------------------------------
+
+namespace {
+
+// Sends `greeting` as soon as it is connected, so that the handshake's third segment
+// carries data (the flush rule puts it on the ACK).
+struct greeter final : handler {
+    std::string greeting = "hello";
+    std::string received;
+    std::vector<close_reason> closed;
+    bool close_after_greeting = false;
+    void on_connected(lcore_context &ctx, conn c) override {
+        CHECK(ctx.send(c, std::as_bytes(std::span(greeting))) == greeting.size());
+        if (close_after_greeting) ctx.shutdown(c);
+    }
+    void on_data(lcore_context &, conn, std::span<const std::byte> d) override {
+        for (const std::byte b : d) received.push_back(static_cast<char>(b));
+    }
+    void on_peer_closed(lcore_context &ctx, conn c) override { ctx.close(c); }
+    void on_closed(lcore_context &, conn, close_reason r) override { closed.push_back(r); }
+};
+
+constexpr tcp::four_tuple client_side(std::uint16_t port) { return {client_ip, server_ip, port, server_port}; }
+
+// Two shards whose server answers every SYN with a cookie (syn_cookies = always), with
+// `adjust` applied to the settings of both first.
+struct cookie_pair : pair_of_shards {
+    explicit cookie_pair(void (*adjust)(tcp::settings &) = nullptr) {
+        cfg.syn_cookies = tcp::syn_cookie_mode::always;
+        if (adjust != nullptr) adjust(cfg);
+        make_shards({.connections = 64, .time_wait = 64}, {.connections = 64, .time_wait = 64});
+    }
+};
+
+// The SYN in flight to the server delivered, and the SYN-ACK back to the client.
+void deliver_syn_and_syn_ack(pair_of_shards &w) {
+    w.server->input(w.to_server.front().from.reversed(), w.to_server.front().as_segment());
+    w.to_server.pop_front();
+    w.client->input(w.to_client.front().from.reversed(), w.to_client.front().as_segment());
+    w.to_client.pop_front();
+}
+
+} // namespace
+
+TEST_CASE("RFC 4987 §3.6: with cookies always, the server keeps nothing for a SYN and the ACK makes the connection",
+          "[flow][shard][syn_cookie]") {
+    cookie_pair w;
+    REQUIRE(w.server->listen(server_ip, server_port, w.app_s));
+    greeter g;
+    REQUIRE(w.client->connect(client_side(40300), g));
+    // The SYN reaches the server: a SYN-ACK goes back, and no TCB is taken for it.
+    const packet syn = w.to_server.front();
+    w.to_server.pop_front();
+    w.server->input(syn.from.reversed(), syn.as_segment());
+    CHECK(w.server->connections() == 0);
+    CHECK(w.server->stats().syncookies_sent == 1);
+    REQUIRE(w.to_client.size() == 1);
+    const packet syn_ack = w.to_client.front();
+    CHECK(syn_ack.seg.flags.bits == (tcp_flags::syn | tcp_flags::ack));
+    CHECK(syn_ack.seg.ack == syn.seg.seq + 1);
+    // The rest: the ACK carries the greeting, the server echoes it and closes.
+    w.run();
+    CHECK(w.server->stats().syncookies_recv == 1);
+    CHECK(w.server->stats().syncookies_failed == 0);
+    CHECK(w.server->stats().passive_opens == 1);
+    REQUIRE(w.app_s.accepted.size() == 1);
+    CHECK(w.app_s.received[w.app_s.accepted[0]] == "hello");
+    CHECK(g.received == "hello");
+    // What the SYN offered came back from the cookie: the MSS (1460, the table's entry
+    // for the client's 1460, less the timestamps' 12), window scale and SACK.
+    const auto id = w.server->find(client_side(40300).reversed());
+    REQUIRE(id);
+    const tcp::connection &s = w.server->connection(*id);
+    const tcp::connection &cl = w.client->connection(*w.client->find(client_side(40300)));
+    CHECK(s.current() == state::established);
+    CHECK(s.mss() == 1448);
+    CHECK(s.timestamps());
+    CHECK(s.sack_permitted());
+    CHECK(s.snd_wscale() == cl.rcv_wscale());
+    CHECK(s.rcv_wscale() == cl.snd_wscale());
+    CHECK(cl.mss() == 1448);
+}
+
+TEST_CASE("RFC 4987 §3.6: a cookie connection without timestamps runs without window scaling and SACK",
+          "[flow][shard][syn_cookie]") {
+    cookie_pair w([](tcp::settings &s) { s.timestamps = false; });
+    // The server sends nothing, so that no RTT sample but the handshake's could be taken.
+    w.app_s.echo = false;
+    REQUIRE(w.server->listen(server_ip, server_port, w.app_s));
+    greeter g;
+    REQUIRE(w.client->connect(client_side(40301), g));
+    w.run();
+    REQUIRE(w.app_s.accepted.size() == 1);
+    CHECK(w.app_s.received[w.app_s.accepted[0]] == "hello");
+    const auto id = w.server->find(client_side(40301).reversed());
+    REQUIRE(id);
+    const tcp::connection &s = w.server->connection(*id);
+    const tcp::connection &cl = w.client->connection(*w.client->find(client_side(40301)));
+    CHECK_FALSE(s.timestamps());
+    CHECK_FALSE(s.sack_permitted());
+    CHECK_FALSE(cl.sack_permitted());
+    CHECK(s.snd_wscale() == 0);
+    CHECK(cl.snd_wscale() == 0);
+    CHECK(s.mss() == 1460);
+    // No tick of the SYN-ACK was kept: the handshake took no RTT sample.
+    CHECK_FALSE(s.rto().has_sample());
+}
+
+TEST_CASE("RFC 4987 §3.6: an ACK whose cookie is not valid is reset as a stray ACK at LISTEN",
+          "[flow][shard][syn_cookie]") {
+    cookie_pair w;
+    REQUIRE(w.server->listen(server_ip, server_port, w.app_s));
+    tcp::segment forged{.seq = seq32{1000}, .ack = seq32{0x5eed'1234}, .flags = tcp_flags{tcp_flags::ack}, .window = 512};
+    w.server->input(client_side(40302).reversed(), forged);
+    CHECK(w.server->connections() == 0);
+    CHECK(w.server->stats().syncookies_failed == 1);
+    CHECK(w.server->stats().syncookies_recv == 0);
+    // RFC 9293 §3.10.7.2 second: <SEQ=SEG.ACK><CTL=RST>.
+    REQUIRE(w.to_client.size() == 1);
+    CHECK(w.to_client.front().seg.flags.bits == tcp_flags::rst);
+    CHECK(w.to_client.front().seg.seq == forged.ack);
+}
+
+TEST_CASE("RFC 4987 §3.6: with cookies auto, a SYN beyond the full SYN queue gets a cookie and both connect",
+          "[flow][shard][syn_cookie]") {
+    pair_of_shards w;
+    w.cfg.syn_backlog = 1;
+    w.make_shards({.connections = 64, .time_wait = 64}, {.connections = 64, .time_wait = 64});
+    REQUIRE(w.server->listen(server_ip, server_port, w.app_s));
+    greeter g1, g2;
+    // The first SYN takes the queue's one place; its SYN-ACK is held back so the
+    // connection stays half-open while the second SYN arrives.
+    REQUIRE(w.client->connect(client_side(40303), g1));
+    REQUIRE(w.client->connect(client_side(40304), g2));
+    for (int i = 0; i < 2; ++i) {
+        const packet p = w.to_server.front();
+        w.to_server.pop_front();
+        w.server->input(p.from.reversed(), p.as_segment());
+    }
+    CHECK(w.server->connections() == 1);
+    CHECK(w.server->stats().req_q_full_do_cookies == 1);
+    CHECK(w.server->stats().syncookies_sent == 1);
+    CHECK(w.server->stats().listen_overflows == 0);
+    w.run();
+    CHECK(g1.received == "hello");
+    CHECK(g2.received == "hello");
+    CHECK(w.app_s.accepted.size() == 2);
+    CHECK(w.server->stats().syncookies_recv == 1);
+}
+
+TEST_CASE("RFC 4987 §3.6: a cookie ACK carrying data and a FIN leaves the server in CLOSE-WAIT",
+          "[flow][shard][syn_cookie]") {
+    cookie_pair w;
+    struct holder final : handler {
+        std::string received;
+        int peer_closed = 0;
+        void on_data(lcore_context &, conn, std::span<const std::byte> d) override {
+            for (const std::byte b : d) received.push_back(static_cast<char>(b));
+        }
+        void on_peer_closed(lcore_context &, conn) override { ++peer_closed; }
+    } server_app;
+    REQUIRE(w.server->listen(server_ip, server_port, server_app));
+    greeter g;
+    g.close_after_greeting = true;
+    REQUIRE(w.client->connect(client_side(40305), g));
+    w.run();
+    CHECK(server_app.received == "hello");
+    CHECK(server_app.peer_closed == 1);
+    const auto id = w.server->find(client_side(40305).reversed());
+    REQUIRE(id);
+    CHECK(w.server->connection(*id).current() == state::close_wait);
+    CHECK(w.server->stats().syncookies_recv == 1);
+}
+
+TEST_CASE("RFC 4987 §3.6: when the cookie ACK is lost, the retransmitted data still returns the cookie",
+          "[flow][shard][syn_cookie]") {
+    cookie_pair w;
+    REQUIRE(w.server->listen(server_ip, server_port, w.app_s));
+    greeter g;
+    REQUIRE(w.client->connect(client_side(40306), g));
+    deliver_syn_and_syn_ack(w);
+    // The client's ACK with its greeting is lost.
+    REQUIRE(w.to_server.size() == 1);
+    CHECK(w.to_server.front().payload.size() == 5);
+    w.to_server.pop_front();
+    CHECK(w.server->connections() == 0);
+    // Its retransmission (RFC 6298: after the initial RTO of 1 s) has the same SEG.SEQ
+    // and SEG.ACK, so the cookie comes back with it.
+    w.advance(1100);
+    CHECK(w.server->stats().syncookies_recv == 1);
+    REQUIRE(w.app_s.accepted.size() == 1);
+    CHECK(w.app_s.received[w.app_s.accepted[0]] == "hello");
+    CHECK(g.received == "hello");
+}
+
+TEST_CASE("RFC 4987 §3.6: a cookie ACK two periods late is refused", "[flow][shard][syn_cookie]") {
+    cookie_pair w;
+    REQUIRE(w.server->listen(server_ip, server_port, w.app_s));
+    REQUIRE(w.client->connect(client_side(40307), w.app_c));
+    w.server->input(w.to_server.front().from.reversed(), w.to_server.front().as_segment());
+    w.to_server.pop_front();
+    const packet syn_ack = w.to_client.front();
+    w.to_client.pop_front();
+    // The ACK the client would send, delivered to the server two cookie periods later.
+    const tcp::segment ack{.seq = syn_ack.seg.ack, .ack = syn_ack.seg.seq + 1, .flags = tcp_flags{tcp_flags::ack},
+                           .window = 1024};
+    const std::uint64_t late_us = std::uint64_t{2} << tcp::syn_cookie_codec::period_shift;
+    w.server->set_time(tick{late_us / 1000}, late_us);
+    w.server->input(client_side(40307).reversed(), ack);
+    CHECK(w.server->connections() == 0);
+    CHECK(w.server->stats().syncookies_failed == 1);
+    REQUIRE(w.to_client.size() == 1);
+    CHECK(w.to_client.front().seg.flags.bits == tcp_flags::rst);
+    // The same ACK one period late was still good.
+    cookie_pair v;
+    REQUIRE(v.server->listen(server_ip, server_port, v.app_s));
+    REQUIRE(v.client->connect(client_side(40307), v.app_c));
+    v.server->input(v.to_server.front().from.reversed(), v.to_server.front().as_segment());
+    v.to_server.pop_front();
+    const packet syn_ack2 = v.to_client.front();
+    const tcp::segment ack2{.seq = syn_ack2.seg.ack, .ack = syn_ack2.seg.seq + 1, .flags = tcp_flags{tcp_flags::ack},
+                            .window = 1024};
+    const std::uint64_t next_us = std::uint64_t{1} << tcp::syn_cookie_codec::period_shift;
+    v.server->set_time(tick{next_us / 1000}, next_us);
+    v.server->input(client_side(40307).reversed(), ack2);
+    CHECK(v.server->connections() == 1);
+    CHECK(v.server->stats().syncookies_recv == 1);
 }

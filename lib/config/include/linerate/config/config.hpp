@@ -135,6 +135,10 @@ struct tcp_config {
     std::uint32_t challenge_ack_limit = 1000;     // RFC 5961 §7, per second per lcore, [0, 1000000000]
     std::uint32_t syn_backlog = 1024;             // [1, 16777216]
     std::uint32_t accept_backlog = 1024;          // [1, 16777216]
+    // RFC 4987 §3.6 SYN cookies: "auto" (while a listener's SYN queue is full, as
+    // Linux's tcp_syncookies = 1), "always" (every SYN) or "off".
+    enum class syn_cookies_mode : std::uint8_t { off, automatic, always };
+    syn_cookies_mode syn_cookies = syn_cookies_mode::automatic;
     // Per-lcore limits: every pool is allocated at start from these, and nothing grows
     // afterwards (a SYN that finds the pool full is dropped and counted).
     std::uint32_t max_connections = 65'536;       // TCBs per lcore, [1, 2^30]

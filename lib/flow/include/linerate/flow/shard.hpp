@@ -257,6 +257,9 @@ private:
 
     void input_at(const tcp::four_tuple &t, std::uint64_t hash, const tcp::segment &seg, std::optional<ref> r) noexcept;
     void no_connection(const tcp::four_tuple &t, std::uint64_t hash, const tcp::segment &seg) noexcept;
+    void open_from_cookie(std::uint32_t li, const tcp::four_tuple &t, std::uint64_t hash,
+                          const tcp::segment &seg) noexcept;
+    std::optional<conn_id> passive_tcb(std::uint32_t li, const tcp::four_tuple &t, std::uint64_t hash) noexcept;
     void reset(const tcp::four_tuple &t, const tcp::segment &seg) noexcept;
     void to_time_wait(conn_id id) noexcept;
     void add_time_wait(const tcp::time_wait_state &tw, time_wait_log::shared_end shared) noexcept;

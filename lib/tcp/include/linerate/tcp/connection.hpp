@@ -25,6 +25,7 @@
 #include <linerate/tcp/segment.hpp>
 #include <linerate/tcp/settings.hpp>
 #include <linerate/tcp/state.hpp>
+#include <linerate/tcp/syn_cookie.hpp>
 #include <linerate/timer/wheel.hpp>
 
 #include <algorithm>
@@ -228,6 +229,19 @@ public:
     // to LISTEN is the connection closing (reset) while the listener goes on listening.
     void open_passive(const four_tuple &t, const segment &syn, context &ctx) noexcept;
 
+    // SYN cookies (RFC 4987 §3.6, syn_cookie.hpp). A listener under pressure answers a
+    // SYN with a SYN-ACK whose ISS is a cookie and keeps nothing...
+    static void send_cookie_syn_ack(const four_tuple &t, const segment &syn, context &ctx) noexcept;
+    // ... and an ACK for no connection is checked for one (SEG.ACK - 1 the cookie,
+    // SEG.SEQ - 1 the peer's ISN): what it restores, or nullopt (counted in
+    // SyncookiesFailed) when it holds none this host made in the last two periods.
+    [[nodiscard]] static std::optional<cookie_options> check_cookie(const four_tuple &t, const segment &ack,
+                                                                    context &ctx) noexcept;
+    // The TCB open_passive would have built for that SYN, rebuilt from the ACK and the
+    // cookie, in SYN-RECEIVED with the SYN-ACK counted as sent: the owner then gives
+    // it the ACK (input), which establishes it as any third segment of a handshake.
+    void open_from_cookie(const four_tuple &t, const segment &ack, const cookie_options &o, context &ctx) noexcept;
+
     // SEGMENT ARRIVES (RFC 9293 §3.10.7.3 and §3.10.7.4): the segment the TCB expects
     // next takes the header-prediction short path (settings::header_prediction), any
     // other the full path; both give the same result.
@@ -340,7 +354,7 @@ private:
     void process_fin(const segment &seg, context &ctx) noexcept;              // eighth
     void accept_fin(context &ctx) noexcept;
 
-    void start_send_side(const four_tuple &t, context &ctx) noexcept; // ISS and what follows from it
+    void start_send_side(const four_tuple &t, seq32 iss, context &ctx) noexcept; // what follows from the ISS
     void settle_rto_after_handshake() noexcept;
     void negotiate_options(const tcp_options &peer, context &ctx) noexcept;
     void update_ts_recent(const segment &seg) noexcept;
@@ -445,6 +459,9 @@ private:
     void set_rtt_seq(seq32 s) noexcept { ts_recent_ = s.raw(); }
     [[nodiscard]] std::uint32_t rtt_start() const noexcept { return ts_offset_; }
     void set_rtt_start(std::uint32_t t) noexcept { ts_offset_ = t; }
+    // A handshake with no tick of its SYN-ACK to measure from (a cookie's, without
+    // timestamps): keepalive_sent_ says so until ESTABLISHED, where keepalives start.
+    [[nodiscard]] bool handshake_unmeasured() const noexcept { return keepalive_sent_ != 0; }
     [[nodiscard]] std::uint32_t syn_sent_at() const noexcept { return ooo_fin_seq_.raw(); }
     void set_syn_sent_at(std::uint32_t t) noexcept { ooo_fin_seq_ = seq32{t}; }
     four_tuple tuple_{};

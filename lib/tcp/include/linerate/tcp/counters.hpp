@@ -68,6 +68,11 @@ struct counters {
     std::uint64_t zero_window_probes = 0;  // TCPWinProbe
     std::uint64_t keepalive_probes = 0;    // TCPKeepAlive
     std::uint64_t listen_drops = 0;        // ListenDrops: SYNs a listener dropped (overflow or no memory), as Linux
+    // RFC 4987 §3.6 SYN cookies, Linux's names.
+    std::uint64_t syncookies_sent = 0;       // SyncookiesSent: cookie SYN-ACKs sent
+    std::uint64_t syncookies_recv = 0;       // SyncookiesRecv: valid cookies returned (connections made)
+    std::uint64_t syncookies_failed = 0;     // SyncookiesFailed: ACKs checked for a cookie that held none
+    std::uint64_t req_q_full_do_cookies = 0; // TCPReqQFullDoCookies: cookies sent because the SYN queue was full
     std::uint64_t time_wait_overflow = 0;  // TCPTimeWaitOverflow: no TIME-WAIT entry free, the oldest retired early
     // Header prediction. Linux's TCPHPHits counts predicted segments with data and
     // TCPHPAcks predicted pure ACKs; here TCPHPHits counts both. Linux has no count of
@@ -89,7 +94,7 @@ struct named_counter {
     std::string_view name;
     std::uint64_t counters::*field;
 };
-inline constexpr std::array<named_counter, 29> mib_counters{{
+inline constexpr std::array<named_counter, 33> mib_counters{{
     {"ActiveOpens", &counters::active_opens},
     {"PassiveOpens", &counters::passive_opens},
     {"AttemptFails", &counters::attempt_fails},
@@ -116,6 +121,10 @@ inline constexpr std::array<named_counter, 29> mib_counters{{
     {"TCPWinProbe", &counters::zero_window_probes},
     {"TCPKeepAlive", &counters::keepalive_probes},
     {"ListenDrops", &counters::listen_drops},
+    {"SyncookiesSent", &counters::syncookies_sent},
+    {"SyncookiesRecv", &counters::syncookies_recv},
+    {"SyncookiesFailed", &counters::syncookies_failed},
+    {"TCPReqQFullDoCookies", &counters::req_q_full_do_cookies},
     {"TCPTimeWaitOverflow", &counters::time_wait_overflow},
     {"TCPHPHits", &counters::hp_hits},
     {"TCPHPMisses", &counters::hp_misses},

@@ -99,6 +99,13 @@ public:
     [[nodiscard]] std::uint32_t offset(ipv4_addr local_ip, std::uint16_t local_port, ipv4_addr remote_ip,
                                        std::uint16_t remote_port) const noexcept;
 
+    // F over the tuple and a 32-bit word: the 16-byte message is offset()'s 12 bytes
+    // followed by `word` in network order (for AES the block offset() pads with zeros,
+    // so word 0 gives offset()'s value). Other uses of the key (SYN cookies, which set
+    // one of the word's top two bits) keep to words offset() never takes.
+    [[nodiscard]] std::uint32_t prf(ipv4_addr local_ip, std::uint16_t local_port, ipv4_addr remote_ip,
+                                    std::uint16_t remote_port, std::uint32_t word) const noexcept;
+
     // RFC 7323 appendix A: the TSval offset of a pair of addresses, F over the two
     // addresses with the ports zeroed, spread over 32 bits. Per pair, as Linux's
     // secure_tcp_ts_off; see connection.cpp for why.

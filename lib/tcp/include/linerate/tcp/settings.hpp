@@ -13,6 +13,13 @@
 
 namespace linerate::tcp {
 
+// When a listener answers SYNs with cookies (syn_cookie.hpp, RFC 4987 §3.6).
+enum class syn_cookie_mode : std::uint8_t {
+    off,       // never: a full SYN queue drops SYNs (ListenOverflows)
+    automatic, // while the SYN queue is full, as Linux's tcp_syncookies = 1
+    always,    // every SYN, as tcp_syncookies = 2 (tests; listeners that want no SYN queue)
+};
+
 struct settings {
     // Options (each can be turned off).
     bool window_scaling = true; // RFC 7323 §2
@@ -51,6 +58,7 @@ struct settings {
     // Listeners.
     std::uint32_t syn_backlog = 1024;    // half-open connections per listener
     std::uint32_t accept_backlog = 1024; // established, not yet accepted, per listener
+    syn_cookie_mode syn_cookies = syn_cookie_mode::automatic; // as Linux's default
 
     // The RTO needs no check: rto_bounds saturates it below 2^24 ms.
     [[nodiscard]] constexpr bool timers_fit() const noexcept {
