@@ -24,12 +24,12 @@ KERNEL_ADDR = "198.18.0.1"
 MSL_MS = 500  # TIME-WAIT lasts one second in these tests
 
 
-def make_config(tmp: pathlib.Path, offloads=(), msl_ms=MSL_MS):
+def make_config(tmp: pathlib.Path, offloads=(), msl_ms=MSL_MS, tcp_extra=""):
     """net_tap.toml with room for 200 connections' send buffers and a short MSL."""
     text = NET_TAP.read_text()
     text = re.sub(r"(?m)^mbufs = \d+", "mbufs = 32767", text)
     text = re.sub(r"(?m)^offloads = \[\]", "offloads = [" + ", ".join(f'"{o}"' for o in offloads) + "]", text)
-    text = text.replace("\n[tcp]\n", f"\n[tcp]\nmsl_ms = {msl_ms}\n", 1)
+    text = text.replace("\n[tcp]\n", f"\n[tcp]\nmsl_ms = {msl_ms}\n{tcp_extra}", 1)
     path = tmp / "net_tap_test.toml"
     path.write_text(text)
     return path
@@ -232,6 +232,38 @@ def test_200_concurrent_connections_echo_64_kib_each(netns, server_in, workers):
     if workers == 2:
         owners = per_lcore(srv)
         assert all(w["PassiveOpens"] > 0 for w in owners), owners
+
+
+def test_rfc4987_syn_cookies_always_serve_the_kernel_with_its_options_restored(netns, server_in):
+    """Every SYN answered with a cookie and nothing kept: the kernel's handshake ACKs
+    make the connections, with the window scale, SACK and timestamps its SYNs offered."""
+    with tempfile.TemporaryDirectory() as d:
+        tmp = pathlib.Path(d)
+        cfg = make_config(tmp, tcp_extra='syn_cookies = "always"\n')
+        srv, prefix = start(server_in, netns, cfg, 1, "echo")
+        cap = Capture(netns, tmp / "cookies.pcap")
+        # Echoing 64 KiB each way needs the scaled windows the cookie brought back.
+        r = run("ip", "netns", "exec", netns, "/usr/bin/python3", str(ECHO_CLIENT), STACK, "80", "50", "65536",
+                "--timeout", "60", check=False, timeout=120)
+        result = json.loads(r.stdout.strip().splitlines()[-1]) if r.stdout.strip() else {}
+        assert result.get("ok") == 50, r.stdout + r.stderr
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and sum(telemetry(prefix, "/linerate/tcp/states").values()) > 0:
+            time.sleep(0.1)
+        cap.stop()
+        assert srv.stop() == 0, srv.stderr()
+        assert check_capture(tmp / "cookies.pcap", closer="kernel") == 50
+        # Each SYN-ACK offered what the kernel's SYN did (Linux offers all three).
+        syn_acks = tshark(tmp / "cookies.pcap", "-T", "fields", "-e", "tcp.options.wscale.shift",
+                          "-e", "tcp.options.sack_perm", "-e", "tcp.options.timestamp.tsval",
+                          "-Y", f"ip.src == {STACK} && tcp.flags.syn == 1 && tcp.flags.ack == 1").split("\n")
+        syn_acks = [row.split("\t") for row in syn_acks if row.strip()]
+        assert len(syn_acks) >= 50 and all(all(field for field in row) for row in syn_acks), syn_acks[:5]
+    c = srv.counters()
+    assert c["SyncookiesRecv"] == 50 and c["PassiveOpens"] == 50, c
+    assert c["SyncookiesSent"] >= 50 and c["SyncookiesFailed"] == 0, c
+    assert c["BytesIn"] == 50 * 65536 and c["BytesOut"] == 50 * 65536, c
+    assert c["OutRsts"] == 0, c
 
 
 def test_stack_closing_first_leaves_time_wait_on_the_stack(netns, server_in):
