@@ -20,8 +20,87 @@ std::string_view to_string(failure f) noexcept {
     return "?";
 }
 
+std::optional<flood_kind> parse_flood_kind(std::string_view s) noexcept {
+    for (const flood_kind k : {flood_kind::syn, flood_kind::ack, flood_kind::rst, flood_kind::fin})
+        if (s == to_string(k)) return k;
+    return std::nullopt;
+}
+
+std::string_view to_string(flood_kind k) noexcept {
+    switch (k) {
+    case flood_kind::none: return "none";
+    case flood_kind::syn: return "syn";
+    case flood_kind::ack: return "ack";
+    case flood_kind::rst: return "rst";
+    case flood_kind::fin: return "fin";
+    }
+    return "?";
+}
+
+tcp::out_segment flood_segment(flood_kind k, std::uint64_t random) noexcept {
+    using f = tcp::tcp_flags;
+    tcp::out_segment s{.seq = seq32{static_cast<std::uint32_t>(random)},
+                       .ack = seq32{static_cast<std::uint32_t>(random >> 32)},
+                       .window = 65535};
+    switch (k) {
+    case flood_kind::syn:
+        s.ack = seq32{0};
+        s.flags = f{f::syn};
+        s.options.mss = 1460;
+        break;
+    case flood_kind::ack: s.flags = f{f::ack}; break;
+    case flood_kind::rst:
+        s.ack = seq32{0};
+        s.window = 0;
+        s.flags = f{f::rst};
+        break;
+    case flood_kind::fin: s.flags = f{static_cast<std::uint8_t>(f::fin | f::ack)}; break;
+    case flood_kind::none: break;
+    }
+    return s;
+}
+
 generator::generator(const settings &s, const run_phase &phase, std::uint32_t max_connections)
-    : cfg_(s), phase_(phase), pacer_(s.rate, s.ramp_s), conns_(max_connections) {}
+    : cfg_(s), phase_(phase), pacer_(s.rate, s.ramp_s), conns_(s.flood == flood_kind::none ? max_connections : 0),
+      rng_(s.seed) {}
+
+std::uint64_t generator::next_random() noexcept {
+    // splitmix64 (Steele, Lea, Flood 2014): one multiply chain per call, no state beyond
+    // a word, and every 64-bit output once per period.
+    std::uint64_t z = (rng_ += 0x9e37'79b9'7f4a'7c15ull);
+    z = (z ^ (z >> 30)) * 0xbf58'476d'1ce4'e5b9ull;
+    z = (z ^ (z >> 27)) * 0x94d0'49bb'1331'11ebull;
+    return z ^ (z >> 31);
+}
+
+void generator::flood(engine::lcore &l, std::uint64_t budget, std::uint64_t now) noexcept {
+    const flood_sources &src = cfg_.sources;
+    const std::uint32_t ports = static_cast<std::uint32_t>(src.port_hi - src.port_lo) + 1;
+    while (budget-- > 0) {
+        if (attempts_ >= cfg_.connections) {
+            quota_done_.store(true, std::memory_order_relaxed);
+            return;
+        }
+        const std::uint64_t r = next_random();
+        // Source address and port drawn by multiply-shift (Lemire's range reduction):
+        // the high bits of a product, no division.
+        const std::uint32_t hi = static_cast<std::uint32_t>(r >> 32), lo = static_cast<std::uint32_t>(r);
+        const tcp::four_tuple t{
+            ipv4_addr{src.first.value + static_cast<std::uint32_t>((std::uint64_t{hi} * src.count) >> 32)},
+            cfg_.target, static_cast<std::uint16_t>(src.port_lo + ((std::uint64_t{lo} * ports) >> 32)),
+            cfg_.target_port};
+        // No route, no mbuf, or the target's MAC still being asked for: the rest of the
+        // turn waits, and a paced run falls behind (counted in `missed`).
+        if (!l.send_segment(t, flood_segment(cfg_.flood, next_random()))) {
+            fall_behind(now);
+            return;
+        }
+        ++attempts_;
+        ++paced_;
+        ++stats_.flood_sent;
+    }
+    if (attempts_ >= cfg_.connections) quota_done_.store(true, std::memory_order_relaxed);
+}
 
 void generator::fail(failure f) noexcept {
     ++stats_.failures[static_cast<std::size_t>(f)];
@@ -47,6 +126,10 @@ void generator::poll(engine::lcore &l) noexcept {
     // of them. Wait for the ring to drain (a paced run falls behind, as at the cap).
     if (l.tx_backlogged()) {
         fall_behind(now);
+        return;
+    }
+    if (cfg_.flood != flood_kind::none) {
+        flood(l, budget, now);
         return;
     }
     while (budget-- > 0) {

@@ -17,12 +17,14 @@
 
 #include <linerate/engine/runtime.hpp>
 #include <linerate/handler.hpp>
+#include <linerate/tcp/segment.hpp>
 #include <linerate/types.hpp>
 
 #include <array>
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
+#include <optional>
 #include <span>
 #include <string_view>
 #include <vector>
@@ -37,6 +39,19 @@ enum class close_mode : std::uint8_t {
 
 inline constexpr std::uint64_t unlimited = ~std::uint64_t{0};
 
+// --flood: instead of connections, segments of no connection from random sources (the
+// floods firewall and appliance testers send, and what issue 14's flood tests throw at
+// a listener). Stateless: nothing is kept, and nothing answers for those sources.
+enum class flood_kind : std::uint8_t { none, syn, ack, rst, fin };
+[[nodiscard]] std::optional<flood_kind> parse_flood_kind(std::string_view s) noexcept;
+[[nodiscard]] std::string_view to_string(flood_kind k) noexcept;
+
+struct flood_sources {
+    ipv4_addr first{};
+    std::uint32_t count = 1; // addresses from first on
+    std::uint16_t port_lo = 1024, port_hi = 65535;
+};
+
 struct settings {
     ipv4_addr target{};
     std::uint16_t target_port = 80;
@@ -49,6 +64,10 @@ struct settings {
     close_mode close = close_mode::server;
     std::span<const std::uint8_t> request{};
     std::uint32_t opens_per_turn = 64; // bounds one loop turn's work with --rate 0
+    // With a flood: `rate`, `connections` and the pacing count segments, not connections.
+    flood_kind flood = flood_kind::none;
+    flood_sources sources{};
+    std::uint64_t seed = 1; // of the flood's sources and sequence numbers, per lcore
 };
 
 // Why a connection failed. Each has a counter; "unfinished" are those still open when
@@ -88,6 +107,7 @@ struct gen_counters {
     // concurrency cap, a limit of this end) and are forgotten rather than made later in
     // a burst: opened + missed is what the pacer asked for.
     std::uint64_t missed = 0;
+    std::uint64_t flood_sent = 0; // --flood: segments handed to the device
     std::array<std::uint64_t, failure_count> failures{};
 };
 
@@ -148,6 +168,8 @@ private:
     void finish(lcore_context &ctx, conn id, conn_state &c);
     void fail(failure f) noexcept;
     void fall_behind(std::uint64_t now) noexcept;
+    void flood(engine::lcore &l, std::uint64_t budget, std::uint64_t now) noexcept;
+    [[nodiscard]] std::uint64_t next_random() noexcept;
 
     settings cfg_;
     const run_phase &phase_;
@@ -161,6 +183,11 @@ private:
     std::uint64_t attempts_ = 0;     // connect() calls, successful or not
     std::uint64_t paced_ = 0;        // opens the pacer made due that were made or forgotten
     histogram connect_, first_byte_, whole_;
+    std::uint64_t rng_; // splitmix64's state: the flood's sources and numbers
 };
+
+// One segment of a flood: a SYN as scanners and flood tools send it (MSS only), a bare
+// ACK, a RST, or a FIN with ACK, with random sequence and acknowledgment numbers.
+[[nodiscard]] tcp::out_segment flood_segment(flood_kind k, std::uint64_t random) noexcept;
 
 } // namespace linerate::client

@@ -74,6 +74,7 @@ struct options {
     std::string log_level = "info";
     bool check_config = false;
     bool all_counters = false;
+    std::string flood; // empty: connections
 };
 
 // "A" or "A-B" of addresses; nullopt when malformed or reversed.
@@ -123,6 +124,7 @@ client::gen_counters sum(const std::vector<std::unique_ptr<client::generator>> &
 struct row {
     double t = 0;
     double new_per_s = 0;
+    double flood_per_s = 0;
     std::uint64_t open = 0;
     double requests_per_s = 0;
     std::uint64_t syn_retrans = 0;
@@ -143,6 +145,7 @@ row make_row(const sample &a, const sample &b, double t, double dt) {
     row r;
     r.t = t;
     r.new_per_s = static_cast<double>(b.g.opened - a.g.opened) / dt;
+    r.flood_per_s = static_cast<double>(b.g.flood_sent - a.g.flood_sent) / dt;
     r.open = b.g.opened - b.g.closed;
     r.requests_per_s = static_cast<double>(b.g.responses - a.g.responses) / dt;
     r.syn_retrans = b.t.syn_retrans - a.t.syn_retrans;
@@ -157,13 +160,16 @@ row make_row(const sample &a, const sample &b, double t, double dt) {
     return r;
 }
 
-void print_header() {
-    std::printf("%7s %9s %8s %9s %7s %7s %7s %6s %7s %10s %10s %8s %8s\n", "time", "new/s", "open", "req/s", "synrtx",
+// A flood's rows count segments sent where a connection run's count connections opened.
+void print_header(bool flood) {
+    std::printf("%7s %9s %8s %9s %7s %7s %7s %6s %7s %10s %10s %8s %8s\n", "time", flood ? "sent/s" : "new/s", "open",
+                "req/s", "synrtx",
                 "rtx", "rst-in", "tmo", "errors", "rx-pps", "tx-pps", "rx-Gbps", "tx-Gbps");
 }
 
-void print_row(const row &r) {
-    std::printf("%6.1fs %9.0f %8llu %9.0f %7llu %7llu %7llu %6llu %7llu %10.0f %10.0f %8.3f %8.3f\n", r.t, r.new_per_s,
+void print_row(const row &r, bool flood) {
+    std::printf("%6.1fs %9.0f %8llu %9.0f %7llu %7llu %7llu %6llu %7llu %10.0f %10.0f %8.3f %8.3f\n", r.t,
+                flood ? r.flood_per_s : r.new_per_s,
                 static_cast<unsigned long long>(r.open), r.requests_per_s,
                 static_cast<unsigned long long>(r.syn_retrans), static_cast<unsigned long long>(r.data_retrans),
                 static_cast<unsigned long long>(r.resets_in), static_cast<unsigned long long>(r.timeouts),
@@ -172,11 +178,12 @@ void print_row(const row &r) {
 }
 
 std::string row_json(const row &r) {
-    return fmt::format("{{\"t\": {:.3f}, \"new_per_s\": {:.1f}, \"open\": {}, \"requests_per_s\": {:.1f}, "
+    return fmt::format("{{\"t\": {:.3f}, \"new_per_s\": {:.1f}, \"flood_per_s\": {:.1f}, \"open\": {}, "
+                       "\"requests_per_s\": {:.1f}, "
                        "\"syn_retrans\": {}, \"data_retrans\": {}, \"resets_in\": {}, \"timeouts\": {}, "
                        "\"errors\": {}, \"rx_pps\": {:.1f}, \"tx_pps\": {:.1f}, \"rx_gbps\": {:.6f}, "
                        "\"tx_gbps\": {:.6f}}}",
-                       r.t, r.new_per_s, r.open, r.requests_per_s, r.syn_retrans, r.data_retrans, r.resets_in,
+                       r.t, r.new_per_s, r.flood_per_s, r.open, r.requests_per_s, r.syn_retrans, r.data_retrans, r.resets_in,
                        r.timeouts, r.errors, r.rx_pps, r.tx_pps, r.rx_gbps, r.tx_gbps);
 }
 
@@ -265,6 +272,11 @@ int main(int argc, char **argv) {
         ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "critical", "off"}));
     app.add_flag("--check-config", opt.check_config, "validate the configuration and options, and exit");
     app.add_flag("--all-counters", opt.all_counters, "print every counter at exit, zeros included");
+    app.add_option("--flood", opt.flood, "instead of connections, send segments of no connection at --rate "
+                                         "(0: as fast as the device takes them) from random --source-ips (any "
+                                         "addresses, which this end neither owns nor answers for) and "
+                                         "--source-ports: syn, ack, rst or fin; --connections counts segments")
+        ->check(CLI::IsMember({"syn", "ack", "rst", "fin"}));
     try {
         std::reverse(own_args.begin(), own_args.end()); // CLI11 takes them last-first
         app.parse(own_args);
@@ -294,8 +306,12 @@ int main(int argc, char **argv) {
         return bad("--source-ports: '" + opt.source_ports + "' is not a range LO-HI of ports 1..65535");
     if (opt.response_size >= 0 && opt.request_size < 0)
         return bad("--response-size: only for raw requests (--request-size); HTTP responses carry their length");
+    const auto flood = opt.flood.empty() ? client::flood_kind::none : *client::parse_flood_kind(opt.flood);
+    if (flood != client::flood_kind::none && !sources)
+        return bad("--flood: needs --source-ips, the addresses the segments claim to come from");
     if (opt.duration_s == 0 && opt.connections == 0) opt.duration_s = 10;
-    if (opt.rate == 0 && opt.concurrency == 0) opt.concurrency = 1000; // as fast as possible, but bounded
+    if (opt.rate == 0 && opt.concurrency == 0 && flood == client::flood_kind::none)
+        opt.concurrency = 1000; // as fast as possible, but bounded
 
     const auto loaded = linerate::app::load_config(opt.config_path, opt.lcores);
     if (!loaded) return 2;
@@ -318,7 +334,9 @@ int main(int argc, char **argv) {
             log->info("port {} ({}, port id {}): mac {}, address {}, {} RX / {} TX queue(s), rss {}, tx checksum {}",
                       p.name, p.device_name, p.port_id, p.mac, p.address, p.rx_queues, p.tx_queues,
                       p.rss ? "on" : "off", p.tx_checksum);
-        if (sources) rt.add_addresses(sources->first, sources->second);
+        // A flood's sources are spoofed: the port neither owns them nor answers ARP for
+        // them, so what the target sends back to them goes nowhere, as in a real flood.
+        if (sources && flood == client::flood_kind::none) rt.add_addresses(sources->first, sources->second);
         if (ports) rt.set_source_ports(ports->first, ports->second);
         const unsigned nw = rt.workers();
 
@@ -345,6 +363,13 @@ int main(int argc, char **argv) {
                       : opt.close == "reset" ? client::close_mode::reset
                                              : client::close_mode::server;
             s.request = request;
+            s.flood = flood;
+            if (sources) s.sources = {.first = sources->first, .count = sources->second};
+            if (ports) {
+                s.sources.port_lo = ports->first;
+                s.sources.port_hi = ports->second;
+            }
+            s.seed = 0x6c696e6572617465ull + w; // each lcore its own stream
             gens.push_back(std::make_unique<client::generator>(s, phase, cfg.tcp.max_connections));
             // The generator opens connections every turn, after the context's own poll.
             contexts.push_back(std::make_unique<linerate::api::lcore_state>(rt.lcore_of(w), 0, stop));
@@ -405,7 +430,7 @@ int main(int argc, char **argv) {
             double prev_t = warm;
             double next_row = warm + opt.stats_interval_s;
             double drain_from = -1;
-            if (opt.stats_interval_s > 0) print_header();
+            if (opt.stats_interval_s > 0) print_header(flood != client::flood_kind::none);
             for (;;) {
                 std::this_thread::sleep_for(std::chrono::milliseconds(20));
                 const double now = elapsed();
@@ -422,7 +447,7 @@ int main(int argc, char **argv) {
                 const sample cur = take();
                 if (opt.stats_interval_s > 0 && now >= next_row) {
                     rows.push_back(make_row(prev, cur, now - warm, now - prev_t));
-                    print_row(rows.back());
+                    print_row(rows.back(), flood != client::flood_kind::none);
                     prev = cur;
                     prev_t = now;
                     next_row += opt.stats_interval_s;
@@ -453,7 +478,10 @@ int main(int argc, char **argv) {
             lat[2].h.merge(gen->connection_us());
         }
         const std::uint64_t attempted = g.opened + g.failures[static_cast<std::size_t>(client::failure::no_route)];
-        const double error_rate = attempted == 0 ? 1.0 : static_cast<double>(g.failed) / static_cast<double>(attempted);
+        // A flood opens nothing: it failed only if it sent nothing.
+        const double error_rate = flood != client::flood_kind::none ? (g.flood_sent == 0 ? 1.0 : 0.0)
+                                  : attempted == 0                  ? 1.0
+                                                                    : static_cast<double>(g.failed) / static_cast<double>(attempted);
         const double cps = static_cast<double>(g.opened) / std::max(opening_s, 1e-3);
         std::printf("summary: %.1f s opening, %.1f s in all, %u lcore(s)\n", opening_s, total_s, nw);
         std::printf("  connections: attempted %llu, opened %llu, established %llu, completed %llu, failed %llu "
@@ -462,6 +490,11 @@ int main(int argc, char **argv) {
                     static_cast<unsigned long long>(g.established), static_cast<unsigned long long>(g.completed),
                     static_cast<unsigned long long>(g.failed), error_rate * 100);
         std::printf("  rate: %.0f connections/s opened over the opening time\n", cps);
+        const double flood_rate = static_cast<double>(g.flood_sent) / std::max(opening_s, 1e-3);
+        if (flood != client::flood_kind::none)
+            std::printf("  flood: %s segments sent %llu, %.0f/s over the opening time, missed (due, not sent) %llu\n",
+                        std::string(client::to_string(flood)).c_str(), static_cast<unsigned long long>(g.flood_sent),
+                        flood_rate, static_cast<unsigned long long>(g.missed));
         std::printf("  requests %llu, responses %llu, bytes out %llu, bytes in %llu\n",
                     static_cast<unsigned long long>(g.requests), static_cast<unsigned long long>(g.responses),
                     static_cast<unsigned long long>(g.bytes_out), static_cast<unsigned long long>(g.bytes_in));
@@ -500,8 +533,10 @@ int main(int argc, char **argv) {
                 j += fmt::format("{}\"{}\": {}", i ? ", " : "", client::to_string(static_cast<client::failure>(i)),
                                  g.failures[i]);
             j += fmt::format("}},\n  \"deferred\": {{\"no_source\": {}, \"no_memory\": {}}},\n  \"missed\": {},\n"
+                             "  \"flood\": {{\"kind\": \"{}\", \"sent\": {}, \"per_second\": {:.1f}}},\n"
                              "  \"latency_us\": {{",
-                             g.deferred[0], g.deferred[1], g.missed);
+                             g.deferred[0], g.deferred[1], g.missed, client::to_string(flood), g.flood_sent,
+                             flood_rate);
             for (std::size_t k = 0; k < lat.size(); ++k)
                 j += fmt::format("{}\n    \"{}\": {{\"count\": {}, \"p50\": {}, \"p90\": {}, \"p99\": {}, "
                                  "\"p99.9\": {}, \"max\": {}, \"mean\": {:.1f}}}",

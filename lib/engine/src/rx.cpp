@@ -241,18 +241,22 @@ std::optional<std::uint16_t> worker::port_for(ipv4_addr local) const noexcept {
     return std::nullopt;
 }
 
+std::optional<std::uint16_t> worker::route_to(ipv4_addr remote) const noexcept {
+    // The port that reaches `remote`: on its link first, else through a gateway.
+    for (std::uint16_t i = 0; i < shared->ports.size(); ++i)
+        if (shared->ports[i].address.contains(remote)) return i;
+    for (std::uint16_t i = 0; i < shared->ports.size(); ++i)
+        if (shared->ports[i].gateway) return i;
+    return std::nullopt;
+}
+
 std::optional<flow::conn_id> worker::connect(ipv4_addr remote, std::uint16_t rport, handler &h,
                                              std::uint64_t user, connect_error *why) noexcept {
     const auto fail = [why](connect_error e) -> std::optional<flow::conn_id> {
         if (why != nullptr) *why = e;
         return std::nullopt;
     };
-    // The port that reaches `remote`: on its link first, else through a gateway.
-    std::optional<std::uint16_t> pi;
-    for (std::uint16_t i = 0; i < shared->ports.size() && !pi; ++i)
-        if (shared->ports[i].address.contains(remote)) pi = i;
-    for (std::uint16_t i = 0; i < shared->ports.size() && !pi; ++i)
-        if (shared->ports[i].gateway) pi = i;
+    const auto pi = route_to(remote);
     if (!pi) return fail(connect_error::no_route);
     const port_info &p = shared->ports[*pi];
     const std::uint32_t sources = p.extra_count > 0 ? p.extra_count : 1;

@@ -146,7 +146,16 @@ void worker::transmit(flow::conn_id id, const tcp::four_tuple &t, const tcp::out
         if (p.tx_offload != checksum_offload::ipv4_tcp)
             payload_sum = wire::csum_partial(std::span<const std::uint8_t>(b + hdr, s.payload_len));
     }
-    write_segment_headers(std::span<std::uint8_t>(b, hdr), *tmpl, t, s, payload_sum, p.tx_offload);
+    finish_segment(m, b, hdr, *tmpl, t, s, payload_sum);
+    if (!parked) queue_tx(tmpl->port_index, m);
+}
+
+// The headers of a segment whose payload (payload_sum over it, unless the device sums)
+// is in place after `hdr` bytes at b, and the offload flags of its port.
+void worker::finish_segment(rte_mbuf *m, std::uint8_t *b, std::size_t hdr, const header_template &tmpl,
+                            const tcp::four_tuple &t, const tcp::out_segment &s, std::uint32_t payload_sum) noexcept {
+    const port_info &p = shared->ports[tmpl.port_index];
+    write_segment_headers(std::span<std::uint8_t>(b, hdr), tmpl, t, s, payload_sum, p.tx_offload);
     if (p.tx_offload != checksum_offload::none) {
         m->l2_len = 14;
         m->l3_len = 20;
@@ -154,7 +163,45 @@ void worker::transmit(flow::conn_id id, const tcp::four_tuple &t, const tcp::out
         if (p.tx_offload == checksum_offload::ipv4_tcp) m->ol_flags |= RTE_MBUF_F_TX_TCP_CKSUM;
     }
     ++stats.ip_out_requests;
-    if (!parked) queue_tx(tmpl->port_index, m);
+}
+
+bool worker::send_segment(const tcp::four_tuple &t, const tcp::out_segment &s) noexcept {
+    // The route is the destination's, as connect() takes it: the port on its link, else
+    // one with a gateway. The template is looked up as if from that port's own address;
+    // the frame then carries t's source, which no port owns or answers ARP for.
+    const auto pi = route_to(t.remote_ip);
+    if (!pi) {
+        stats.count(local_drop::no_route);
+        return false;
+    }
+    tcp::four_tuple via = t;
+    via.local_ip = shared->ports[*pi].address.addr;
+    rte_mbuf *m = rte_pktmbuf_alloc(pool);
+    if (m == nullptr) {
+        stats.count(local_drop::tx_no_mbuf);
+        return false;
+    }
+    header_template scratch;
+    bool parked = false;
+    std::uint32_t hop = no_hop;
+    const header_template *tmpl = find_template(via, scratch, m, parked, hop);
+    if (tmpl == nullptr || parked) {
+        // Parked behind an ARP request, which has gone out: the caller tries again on a
+        // later turn, once the answer is in.
+        if (parked) waiting.pop_back();
+        rte_pktmbuf_free(m);
+        return false;
+    }
+    const std::size_t hdr = eth_ipv4_tcp_len + wire::tcp_options_size(s.options);
+    auto *b = reinterpret_cast<std::uint8_t *>(rte_pktmbuf_append(m, static_cast<std::uint16_t>(hdr)));
+    if (b == nullptr) {
+        stats.count(local_drop::tx_too_big);
+        rte_pktmbuf_free(m);
+        return false;
+    }
+    finish_segment(m, b, hdr, *tmpl, t, s, 0);
+    queue_tx(tmpl->port_index, m);
+    return true;
 }
 
 } // namespace linerate::engine::detail

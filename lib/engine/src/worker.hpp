@@ -326,12 +326,16 @@ struct alignas(64) worker final : flow::io, lcore {
     std::uint64_t now_us() const noexcept override { return us_now; }
     std::optional<flow::conn_id> connect(ipv4_addr remote, std::uint16_t port, handler &h,
                                          std::uint64_t user, connect_error *why) noexcept override;
+    bool send_segment(const tcp::four_tuple &t, const tcp::out_segment &s) noexcept override;
+    [[nodiscard]] std::optional<std::uint16_t> route_to(ipv4_addr remote) const noexcept;
     const counters &engine_stats() const noexcept override { return stats; }
     bool tx_backlogged() const noexcept override { return tx_refused != 0; }
 
     // flow::io
     void transmit(flow::conn_id id, const tcp::four_tuple &t, const tcp::out_segment &s,
                   std::uint32_t offset) noexcept override;
+    void finish_segment(rte_mbuf *m, std::uint8_t *b, std::size_t hdr, const header_template &tmpl,
+                        const tcp::four_tuple &t, const tcp::out_segment &s, std::uint32_t payload_sum) noexcept;
     std::uint32_t append(flow::conn_id id, std::span<const std::uint8_t> bytes) noexcept override;
     void release_sent(flow::conn_id id, std::uint32_t bytes) noexcept override;
     void callbacks_done() noexcept override {

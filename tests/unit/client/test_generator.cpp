@@ -19,6 +19,7 @@
 #include <deque>
 #include <map>
 #include <memory>
+#include <set>
 #include <vector>
 
 using namespace linerate;
@@ -146,4 +147,76 @@ TEST_CASE("generator: opens forgotten while TX is backed up are not attempts: th
     CHECK(b.gen->stats().opened == 500);
     CHECK(b.gen->stats().completed == 500);
     CHECK(b.gen->stats().failed == 0);
+}
+
+namespace {
+client::settings flood_of(client::flood_kind k, double rate, std::uint64_t segments) {
+    client::settings s = paced(rate, segments);
+    s.flood = k;
+    s.target_port = 80;
+    s.sources = {.first = ipv4_addr{0xC6130000}, .count = 256, .port_lo = 2000, .port_hi = 2009}; // 198.19.0.0-255
+    return s;
+}
+} // namespace
+
+TEST_CASE("generator: a flood sends stateless segments at the rate from random sources in the ranges, and opens "
+          "nothing",
+          "[client][generator][flood]") {
+    bench b(flood_of(client::flood_kind::syn, 10'000, 2'000));
+    b.run_to_end(1000);
+    CHECK(b.gen->quota_done());
+    CHECK(b.gen->stats().flood_sent == 2'000);
+    CHECK(b.gen->stats().opened == 0);
+    CHECK(b.client->connections() == 0);
+    REQUIRE(b.lc.sent.size() == 2'000);
+    // 10,000 per second, a turn a millisecond: 10 a turn, so 200 ms.
+    CHECK(b.lc.us / 1000 >= 200);
+    std::set<std::uint32_t> addresses;
+    std::set<std::uint16_t> ports;
+    std::set<std::uint32_t> seqs;
+    for (const auto &[t, s] : b.lc.sent) {
+        CHECK(t.local_ip.value - 0xC6130000u < 256u);
+        CHECK(t.local_port >= 2000);
+        CHECK(t.local_port <= 2009);
+        CHECK(t.remote_ip == server_ip);
+        CHECK(t.remote_port == 80);
+        CHECK(s.flags.bits == tcp::tcp_flags::syn);
+        CHECK(s.options.mss == std::optional<std::uint16_t>{1460});
+        CHECK(s.payload_len == 0);
+        addresses.insert(t.local_ip.value);
+        ports.insert(t.local_port);
+        seqs.insert(s.seq.raw());
+    }
+    // Spread over the ranges, not one source repeated.
+    CHECK(addresses.size() == 256);
+    CHECK(ports.size() == 10);
+    CHECK(seqs.size() > 1'990);
+}
+
+TEST_CASE("generator: each flood kind sends its own segment", "[client][generator][flood]") {
+    using f = tcp::tcp_flags;
+    for (const auto &[kind, flags] : {std::pair{client::flood_kind::syn, std::uint8_t{f::syn}},
+                                      std::pair{client::flood_kind::ack, std::uint8_t{f::ack}},
+                                      std::pair{client::flood_kind::rst, std::uint8_t{f::rst}},
+                                      std::pair{client::flood_kind::fin, std::uint8_t(f::fin | f::ack)}}) {
+        const tcp::out_segment s = client::flood_segment(kind, 0x1234'5678'9abc'def0ull);
+        CHECK(s.flags.bits == flags);
+        CHECK(s.seq == seq32{0x9abc'def0});
+        // RFC 9293 §3.10.7.1: a segment without ACK carries no acknowledgment number.
+        if ((flags & f::ack) == 0) CHECK(s.ack == seq32{0});
+        CHECK(client::parse_flood_kind(client::to_string(kind)) == kind);
+    }
+    CHECK_FALSE(client::parse_flood_kind("udp"));
+}
+
+TEST_CASE("generator: a flood the device cannot take falls behind and counts what it missed",
+          "[client][generator][flood]") {
+    bench b(flood_of(client::flood_kind::ack, 10'000, 2'000));
+    b.lc.send_fails = true; // no mbuf, or the target's MAC not yet known
+    for (int i = 0; i < 100; ++i) b.turn();
+    CHECK(b.gen->stats().flood_sent == 0);
+    CHECK(b.gen->stats().missed >= 990);
+    b.lc.send_fails = false;
+    b.run_to_end(1000);
+    CHECK(b.gen->stats().flood_sent == 2'000);
 }

@@ -87,6 +87,12 @@ public:
     // `h` is the new connection's handler, `user` its user word.
     virtual std::optional<flow::conn_id> connect(ipv4_addr remote, std::uint16_t port, handler &h,
                                                  std::uint64_t user, connect_error *why) noexcept = 0;
+    // Sends one segment that belongs to no connection, from any source address and
+    // port (a load generator's stateless floods): the port that reaches t.remote_ip
+    // carries it, whatever t.local_ip is, and nothing answers for that address. False,
+    // and nothing sent, when there is no route, no mbuf, or the next hop's MAC is still
+    // being asked for (the segment is not kept waiting: a flood would fill that queue).
+    virtual bool send_segment(const tcp::four_tuple &t, const tcp::out_segment &s) noexcept = 0;
     [[nodiscard]] virtual const counters &engine_stats() const noexcept = 0;
     // True while a device queue of this lcore holds back frames it refused at the last
     // flush (its ring is full: the peer or the NIC is not keeping up). A load generator
