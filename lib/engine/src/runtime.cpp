@@ -231,9 +231,8 @@ bool runtime::software_dispatch() const noexcept { return impl_->shared.software
 bool runtime::listen(std::uint16_t port, const std::function<handler &(unsigned worker)> &handler_for) {
     auto &d = *impl_;
     for (auto &w : d.workers) {
-        handler &h = handler_for(w->index);
-        for (const auto &p : d.shared.ports)
-            if (!w->shard->listen(p.address.addr, port, h)) return false;
+        // Segments reach a listener only for addresses the responder has found ours.
+        if (!w->shard->listen(ipv4_addr{0}, port, handler_for(w->index))) return false;
     }
     return true;
 }

@@ -147,9 +147,11 @@ public:
     [[nodiscard]] unsigned workers() const noexcept;
     [[nodiscard]] bool software_dispatch() const noexcept;
 
-    // Listens on `port` at every configured address, on every worker; handler_for(w) is
-    // the handler of the connections worker w accepts (it must outlive run()). Call
-    // before run(). Returns false if a worker's listener table is full.
+    // Listens on `port` at every address of this host (one wildcard listener per worker,
+    // as a socket bound to INADDR_ANY: its SYN and accept queues are shared by every
+    // port's addresses); handler_for(w) is the handler of the connections worker w
+    // accepts (it must outlive run()). Call before run(). Returns false if a worker's
+    // listener table is full.
     bool listen(std::uint16_t port, const std::function<handler &(unsigned worker)> &handler_for);
 
     // Worker w, for building its lcore_context (which binds its shard) before run().
