@@ -128,6 +128,8 @@ std::map<std::string, std::uint64_t> stack::counters() const {
     api::counter_map out;
     for (const auto &w : impl_->rt->snapshot())
         api::add_counters(out, w.engine, w.tcp, w.flow, impl_->lcores[w.worker]->read_counters());
+    // The devices' counts are per port, not per lcore.
+    api::add_counters(out, impl_->rt->port_counters(), tcp::counters{}, flow::shard_counters{}, api::api_counters{});
     return out;
 }
 

@@ -283,8 +283,21 @@ void runtime::run(const std::atomic<bool> &stop, const run_options &opts) {
 }
 
 counters runtime::totals() const noexcept {
-    counters sum;
+    counters sum = port_counters();
     for (const auto &w : impl_->workers) sum += relaxed_copy(w->stats);
+    return sum;
+}
+
+counters runtime::port_counters() const noexcept {
+    counters sum;
+    for (const auto &p : impl_->shared.ports) {
+        rte_eth_stats st{};
+        if (rte_eth_stats_get(p.port_id, &st) != 0) continue;
+        sum.port_rx_nombuf += st.rx_nombuf;
+        sum.port_imissed += st.imissed;
+        sum.port_ierrors += st.ierrors;
+        sum.port_oerrors += st.oerrors;
+    }
     return sum;
 }
 

@@ -73,6 +73,14 @@ struct alignas(64) counters {
     // Software dispatch: TCP segments handed to, and received from, other lcores.
     std::uint64_t dispatched_out = 0;
     std::uint64_t dispatched_in = 0;
+    // The devices' own counts (rte_eth_stats), of what never reached the loop: frames
+    // the device had no mbuf to receive into, frames it missed (its ring full), receive
+    // and transmit errors. Per port, not per lcore: only runtime::totals() fills them, so
+    // a drop below TCP can be told from one in the stack.
+    std::uint64_t port_rx_nombuf = 0;
+    std::uint64_t port_imissed = 0;
+    std::uint64_t port_ierrors = 0;
+    std::uint64_t port_oerrors = 0;
 
     std::array<std::uint64_t, wire::drop_reason_count> malformed{};
     std::array<std::uint64_t, local_drop_count> dropped{};
@@ -94,7 +102,7 @@ struct named_counter {
     std::string_view name;
     std::uint64_t counters::*field;
 };
-inline constexpr std::array<named_counter, 26> mib_counters{{
+inline constexpr std::array<named_counter, 30> mib_counters{{
     {"IpInReceives", &counters::ip_in_receives},
     {"IpInHdrErrors", &counters::ip_in_hdr_errors},
     {"IpInAddrErrors", &counters::ip_in_addr_errors},
@@ -121,6 +129,10 @@ inline constexpr std::array<named_counter, 26> mib_counters{{
     {"TxReusedMbufs", &counters::tx_reused_mbufs},
     {"DispatchedOut", &counters::dispatched_out},
     {"DispatchedIn", &counters::dispatched_in},
+    {"PortRxNoMbuf", &counters::port_rx_nombuf},
+    {"PortRxMissed", &counters::port_imissed},
+    {"PortRxErrors", &counters::port_ierrors},
+    {"PortTxErrors", &counters::port_oerrors},
 }};
 
 template <class F> void counters::for_each(F &&f) const {

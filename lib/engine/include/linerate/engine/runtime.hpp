@@ -174,6 +174,8 @@ public:
 
     // Safe while running, from any thread.
     [[nodiscard]] counters totals() const noexcept;
+    // The devices' counts alone (counters::port_*): what totals() adds to the lcores'.
+    [[nodiscard]] counters port_counters() const noexcept;
     [[nodiscard]] tcp::counters tcp_totals() const noexcept;
     [[nodiscard]] std::vector<worker_snapshot> snapshot() const;
 
