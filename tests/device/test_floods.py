@@ -105,15 +105,15 @@ class Trio:
             assert time.monotonic() < deadline, "the flood did not start"
             time.sleep(0.1)
 
-    def run_legit(self):
+    def run_legit(self, rate=LEGIT_RATE, seconds=LEGIT_SECONDS):
         p = subprocess.run(["ip", "netns", "exec", self.ns, CLIENT, "--", "--config", self.dir / "client.toml",
-                            "--target", "198.18.1.2:80", "--rate", str(LEGIT_RATE), "--duration", str(LEGIT_SECONDS),
+                            "--target", "198.18.1.2:80", "--rate", str(rate), "--duration", str(seconds),
                             "--response-size", "64", "--request-size", "16", "--json", self.dir / "client.json"],
-                           capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL)
+                           capture_output=True, text=True, timeout=seconds + 120, stdin=subprocess.DEVNULL)
         return p.returncode, json.loads((self.dir / "client.json").read_text()), p.stdout + p.stderr
 
     def finish(self):
-        assert self.flooder.wait(timeout=60) == 0, (self.dir / "flood.err").read_text()
+        assert self.flooder.wait(timeout=120) == 0, (self.dir / "flood.err").read_text()
         flood = json.loads((self.dir / "flood.json").read_text())
         self.server.terminate()
         assert self.server.wait(timeout=30) == 0, (self.dir / "server.err").read_text()
