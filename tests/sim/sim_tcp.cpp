@@ -589,7 +589,12 @@ private:
     void traced(std::uint16_t port, const char *fmt, auto... args) {
         if (trace_port_ != 0 && port == trace_port_) {
             std::printf("[%8" PRIu64 " ms] port %u: ", now_, port);
-            std::printf(fmt, args...);
+            // A message without arguments is printed as it is: clang refuses a format
+            // that is not a literal when nothing follows it (-Wformat-security).
+            if constexpr (sizeof...(args) == 0)
+                std::fputs(fmt, stdout);
+            else
+                std::printf(fmt, args...);
             std::printf("\n");
         }
     }
