@@ -5,7 +5,8 @@
 //   when the server closes (RFC 9112 §6.3, rule 8); chunked bodies are not supported
 //   (linerate-server and the test servers never send them) and count as bad, as any
 //   Transfer-Encoding does.
-//   Anything else: `raw_size` bytes (an echo server returns the request's size).
+//   Anything else: `raw_size` bytes (an echo server returns the request's size), or,
+//   when raw_size is 0 (HTTP requests), a bad response of its first byte.
 // The state is 8 bytes (one per connection, and the client may hold ten million): the
 // raw size is the run's, passed to feed() rather than copied into every connection; the
 // Content-Length being read and the body bytes still to come share one counter (the
@@ -32,10 +33,19 @@ public:
             case phase::start:
                 if (data[i] == 'H') {
                     phase_ = phase::status;
+                } else if (raw_size == 0) {
+                    // HTTP is expected and this is not (RFC 9112 §4: the status line
+                    // starts with the HTTP version): a bad response, which takes the
+                    // byte. Completing without taking it would have the client, which
+                    // feeds what remains after each response, count the same bytes as
+                    // one response after another.
+                    bad_ = true;
+                    phase_ = phase::done;
+                    ++i;
+                    continue;
                 } else {
                     phase_ = phase::raw;
                     count_ = raw_size;
-                    if (count_ == 0) phase_ = phase::done;
                 }
                 continue; // the byte is looked at again in its phase
             case phase::raw:

@@ -97,3 +97,15 @@ TEST_CASE("response: a raw response is the configured number of bytes") {
     r.reset();
     CHECK_FALSE(r.started());
 }
+
+// Found by tests/fuzz/fuzz_http: without a raw size, a first byte other than 'H' made
+// an empty response, complete with no byte taken, so the client (which feeds what
+// remains after each response) counted the same bytes as a response again and again.
+TEST_CASE("response: RFC 9112 §4, in HTTP mode a response that does not start with the version is bad and takes "
+          "its first byte") {
+    response_parser r;
+    CHECK(r.feed(bytes("\x8fJ")) == 1);
+    CHECK(r.complete());
+    CHECK(r.bad());
+    CHECK(r.status() == 0);
+}
