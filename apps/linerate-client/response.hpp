@@ -1,8 +1,9 @@
 // Knows, byte by byte, when a response is complete, without buffering it: the state
 // fits in the per-connection slot, and bytes are looked at once, in the packet.
 //   HTTP/1.x (the first byte is 'H'): the status line and headers up to the blank
-//   line, then Content-Length bytes of body. A response without Content-Length ends
-//   when the server closes (RFC 9112 §6.3, rule 8); chunked bodies are not supported
+//   line, then Content-Length bytes of body. A 1xx, 204 or 304 response has no body
+//   (RFC 9112 §6.3, rule 1); any other without Content-Length ends when the server
+//   closes (rule 8). Chunked bodies are not supported
 //   (linerate-server and the test servers never send them) and count as bad, as any
 //   Transfer-Encoding does.
 //   Anything else: `raw_size` bytes (an echo server returns the request's size), or,
@@ -97,8 +98,12 @@ private:
             return;
         }
         if (crlf_ == 4) {
-            // The body's bytes to come are the Content-Length read: count_ holds it already.
-            if (!have_length_)
+            // RFC 9112 §6.3 rule 1: a 1xx, 204 or 304 response ends at the blank line,
+            // whatever its header fields say. Otherwise the body's bytes to come are the
+            // Content-Length read: count_ holds it already.
+            if ((status_ >= 100 && status_ < 200) || status_ == 204 || status_ == 304)
+                phase_ = phase::done;
+            else if (!have_length_)
                 phase_ = phase::until_close;
             else
                 phase_ = count_ == 0 ? phase::done : phase::body;
