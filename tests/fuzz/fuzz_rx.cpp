@@ -16,9 +16,9 @@
 // delivered, and data held out of order. The input then drives them.
 //
 // Input: one byte of settings (bits: timestamps off, SACK off, window scaling off,
-// header prediction off, delayed ACK 40 ms, 4 KiB buffers, keepalive, MTU 576), then
-// operations until it ends, each an opcode byte (low 3 bits; bit 3: look the 4-tuple up
-// ahead, as a burst does) and its arguments:
+// header prediction against the full path, delayed ACK 40 ms, 4 KiB buffers, keepalive,
+// MTU 576), then operations until it ends, each an opcode byte (low 3 bits; bit 3: look
+// the 4-tuple up ahead, as a burst does) and its arguments:
 //   0, 5 FRAME  [target][mode][u16 n][n bytes]: a TCP header, options and payload,
 //               wrapped in Ethernet and IPv4 between the target's two hosts;
 //   1    RAW    [target][mode][u16 n][n bytes]: a whole frame, its addresses and ports
@@ -50,6 +50,12 @@
 // callbacks in the public API's order (on_closed last, no data after the peer's FIN).
 // At the end every shard aborts its connections, and nothing may be left: no TCB, no
 // stream, no held segment, no reassembly queue, no application that missed on_closed.
+//
+// With the settings' bit 3 the input runs twice in lockstep, with header prediction on
+// and off: the full path is the specification and the short path must agree with it
+// on every segment it takes (DESIGN.md), so after every operation each TCB must equal
+// its twin (tests/support/tcb_diff.hpp) and both runs must have sent the same segments
+// and made the same callbacks.
 #include <linerate/base/byteorder.hpp>
 #include <linerate/engine/arp_cache.hpp>
 #include <linerate/engine/counters.hpp>
@@ -64,6 +70,7 @@
 #include <linerate/wire/ipv4.hpp>
 #include <linerate/wire/tcp.hpp>
 
+#include "../support/tcb_diff.hpp"
 #include "fuzz_input.hpp"
 
 #include <algorithm>
@@ -85,6 +92,7 @@ using tcp::four_tuple;
 using tcp::state;
 using wire::tcp_flags;
 
+// The checks below are many: a shorter name reads better.
 #define CHECK_RULE LINERATE_FUZZ_CHECK
 
 namespace {
@@ -182,6 +190,7 @@ public:
     void forget(conn_id id) noexcept override {
         streams.erase(id);
         right_edge.erase(id);
+        sent_end.erase(id);
     }
     std::uint64_t hold(conn_id, seq32 first, std::span<const std::uint8_t> bytes) noexcept override {
         held_[next_handle_] = {first, {bytes.begin(), bytes.end()}};
@@ -199,6 +208,7 @@ public:
     std::map<conn_id, std::vector<std::uint8_t>> streams;
     std::map<std::uint64_t, std::pair<seq32, std::vector<std::uint8_t>>> held_;
     std::map<conn_id, seq32> right_edge; // of the last window each connection offered
+    std::map<conn_id, seq32> sent_end;   // the end of the data each connection has sent
     std::uint32_t room = UINT32_MAX;     // bytes append() may still store
 
 private:
@@ -209,7 +219,9 @@ private:
 
 struct node {
     node(world &w, int i, const tcp::settings &cfg, const tcp::isn_generator &isn)
-        : io(w, i), s(cfg, flow::shard_limits{.connections = 32, .time_wait = 8, .ooo_queues = 4,
+        // Small pools, so that a few operations fill them: the setup leaves a dozen
+        // connections on A and two TIME-WAITs.
+        : io(w, i), s(cfg, flow::shard_limits{.connections = 16, .time_wait = 4, .ooo_queues = 4,
                                               .held_segments = 32, .listeners = 4, .table_seed = 7},
                       isn, io, tick{start_ms}),
           ctx(s), resp(engine::interface_address{node_mac[i], ipv4_prefix{node_ip[i], 24}}, arp, counters) {}
@@ -232,7 +244,7 @@ tcp::settings settings_for(std::uint8_t v, bool cookies) {
     s.timestamps = (v & 0x01) == 0;
     s.sack = (v & 0x02) == 0;
     s.window_scaling = (v & 0x04) == 0;
-    s.header_prediction = (v & 0x08) == 0;
+    s.header_prediction = (v & 0x08) == 0; // the differential's second run (see the top)
     s.delayed_ack_ms = (v & 0x10) != 0 ? 40 : 0;
     if ((v & 0x20) != 0) s.receive_buffer = s.send_buffer = 4096;
     if ((v & 0x40) != 0) {
@@ -278,8 +290,15 @@ public:
     node &at(int i) { return *n_[i]; }
 
     void setup();
-    void run(fuzz::input &in);
+    // One operation of the input; false when there is none left to run.
+    bool step(fuzz::input &in);
     void finish();
+
+    // What a differential run compares.
+    [[nodiscard]] std::uint64_t trace() const { return trace_; }
+    [[nodiscard]] const std::vector<tuple_rec> &tuples() const { return tuples_; }
+    // Folds what was sent or called into trace().
+    void mix(std::uint64_t v) { trace_ = (trace_ ^ v) * 0x100000001b3ull; }
 
     // --- what the io and the applications report ---------------------------------
     void transmitted(int from, conn_id id, const four_tuple &t, const tcp::out_segment &s, std::uint32_t offset);
@@ -328,6 +347,8 @@ private:
     std::vector<tuple_rec> tuples_;
     std::uint64_t now_ = start_ms;
     std::uint16_t next_port_ = 20'000;
+    std::size_t ops_ = 0;
+    std::uint64_t trace_ = 0xcbf29ce484222325ull; // FNV-1a's offset basis
     // The segment being input and where: a reset for no connection answers it.
     const tcp::segment *current_ = nullptr;
     int current_node_ = -1;
@@ -340,6 +361,7 @@ void app::on_accepted(lcore_context &ctx, conn c) {
     CHECK_RULE(!live.contains(c.id), "on_accepted names a connection the application does not hold");
     CHECK_RULE(ctx.user_data(c) == 0, "an accepted connection's user data is 0 in on_accepted");
     live[c.id] = life{.announced = true};
+    w.mix(0x100u | c.id);
 }
 
 void app::on_connected(lcore_context &, conn c) {
@@ -347,6 +369,7 @@ void app::on_connected(lcore_context &, conn c) {
     const auto it = live.find(c.id);
     CHECK_RULE(it != live.end() && !it->second.announced, "on_connected follows a connect(), once");
     it->second.announced = true;
+    w.mix(0x200u | c.id);
 }
 
 void app::on_data(lcore_context &ctx, conn c, std::span<const std::byte> payload) {
@@ -355,6 +378,8 @@ void app::on_data(lcore_context &ctx, conn c, std::span<const std::byte> payload
     CHECK_RULE(it != live.end() && it->second.announced, "on_data comes for an accepted or connected connection");
     CHECK_RULE(!it->second.peer_closed, "RFC 9293 §3.10.7.4: no data is delivered after the peer's FIN");
     CHECK_RULE(!payload.empty(), "on_data carries bytes");
+    w.mix(0x300u | c.id);
+    for (const std::byte b : payload) w.mix(static_cast<std::uint8_t>(b));
     if (echo) (void)ctx.send(c, payload);
 }
 
@@ -362,6 +387,7 @@ void app::on_writable(lcore_context &, conn c) {
     auto &live = w.at(node).live;
     const auto it = live.find(c.id);
     CHECK_RULE(it != live.end() && it->second.announced, "on_writable comes for an accepted or connected connection");
+    w.mix(0x400u | c.id);
 }
 
 void app::on_peer_closed(lcore_context &ctx, conn c) {
@@ -370,12 +396,14 @@ void app::on_peer_closed(lcore_context &ctx, conn c) {
     CHECK_RULE(it != live.end() && it->second.announced && !it->second.peer_closed,
                "on_peer_closed comes once, for an accepted or connected connection");
     it->second.peer_closed = true;
+    w.mix(0x500u | c.id);
     if (close) ctx.close(c);
 }
 
-void app::on_closed(lcore_context &, conn c, close_reason) {
+void app::on_closed(lcore_context &, conn c, close_reason why) {
     auto &live = w.at(node).live;
     CHECK_RULE(live.erase(c.id) == 1, "on_closed comes once, for a connection the application holds");
+    w.mix(0x600u | c.id | static_cast<std::uint64_t>(why) << 32);
 }
 
 // --- the io ----------------------------------------------------------------------------
@@ -434,6 +462,19 @@ void world::transmitted(int from, conn_id id, const four_tuple &t, const tcp::ou
         if (f.has(tcp_flags::syn)) {
             CHECK_RULE(s.seq == c.snd_una(), "a SYN carries the ISS");
             n.io.right_edge.erase(id);
+            n.io.sent_end.erase(id);
+        }
+        if (s.payload_len > 0) {
+            // New data (past all sent before) goes only inside the peer's window; old
+            // data may be retransmitted beyond it once the window shrank (MAY-7), and a
+            // zero window is probed with one byte (§3.8.6.1).
+            const seq32 end = s.seq + s.payload_len;
+            const auto it = n.io.sent_end.try_emplace(id, s.seq).first;
+            if (it->second < end) {
+                CHECK_RULE(end <= c.snd_una() + c.snd_wnd() || (c.snd_wnd() == 0 && s.payload_len == 1),
+                           "RFC 9293 §3.8.6.2.1 (SHLD-15): no new data beyond the peer's window");
+                it->second = end;
+            }
         }
         if (f.has(tcp_flags::ack) && !f.has(tcp_flags::rst))
             CHECK_RULE(s.ack == c.rcv_nxt(), "RFC 9293 §3.10.7.4: an ACK acknowledges RCV.NXT");
@@ -462,6 +503,15 @@ void world::transmitted(int from, conn_id id, const four_tuple &t, const tcp::ou
         const auto &st = n.io.streams[id];
         p.payload.assign(st.begin() + offset, st.begin() + offset + s.payload_len);
     }
+    mix(static_cast<std::uint64_t>(from) << 32 | std::uint64_t{t.local_port} << 16 | t.remote_port);
+    mix(std::uint64_t{s.seq.raw()} << 32 | s.ack.raw());
+    mix(std::uint64_t{f.bits} << 48 | std::uint64_t{s.window} << 32 | s.payload_len);
+    mix(std::uint64_t{o.mss.value_or(0)} << 32 | std::uint64_t{o.window_scale.value_or(0xff)} << 16 |
+        std::uint64_t{o.sack_permitted} << 8 | o.sack_count);
+    for (std::size_t i = 0; i < o.sack_count && i < o.sack.size(); ++i)
+        mix(std::uint64_t{o.sack[i].left.raw()} << 32 | o.sack[i].right.raw());
+    if (o.has_timestamp) mix(std::uint64_t{o.ts_val} << 32 | o.ts_ecr);
+    for (const std::uint8_t b : p.payload) mix(b);
     if (link_.size() >= max_in_flight) link_.pop_front();
     link_.push_back(std::move(p));
 }
@@ -940,22 +990,23 @@ void world::app_op(fuzz::input &in) {
     check_node(a.to);
 }
 
-void world::run(fuzz::input &in) {
-    for (std::size_t ops = 0; ops < max_ops && !in.empty(); ++ops) {
-        const std::uint8_t op = in.u8();
-        const bool lookahead = (op & 0x08) != 0;
-        if (verbose) std::fprintf(stderr, "op %u at %llu ms\n", op & 7u, static_cast<unsigned long long>(now_));
-        switch (op & 7) {
-        case 0:
-        case 5: frame_op(in, false, lookahead); break;
-        case 1: frame_op(in, true, lookahead); break;
-        case 2:
-        case 7: time_op(in.u8()); break;
-        case 3:
-        case 6: link_op(in.u8()); break;
-        case 4: app_op(in); break;
-        }
+bool world::step(fuzz::input &in) {
+    if (ops_ == max_ops || in.empty()) return false;
+    ++ops_;
+    const std::uint8_t op = in.u8();
+    const bool lookahead = (op & 0x08) != 0;
+    if (verbose) std::fprintf(stderr, "op %u at %llu ms\n", op & 7u, static_cast<unsigned long long>(now_));
+    switch (op & 7) {
+    case 0:
+    case 5: frame_op(in, false, lookahead); break;
+    case 1: frame_op(in, true, lookahead); break;
+    case 2:
+    case 7: time_op(in.u8()); break;
+    case 3:
+    case 6: link_op(in.u8()); break;
+    case 4: app_op(in); break;
     }
+    return true;
 }
 
 // Every shard stops: nothing it held may be left behind.
@@ -971,13 +1022,55 @@ void world::finish() {
     }
 }
 
+// The differential: the run with header prediction and the run without it agree.
+void compare(world &on, world &off) {
+    CHECK_RULE(on.trace() == off.trace(),
+               "header prediction sends and calls back what the full path does (RFC 9293 §3.10.7, DESIGN.md)");
+    CHECK_RULE(on.tuples().size() == off.tuples().size(), "header prediction runs the operations the full path runs");
+    for (const tuple_rec &r : on.tuples()) {
+        for (const int i : {node_a, r.server}) {
+            const four_tuple t = r.at(i);
+            const flow::shard &a = on.at(i).s;
+            const flow::shard &b = off.at(i).s;
+            const auto x = a.find(t), y = b.find(t);
+            CHECK_RULE(x.has_value() == y.has_value() && a.in_time_wait(t) == b.in_time_wait(t),
+                       "header prediction keeps the connections the full path keeps");
+            if (!x) continue;
+            const std::string d =
+                tcp::connection_test_access::differences(a.connection(*x), b.connection(*y), a.ooo_queue_of(*x),
+                                                         b.ooo_queue_of(*y));
+            if (!d.empty() && verbose) std::fprintf(stderr, "TCB differs:%s\n", d.c_str());
+            CHECK_RULE(d.empty(), "header prediction leaves a TCB as the full path leaves it");
+        }
+    }
+}
+
 } // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t *data, std::size_t size) {
     fuzz::input in({data, size});
-    world w(in.u8());
-    w.setup();
-    w.run(in);
-    w.finish();
+    const std::uint8_t settings = in.u8();
+    const bool differential = (settings & 0x08) != 0;
+    world on(static_cast<std::uint8_t>(settings & ~0x08));
+    on.setup();
+    if (!differential) {
+        while (on.step(in)) {
+        }
+        on.finish();
+        return 0;
+    }
+    // The operations read the input the same way whatever the world does, so each run
+    // takes its own copy of it.
+    world off(settings);
+    off.setup();
+    fuzz::input again = in;
+    compare(on, off);
+    while (on.step(in)) {
+        (void)off.step(again);
+        compare(on, off);
+    }
+    on.finish();
+    off.finish();
+    compare(on, off);
     return 0;
 }
