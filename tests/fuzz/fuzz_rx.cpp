@@ -441,10 +441,23 @@ void world::transmitted(int from, conn_id id, const four_tuple &t, const tcp::ou
 
     if (id == flow::no_conn) {
         CHECK_RULE(s.payload_len == 0, "a segment of no connection (reset, cookie SYN-ACK, TIME-WAIT ACK) has no data");
-        if (f.has(tcp_flags::rst) && current_ != nullptr && current_node_ == from) {
+        const bool answering = current_ != nullptr && current_node_ == from;
+        if (f.has(tcp_flags::rst) && answering) {
             const auto want = tcp::reset_for_unknown(*current_);
             CHECK_RULE(want && want->flags == f && want->seq == s.seq && (!f.has(tcp_flags::ack) || want->ack == s.ack),
                        "RFC 9293 §3.10.7.1: a reset for no connection takes its numbers from the segment it answers");
+        } else if (f.has(tcp_flags::syn) && answering) {
+            // A cookie SYN-ACK (RFC 4987 §3.6): the listener keeps nothing, but answers
+            // as it would have.
+            CHECK_RULE(f.only(tcp_flags::syn | tcp_flags::ack) && s.ack == current_->seq + 1 && o.mss,
+                       "RFC 9293 §3.10.7.2: a cookie SYN-ACK acknowledges the SYN and carries the MSS (§3.7.1)");
+        } else if (f.only(tcp_flags::ack)) {
+            const flow::time_wait_log &tw = n.s.time_waits();
+            if (const auto at = tw.find(t, tw.hash(t))) {
+                const tcp::time_wait_state r = tw.state(*at);
+                CHECK_RULE(s.seq == r.snd_nxt && s.ack == r.rcv_nxt,
+                           "RFC 9293 §3.10.7.4: TIME-WAIT acknowledges with <SEQ=SND.NXT><ACK=RCV.NXT>");
+            }
         }
     } else {
         CHECK_RULE(n.s.in_use(id), "a connection's segment comes from a connection in use");
