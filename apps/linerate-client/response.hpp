@@ -1,11 +1,13 @@
 // Knows, byte by byte, when a response is complete, without buffering it: the state
 // fits in the per-connection slot, and bytes are looked at once, in the packet.
 //   HTTP/1.x (the first byte is 'H'): the status line and headers up to the blank
-//   line, then Content-Length bytes of body. A response without Content-Length ends
-//   when the server closes (RFC 9112 §6.3, rule 8); chunked bodies are not supported
+//   line, then Content-Length bytes of body. A 1xx, 204 or 304 response has no body
+//   (RFC 9112 §6.3, rule 1); any other without Content-Length ends when the server
+//   closes (rule 8). Chunked bodies are not supported
 //   (linerate-server and the test servers never send them) and count as bad, as any
 //   Transfer-Encoding does.
-//   Anything else: `raw_size` bytes (an echo server returns the request's size).
+//   Anything else: `raw_size` bytes (an echo server returns the request's size), or,
+//   when raw_size is 0 (HTTP requests), a bad response of its first byte.
 // The state is 8 bytes (one per connection, and the client may hold ten million): the
 // raw size is the run's, passed to feed() rather than copied into every connection; the
 // Content-Length being read and the body bytes still to come share one counter (the
@@ -32,10 +34,19 @@ public:
             case phase::start:
                 if (data[i] == 'H') {
                     phase_ = phase::status;
+                } else if (raw_size == 0) {
+                    // HTTP is expected and this is not (RFC 9112 §4: the status line
+                    // starts with the HTTP version): a bad response, which takes the
+                    // byte. Completing without taking it would have the client, which
+                    // feeds what remains after each response, count the same bytes as
+                    // one response after another.
+                    bad_ = true;
+                    phase_ = phase::done;
+                    ++i;
+                    continue;
                 } else {
                     phase_ = phase::raw;
                     count_ = raw_size;
-                    if (count_ == 0) phase_ = phase::done;
                 }
                 continue; // the byte is looked at again in its phase
             case phase::raw:
@@ -87,8 +98,12 @@ private:
             return;
         }
         if (crlf_ == 4) {
-            // The body's bytes to come are the Content-Length read: count_ holds it already.
-            if (!have_length_)
+            // RFC 9112 §6.3 rule 1: a 1xx, 204 or 304 response ends at the blank line,
+            // whatever its header fields say. Otherwise the body's bytes to come are the
+            // Content-Length read: count_ holds it already.
+            if ((status_ >= 100 && status_ < 200) || status_ == 204 || status_ == 304)
+                phase_ = phase::done;
+            else if (!have_length_)
                 phase_ = phase::until_close;
             else
                 phase_ = count_ == 0 ? phase::done : phase::body;

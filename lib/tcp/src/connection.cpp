@@ -1110,6 +1110,10 @@ void connection::accept_fin(context &ctx) noexcept {
     // acknowledgment for the FIN", "signal the user 'connection closing'".
     fin_received_ = true;
     rcv_nxt_ += 1;
+    // The stream ends at the FIN: bytes held beyond it cannot belong to it. They go, as
+    // Linux's tcp_fin() purges its out-of-order queue, so that no ACK reports them as
+    // received and queued (RFC 2018 §4) and their buffers come back.
+    drop_ooo_queue(ctx);
     // Where we have not closed yet, the application may close in its peer_closed
     // callback, and the ACK then rides on our FIN. Once our FIN is out, the ACK is
     // due at once: TIME-WAIT hands the TCB over before any flush would come.

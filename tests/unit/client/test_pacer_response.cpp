@@ -97,3 +97,39 @@ TEST_CASE("response: a raw response is the configured number of bytes") {
     r.reset();
     CHECK_FALSE(r.started());
 }
+
+// Found by tests/fuzz/fuzz_http: without a raw size, a first byte other than 'H' made
+// an empty response, complete with no byte taken, so the client (which feeds what
+// remains after each response) counted the same bytes as a response again and again.
+TEST_CASE("response: RFC 9112 §4, in HTTP mode a response that does not start with the version is bad and takes "
+          "its first byte") {
+    response_parser r;
+    CHECK(r.feed(bytes("\x8fJ")) == 1);
+    CHECK(r.complete());
+    CHECK(r.bad());
+    CHECK(r.status() == 0);
+}
+
+// Found by tests/fuzz/fuzz_http (minimised: "H 131\r\n\r\n"): such responses waited for
+// the server's close, or for a Content-Length of body that never comes.
+TEST_CASE("response: RFC 9112 §6.3 rule 1, a 1xx, 204 or 304 response ends at the blank line whatever its fields "
+          "say") {
+    response_parser r;
+    const std::string_view interim = "H 131\r\n\r\n";
+    CHECK(r.feed(bytes(interim)) == interim.size());
+    CHECK(r.complete());
+    CHECK(r.status() == 131);
+
+    r.reset();
+    const std::string_view no_content = "HTTP/1.1 204 No Content\r\nContent-Length: 5\r\n\r\nHTTP/1.1";
+    CHECK(r.feed(bytes(no_content)) == no_content.size() - 8);
+    CHECK(r.complete());
+    CHECK_FALSE(r.bad());
+    CHECK(r.status() == 204);
+
+    r.reset();
+    const std::string_view not_modified = "HTTP/1.1 304 Not Modified\r\nETag: \"x\"\r\n\r\n";
+    CHECK(r.feed(bytes(not_modified)) == not_modified.size());
+    CHECK(r.complete());
+    CHECK(r.status() == 304);
+}

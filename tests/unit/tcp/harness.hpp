@@ -197,6 +197,15 @@ struct harness {
         deliver(peer(f::ack));
         clear();
     }
+    // ESTABLISHED after a peer's SYN that offered SACK-permitted (ours always does).
+    void to_established_with_sack() {
+        segment syn = peer_syn();
+        syn.options.sack_permitted = true;
+        auto x = ctx();
+        c.open_passive(local_view, syn, x);
+        deliver(peer(f::ack));
+        clear();
+    }
     void to_syn_sent() {
         auto x = ctx();
         c.open_active(local_view, x);

@@ -925,12 +925,7 @@ TEST_CASE("RFC 9293 §3.10.7.4 seventh: data beyond a hole is kept and delivered
 
 TEST_CASE("RFC 2018 §4: the duplicate ACK reports held data as SACK blocks", "[tcp][established][reassembly]") {
     harness h;
-    segment syn = h.peer_syn();
-    syn.options.sack_permitted = true;
-    auto x = h.ctx();
-    h.c.open_passive(local_view, syn, x);
-    h.deliver(h.peer(f::ack));
-    h.clear();
+    h.to_established_with_sack();
     h.deliver(h.peer(f::ack, 101, bytes_from(0, 100)));
     const auto ack = h.expect_emitted();
     REQUIRE(ack.options.sack_count == 1);
@@ -1040,6 +1035,30 @@ TEST_CASE("reassembly: data carrying a FIN beyond a hole is delivered and closes
     CHECK(h.c.current() == state::close_wait);
     CHECK(h.c.rcv_nxt() == seq32{peer_iss + 152});
     CHECK(h.out.holding() == 0);
+}
+
+// Found by tests/fuzz/fuzz_rx: the held bytes outlived the FIN, and the FIN's ACK still
+// reported them in a SACK block starting at its own acknowledgment number.
+TEST_CASE("RFC 2018 §4: bytes held beyond the peer's FIN are dropped when it is taken, and no SACK block reports them",
+          "[tcp][fin_wait_2][reassembly]") {
+    harness h;
+    h.to_established_with_sack();
+    auto y = h.ctx();
+    h.c.shutdown(y); // FIN-WAIT-1, still reading
+    h.deliver(h.peer(f::ack));
+    REQUIRE(h.c.current() == state::fin_wait_2);
+    h.clear();
+
+    h.deliver(h.peer(f::psh | f::ack, 2, bytes_from(0, 18))); // one byte beyond RCV.NXT: held
+    REQUIRE(h.expect_emitted().options.sack_count == 1);
+    CHECK(h.out.holding() == 1);
+    h.deliver(h.peer(f::fin | f::ack, 1)); // the FIN takes the byte the held ones follow
+    const auto ack = h.expect_emitted();
+    CHECK(ack.ack == seq32{peer_iss + 2});
+    CHECK(ack.options.sack_count == 0);
+    CHECK(h.c.current() == state::time_wait);
+    CHECK(h.out.holding() == 0);
+    CHECK_FALSE(h.out.queue_taken);
 }
 
 TEST_CASE("RFC 9293 §3.7.1 MUST-65: the MSS option goes only in SYN segments", "[tcp][options]") {
