@@ -68,6 +68,7 @@ void check_tcp(const tcp_config &t) {
                             in(t.keepalive_probes, 1, 255),
                         "tcp retry counts fit a byte");
     LINERATE_FUZZ_CHECK(t.delayed_ack_ms <= 500, "RFC 9293 §3.8.6.3 MUST-40: the delayed ACK is at most 500 ms");
+    LINERATE_FUZZ_CHECK(t.invalid_ack_interval_ms <= 60'000, "tcp invalid_ack_interval_ms is at most a minute");
     LINERATE_FUZZ_CHECK(in(t.fin_wait_2_timeout_ms, 1, 86'400'000) && in(t.msl_ms, 1, 3'600'000) &&
                             in(t.keepalive_idle_ms, 1, 86'400'000) && in(t.keepalive_interval_ms, 1, 86'400'000),
                         "tcp timers fit the TCB's 32-bit deadlines");

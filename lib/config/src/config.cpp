@@ -528,6 +528,7 @@ void loader::load_tcp(const toml::table &t, tcp_config &out) const {
              number("keepalive_interval_ms", out.keepalive_interval_ms, 1, day_ms),
              number("keepalive_probes", out.keepalive_probes, 1, 255),
              number("challenge_ack_limit", out.challenge_ack_limit, 0, 1'000'000'000),
+             number("invalid_ack_interval_ms", out.invalid_ack_interval_ms, 0, 60'000),
              number("syn_backlog", out.syn_backlog, 1, 16'777'216),
              number("accept_backlog", out.accept_backlog, 1, 16'777'216),
              field{"syn_cookies",

@@ -28,6 +28,7 @@ tcp::settings to_tcp_settings(const config::tcp_config &c, std::uint16_t mtu) no
     s.keepalive_interval_ms = c.keepalive_interval_ms;
     s.keepalive_probes = static_cast<std::uint8_t>(c.keepalive_probes);
     s.challenge_ack_limit = c.challenge_ack_limit;
+    s.invalid_ack_interval_ms = c.invalid_ack_interval_ms;
     s.syn_backlog = c.syn_backlog;
     s.accept_backlog = c.accept_backlog;
     s.syn_cookies = c.syn_cookies == config::tcp_config::syn_cookies_mode::off      ? tcp::syn_cookie_mode::off

@@ -162,9 +162,31 @@ void connection::send_rst(seq32 seq, context &ctx) noexcept {
     emit(out_segment{.seq = seq, .flags = tcp_flags{f::rst}}, ctx);
 }
 
+void connection::invalid_ack(const segment &seg, std::uint64_t &skipped, context &ctx) noexcept {
+    if (seg.len() != 0 && !seg.has(f::syn)) {
+        send_ack(ctx);
+        return;
+    }
+    // The tick of the last such ACK lives in delack_at_'s spare bits (short_deadline::
+    // marked): the ACK just sent cancelled any delayed ACK, and a delayed ACK set later
+    // overwrites the mark, as does any ACK sent (emit), which costs at most one reply
+    // more per ACK the connection sends anyway. That keeps the TCB at 128 bytes.
+    if (ctx.cfg.invalid_ack_interval_ms != 0 && delack_at_.marked_within(ctx.now, ctx.cfg.invalid_ack_interval_ms)) {
+        ++skipped;
+        return;
+    }
+    send_ack(ctx);
+    if (ctx.cfg.invalid_ack_interval_ms != 0) delack_at_ = short_deadline::marked(ctx.now);
+}
+
 void connection::challenge_ack(context &ctx) noexcept {
-    // RFC 5961 §7: challenge ACKs are rate-limited per shard, the budget refilled
-    // once a second, so an attacker cannot turn us into an ACK amplifier.
+    // RFC 5961 §7: "An implementation SHOULD include an ACK throttling mechanism". Two,
+    // as Linux: per connection (invalid_ack), then per shard, a budget refilled once a
+    // second, so an attacker cannot turn us into an ACK amplifier.
+    if (ctx.cfg.invalid_ack_interval_ms != 0 && delack_at_.marked_within(ctx.now, ctx.cfg.invalid_ack_interval_ms)) {
+        ++ctx.stats.ack_skipped_challenge;
+        return;
+    }
     if (ctx.now >= ctx.challenge_window_end) {
         ctx.challenge_window_end = ctx.now + 1000;
         ctx.challenge_budget = ctx.cfg.challenge_ack_limit;
@@ -176,6 +198,7 @@ void connection::challenge_ack(context &ctx) noexcept {
     --ctx.challenge_budget;
     ++ctx.stats.challenge_acks;
     send_ack(ctx);
+    if (ctx.cfg.invalid_ack_interval_ms != 0) delack_at_ = short_deadline::marked(ctx.now);
 }
 
 bool connection::defer(context &ctx) noexcept {
@@ -737,7 +760,7 @@ bool connection::check_sequence(const segment &seg, context &ctx) noexcept {
     if (ts_ok_ && seg.options.has_timestamp && !seg.has(f::rst) && ts_before(seg.options.ts_val, ts_recent_)) {
         ++ctx.stats.paws_rejected;
         ctx.stats.count(drop::paws);
-        send_ack(ctx);
+        invalid_ack(seg, ctx.stats.ack_skipped_paws, ctx);
         return false;
     }
     // RFC 9293 §3.10.7.4 first: the four cases of the acceptability test.
@@ -755,7 +778,7 @@ bool connection::check_sequence(const segment &seg, context &ctx) noexcept {
     // reply (unless the RST bit is set, if so drop the segment and return)".
     ctx.stats.count(drop::out_of_window);
     if (!seg.has(f::rst)) {
-        send_ack(ctx);
+        invalid_ack(seg, ctx.stats.ack_skipped_seq, ctx);
         // §3.10.7.4 eighth, TIME-WAIT: a retransmitted FIN restarts the 2 MSL timeout.
         if (state_ == state::time_wait && seg.has(f::fin)) {
             set_deadline(close_at_, ctx, 2ull * ctx.cfg.msl_ms);
@@ -846,10 +869,12 @@ bool connection::check_ack(const segment &seg, context &ctx) noexcept {
     }
 
     // RFC 5961 §5.2: acceptable only in [SND.UNA - MAX.SND.WND, SND.NXT]; anything
-    // else is discarded with an ACK. (SND.NXT here is the highest number sent.)
+    // else is discarded with an ACK. (SND.NXT here is the highest number sent.) That
+    // ACK is one of the mitigation's, which §7 throttles: a challenge ACK, as Linux's
+    // tcp_ack sends for an ACK too old.
     if (seg.ack > snd_max_ || seg.ack < snd_una_ - max_snd_wnd_) {
         ctx.stats.count(drop::ack_unacceptable);
-        send_ack(ctx);
+        challenge_ack(ctx);
         return false;
     }
     return process_ack(seg, ctx);

@@ -77,6 +77,25 @@ TEST_CASE("short_deadline: 32 bits give back the full tick within reach of now",
     }
 }
 
+TEST_CASE("short_deadline: a mark in an unset deadline is no deadline", "[base][ticks]") {
+    constexpr tick none{~std::uint64_t{0}};
+    CHECK_FALSE(short_deadline{}.marked_within(tick{5}, 500));
+    for (const std::uint64_t at : {std::uint64_t{0}, std::uint64_t{1} << 31, std::uint64_t{0x1234'5678'9abc}}) {
+        CAPTURE(at);
+        const auto m = short_deadline::marked(tick{at});
+        CHECK_FALSE(m.set());
+        CHECK_FALSE(m.due(tick{at + 10}));
+        CHECK(m.when(tick{at}, none) == none);
+        CHECK(m.key(short_deadline::now_word(tick{at})) == short_deadline::unset_key);
+        CHECK(m.marked_within(tick{at}, 500));
+        CHECK(m.marked_within(tick{at + 498}, 500));
+        CHECK_FALSE(m.marked_within(tick{at + 501}, 500));
+        CHECK_FALSE(m.marked_within(tick{at + 100'000}, 500));
+        // A real deadline in the same word is no mark.
+        CHECK_FALSE(short_deadline::at(tick{at}).marked_within(tick{at}, 500));
+    }
+}
+
 TEST_CASE("short_deadline: keys order deadlines as their ticks do, unset last", "[base][ticks]") {
     // The earliest of several deadlines, by the least key, is the earliest tick, across
     // the 2^31 boundaries of the stored bits and with unset deadlines among them.

@@ -29,6 +29,7 @@ TEST_CASE("tcp settings: the configuration's defaults are the core's defaults", 
     CHECK(from_config.keepalive_interval_ms == core.keepalive_interval_ms);
     CHECK(from_config.keepalive_probes == core.keepalive_probes);
     CHECK(from_config.challenge_ack_limit == core.challenge_ack_limit);
+    CHECK(from_config.invalid_ack_interval_ms == core.invalid_ack_interval_ms);
     CHECK(from_config.syn_backlog == core.syn_backlog);
     CHECK(from_config.accept_backlog == core.accept_backlog);
     CHECK(from_config.syn_cookies == core.syn_cookies);
@@ -39,10 +40,12 @@ TEST_CASE("tcp settings: values from the file reach the core, the MSS from the p
     c.msl_ms = 500;
     c.timestamps = false;
     c.syn_retries = 255;
+    c.invalid_ack_interval_ms = 0;
     const auto s = engine::to_tcp_settings(c, 9000);
     CHECK(s.msl_ms == 500);
     CHECK_FALSE(s.timestamps);
     CHECK(s.syn_retries == 255);
+    CHECK(s.invalid_ack_interval_ms == 0);
     CHECK(s.our_mss() == 8960);
     for (const auto &[file, core] : {std::pair{config::tcp_config::syn_cookies_mode::off, tcp::syn_cookie_mode::off},
                                     std::pair{config::tcp_config::syn_cookies_mode::automatic,

@@ -206,6 +206,21 @@ struct harness {
         deliver(peer(f::ack));
         clear();
     }
+    // ESTABLISHED with timestamps: the peer's SYN carries TSval `ts_val`, its ACK
+    // ts_val + 1 (TS.Recent after it), and SACK-permitted when asked.
+    void to_established_with_timestamps(std::uint32_t ts_val, bool sack = false) {
+        segment syn = peer_syn();
+        syn.options.sack_permitted = sack;
+        syn.options.has_timestamp = true;
+        syn.options.ts_val = ts_val;
+        auto x = ctx();
+        c.open_passive(local_view, syn, x);
+        segment ack = peer(f::ack);
+        ack.options.has_timestamp = true;
+        ack.options.ts_val = ts_val + 1;
+        deliver(ack);
+        clear();
+    }
     void to_syn_sent() {
         auto x = ctx();
         c.open_active(local_view, x);

@@ -331,6 +331,7 @@ TEST_CASE("RFC 5961 §4.2: a SYN in ESTABLISHED gets a challenge ACK", "[tcp][es
 TEST_CASE("RFC 5961 §7: challenge ACKs are limited per second", "[tcp][established]") {
     harness h;
     h.cfg.challenge_ack_limit = 3;
+    h.cfg.invalid_ack_interval_ms = 0; // the shard's budget alone
     h.to_established();
     for (int i = 0; i < 10; ++i) h.deliver(h.peer(f::rst, 10));
     CHECK(h.out.sent.size() == 3);
@@ -339,6 +340,84 @@ TEST_CASE("RFC 5961 §7: challenge ACKs are limited per second", "[tcp][establis
     h.clear();
     h.deliver(h.peer(f::rst, 10));
     CHECK(h.out.sent.size() == 1);
+}
+
+TEST_CASE("RFC 5961 §7: one challenge ACK per connection per invalid_ack_interval_ms", "[tcp][established]") {
+    // The ACK throttling §7 asks for, per connection as Linux does it
+    // (tcp_send_challenge_ack, tcp_invalid_ratelimit): a flood of RSTs and SYNs aimed at
+    // one live 4-tuple makes one ACK per interval, not one per segment.
+    harness h;
+    h.cfg.challenge_ack_limit = 1000;
+    h.cfg.invalid_ack_interval_ms = 500;
+    h.to_established();
+    h.advance(7); // not at tick 0, which a mark must survive too (short_deadline::marked)
+    for (int i = 0; i < 10; ++i) h.deliver(h.peer(i % 2 == 0 ? f::rst : f::syn, 10));
+    CHECK(h.out.sent.size() == 1);
+    CHECK(h.stats.challenge_acks == 1);
+    CHECK(h.stats.ack_skipped_challenge == 9);
+    CHECK(h.stats.dropped[static_cast<std::size_t>(drop::challenge_ack_limited)] == 0);
+    CHECK(h.c.current() == state::established);
+    h.clear();
+    h.advance(499);
+    h.deliver(h.peer(f::rst, 10));
+    h.expect_nothing();
+    h.advance(1);
+    h.deliver(h.peer(f::rst, 10));
+    CHECK(h.expect_emitted().flags == tcp_flags{f::ack});
+    CHECK(h.stats.challenge_acks == 2);
+}
+
+TEST_CASE("RFC 9293 §3.10.7.4 first: ACKs for segments out of the window, one per connection per interval",
+          "[tcp][established]") {
+    // "If an incoming segment is not acceptable, an acknowledgment should be sent in
+    // reply": bare segments are answered once per invalid_ack_interval_ms (Linux's
+    // tcp_oow_rate_limited, TCPACKSkippedSeq), segments with data every time.
+    harness h;
+    h.cfg.invalid_ack_interval_ms = 500;
+    h.to_established();
+    h.advance(3);
+    const std::uint32_t far = 1u << 30; // far outside any window
+    for (int i = 0; i < 20; ++i) h.deliver(h.peer(f::ack, far + static_cast<std::uint32_t>(i)));
+    CHECK(h.out.sent.size() == 1);
+    CHECK(h.stats.ack_skipped_seq == 19);
+    CHECK(h.stats.dropped[static_cast<std::size_t>(drop::out_of_window)] == 20);
+    h.clear();
+    // A peer retransmitting data already received needs the ACK: never held back.
+    for (int i = 0; i < 3; ++i) h.deliver(h.peer(f::ack, far, hundred));
+    CHECK(h.out.sent.size() == 3);
+    CHECK(h.stats.ack_skipped_seq == 19);
+    h.clear();
+    // That ACK was the connection's own and cleared the mark: the next bare one is
+    // answered, and then held back again.
+    h.deliver(h.peer(f::ack, far));
+    h.deliver(h.peer(f::ack, far));
+    CHECK(h.out.sent.size() == 1);
+    CHECK(h.stats.ack_skipped_seq == 20);
+    h.clear();
+    // A keepalive probe (SEG.SEQ = RCV.NXT - 1, no data) an interval later is answered.
+    h.advance(500);
+    h.deliver(h.peer(f::ack, 0));
+    CHECK(h.expect_emitted().ack == seq32{peer_iss + 1});
+    // 0 turns the limit off.
+    h.clear();
+    h.cfg.invalid_ack_interval_ms = 0;
+    for (int i = 0; i < 5; ++i) h.deliver(h.peer(f::ack, far));
+    CHECK(h.out.sent.size() == 5);
+}
+
+TEST_CASE("RFC 7323 §5.3: PAWS rejections are answered once per connection per interval", "[tcp][options]") {
+    harness h;
+    h.cfg.invalid_ack_interval_ms = 500;
+    h.to_established_with_timestamps(5000);
+    REQUIRE(h.c.current() == state::established);
+    h.advance(1);
+    segment old = h.peer(f::ack);
+    old.options.has_timestamp = true;
+    old.options.ts_val = 4000;
+    for (int i = 0; i < 6; ++i) h.deliver(old);
+    CHECK(h.stats.paws_rejected == 6);
+    CHECK(h.out.sent.size() == 1);
+    CHECK(h.stats.ack_skipped_paws == 5);
 }
 
 TEST_CASE("RFC 5961 §5.2: an ACK beyond SND.NXT is dropped and answered with an ACK", "[tcp][established]") {
@@ -1096,17 +1175,7 @@ TEST_CASE("RFC 9293 §3.10.2: SEND takes what the buffer holds and signals writa
 
 TEST_CASE("RFC 9293 §3.7.1: SACK blocks never push a data segment past the MSS", "[tcp][established][reassembly]") {
     harness h;
-    segment syn = h.peer_syn();
-    syn.options.sack_permitted = true;
-    syn.options.has_timestamp = true;
-    syn.options.ts_val = 1;
-    auto x = h.ctx();
-    h.c.open_passive(local_view, syn, x);
-    segment ack = h.peer(f::ack);
-    ack.options.has_timestamp = true;
-    ack.options.ts_val = 2;
-    h.deliver(ack);
-    h.clear();
+    h.to_established_with_timestamps(1, true);
     // Data held out of order: every ACK we send now has SACK blocks to report. The
     // segment only points at its payload, so the bytes must outlive it.
     const auto held = bytes_from(0, 100);

@@ -64,6 +64,22 @@ public:
         const std::int32_t d = static_cast<std::int32_t>(k ^ 0x8000'0000u) >> 1;
         return tick{now.value + static_cast<std::uint64_t>(std::int64_t{d})};
     }
+    // An unset deadline's other 31 bits are free, and set(), when() and key() ignore
+    // them: a TCB keeps there the tick of something that happened while the deadline
+    // is not in use (connection: the last ACK sent for a segment that was not
+    // acceptable). `marked` makes such a word; marked_within says whether the tick it
+    // holds is less than `ticks` before now. A plain unset word (0) holds no mark, so a
+    // tick whose low 31 bits are all zero is marked as the tick after it.
+    [[nodiscard]] static constexpr short_deadline marked(tick t) noexcept {
+        short_deadline d;
+        d.raw_ = now_word(t) != 0 ? now_word(t) : 2u;
+        return d;
+    }
+    [[nodiscard]] constexpr bool marked_within(tick now, std::uint32_t ticks) const noexcept {
+        // Ticks since the mark, plus one so that the tick-0 mark (held as tick 1) is
+        // 0 when read at tick 0 rather than 2^31 - 1.
+        return (raw_ & 1u) == 0 && raw_ != 0 && ((now_word(now) - raw_ + 2u) >> 1) <= ticks;
+    }
     // Set and not later than now.
     [[nodiscard]] constexpr bool due(tick now) const noexcept { return set() && when(now, now) <= now; }
     // The stored word, for tests that compare two of them exactly.

@@ -133,6 +133,7 @@ struct tcp_config {
     std::uint32_t keepalive_interval_ms = 75'000; // [1, 86400000]
     std::uint32_t keepalive_probes = 9;           // [1, 255]
     std::uint32_t challenge_ack_limit = 1000;     // RFC 5961 §7, per second per lcore, [0, 1000000000]
+    std::uint32_t invalid_ack_interval_ms = 500;  // per connection, Linux's tcp_invalid_ratelimit, [0, 60000]
     std::uint32_t syn_backlog = 1024;             // [1, 16777216]
     std::uint32_t accept_backlog = 1024;          // [1, 16777216]
     // RFC 4987 §3.6 SYN cookies: "auto" (while a listener's SYN queue is full, as

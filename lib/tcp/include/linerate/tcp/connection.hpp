@@ -363,6 +363,12 @@ private:
     void send_ack(context &ctx) noexcept;
     void send_rst(seq32 seq, context &ctx) noexcept;
     void challenge_ack(context &ctx) noexcept;
+    // An ACK in reply to a segment that was not acceptable, at most one per
+    // invalid_ack_interval_ms (Linux's tcp_oow_rate_limited), `skipped` counted
+    // instead when this connection sent one too recently. Segments that carry data and
+    // no SYN are always answered, as in Linux: a data segment cannot be one half of an
+    // ACK loop, and a peer retransmitting what we already hold needs the ACK.
+    void invalid_ack(const segment &seg, std::uint64_t &skipped, context &ctx) noexcept;
     void emit(out_segment s, context &ctx) noexcept;
     void push(context &ctx) noexcept; // send what window and stream allow, then FIN
     void on_new_ack(seq32 ack, const segment &seg, context &ctx) noexcept;

@@ -74,6 +74,11 @@ struct counters {
     std::uint64_t syncookies_failed = 0;     // SyncookiesFailed: ACKs checked for a cookie that held none
     std::uint64_t req_q_full_do_cookies = 0; // TCPReqQFullDoCookies: cookies sent because the SYN queue was full
     std::uint64_t time_wait_overflow = 0;  // TCPTimeWaitOverflow: no TIME-WAIT entry free, the oldest retired early
+    // ACKs not sent because the connection answered an unacceptable segment less than
+    // invalid_ack_interval_ms ago (Linux's names, tcp_oow_rate_limited).
+    std::uint64_t ack_skipped_seq = 0;       // TCPACKSkippedSeq: out of window
+    std::uint64_t ack_skipped_paws = 0;      // TCPACKSkippedPAWS: PAWS rejected
+    std::uint64_t ack_skipped_challenge = 0; // TCPACKSkippedChallenge: a challenge ACK (RFC 5961)
     // Header prediction. Linux's TCPHPHits counts predicted segments with data and
     // TCPHPAcks predicted pure ACKs; here TCPHPHits counts both. Linux has no count of
     // misses: TCPHPMisses is linerate's, every segment for a TCB that took the full
@@ -94,7 +99,7 @@ struct named_counter {
     std::string_view name;
     std::uint64_t counters::*field;
 };
-inline constexpr std::array<named_counter, 33> mib_counters{{
+inline constexpr std::array<named_counter, 36> mib_counters{{
     {"ActiveOpens", &counters::active_opens},
     {"PassiveOpens", &counters::passive_opens},
     {"AttemptFails", &counters::attempt_fails},
@@ -126,6 +131,9 @@ inline constexpr std::array<named_counter, 33> mib_counters{{
     {"SyncookiesFailed", &counters::syncookies_failed},
     {"TCPReqQFullDoCookies", &counters::req_q_full_do_cookies},
     {"TCPTimeWaitOverflow", &counters::time_wait_overflow},
+    {"TCPACKSkippedSeq", &counters::ack_skipped_seq},
+    {"TCPACKSkippedPAWS", &counters::ack_skipped_paws},
+    {"TCPACKSkippedChallenge", &counters::ack_skipped_challenge},
     {"TCPHPHits", &counters::hp_hits},
     {"TCPHPMisses", &counters::hp_misses},
 }};

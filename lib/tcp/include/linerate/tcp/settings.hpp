@@ -54,6 +54,11 @@ struct settings {
 
     // RFC 5961 §7: challenge ACKs per second per shard (Linux tcp_challenge_ack_limit).
     std::uint32_t challenge_ack_limit = 1000;
+    // At most one ACK per connection per this many ms in reply to segments that are not
+    // acceptable (out of window, PAWS, unacceptable ACK, challenges), as Linux's
+    // tcp_invalid_ratelimit: a flood aimed at a live 4-tuple is not reflected ACK for
+    // segment at the real peer. 0: no limit.
+    std::uint32_t invalid_ack_interval_ms = 500;
 
     // Listeners.
     std::uint32_t syn_backlog = 1024;    // half-open connections per listener
