@@ -179,3 +179,133 @@ def test_legitimate_connections_complete_through_a_flood(trio, kind, record_prop
     # RFC 5961 §7: challenge ACKs stay within the limit (1,000 a second, the default)
     # over the server's run.
     assert t["TCPChallengeACK"] <= 1000 * (s["seconds"] + 1), t["TCPChallengeACK"]
+
+
+# --- Floods aimed at live connections ------------------------------------------------
+#
+# The flooder above sends from addresses nobody uses, so its segments find no
+# connection. An attacker who knows (or guesses) a live connection's 4-tuple but not its
+# sequence numbers aims at the connection itself: RFC 5961's blind RST, SYN and data
+# injection. Here the kernel holds 50 long-lived echo connections with the server from
+# source ports it binds, and a flooder on the same LAN (a bridge in the namespace joins
+# the server's tap, the flooder's tap and the kernel) floods exactly those 4-tuples with
+# random sequence numbers. Pass: every connection keeps echoing and none is reset, the
+# flood created nothing, and the server's replies to it stay within RFC 5961 §7's
+# throttling (one ACK per connection per invalid_ack_interval_ms, the shard's
+# challenge budget), so the flood is not reflected at the real peer.
+
+LIVE_CONNECTIONS = 50
+LIVE_BASE_PORT = 40000
+LIVE_FLOOD_SECONDS = 6
+INVALID_ACK_INTERVAL_S = 0.5  # [tcp] invalid_ack_interval_ms, its default
+LIVE_ECHO = pathlib.Path(__file__).resolve().parent / "live_echo.py"
+
+
+def tap_config(iface, address, lcore):
+    text = (SOURCE_ROOT / "drivers-config" / "net_tap.toml").read_text()
+    for old, new in (("net_tap0,iface=lr0", f"net_tap0,iface={iface}"),
+                     ('address = "198.18.0.2/24"', f'address = "{address}/24"')):
+        assert old in text, old
+        text = text.replace(old, new)
+    text, n = re.subn(r"(?m)^lcores\s*=.*$", f"lcores = [{lcore}]", text)
+    assert n == 1
+    return text
+
+
+def wait_until(what, predicate, timeout=30):
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, what
+        time.sleep(0.05)
+
+
+def ns_run(ns, *cmd):
+    subprocess.run(["ip", "netns", "exec", ns, *cmd], check=True, timeout=30, capture_output=True)
+
+
+@pytest.mark.parametrize("kind", ["rst", "syn", "ack"])
+def test_a_flood_aimed_at_live_connections_resets_none(netns, kind, tmp_path, record_property):
+    ns = netns
+    (tmp_path / "server.toml").write_text(tap_config("lr0", "198.18.0.2", 1))
+    (tmp_path / "flood.toml").write_text(tap_config("lrf", "198.18.0.3", 0))
+    stop = tmp_path / "stop"
+    procs = []
+
+    def spawn(name, argv):
+        p = subprocess.Popen(["ip", "netns", "exec", ns, *map(str, argv)], stdin=subprocess.DEVNULL,
+                             stdout=open(tmp_path / f"{name}.out", "w"), stderr=open(tmp_path / f"{name}.err", "w"))
+        procs.append(p)
+        return p
+
+    def text(name):
+        return (tmp_path / f"{name}.out").read_text() + (tmp_path / f"{name}.err").read_text()
+
+    try:
+        server = spawn("server", [SERVER, "--", "--config", tmp_path / "server.toml", "--listen", "7", "--mode", "echo",
+                                  "--duration", "120", "--stats-interval", "0", "--json", tmp_path / "server.json"])
+        wait_until("server running", lambda: "running;" in text("server") or server.poll() is not None)
+        assert server.poll() is None, text("server")
+        # net_tap gives the kernel's side of a tap the DPDK port's own MAC; a bridge
+        # takes its ports' MACs as its own and would keep every frame for that MAC
+        # (the DPDK end's) to itself. Other MACs on the kernel's sides, then.
+        for cmd in (("ip", "link", "add", "br0", "type", "bridge"), ("ip", "link", "set", "lr0", "address", "02:00:00:00:aa:01"),
+                    ("ip", "link", "set", "lr0", "master", "br0"),
+                    ("ip", "link", "set", "lr0", "up"), ("ip", "addr", "add", "198.18.0.1/24", "dev", "br0"),
+                    ("ip", "link", "set", "br0", "up")):
+            ns_run(ns, *cmd)
+        kernel = spawn("kernel", ["/usr/bin/python3", LIVE_ECHO, "198.18.0.2", 7, LIVE_CONNECTIONS, LIVE_BASE_PORT, stop])
+        wait_until("the kernel's connections are up", lambda: "established" in text("kernel") or kernel.poll() is not None)
+        assert kernel.poll() is None, text("kernel")
+
+        flooder = spawn("flood", [CLIENT, "--", "--config", tmp_path / "flood.toml", "--target", "198.18.0.2:7",
+                                  "--flood", kind, "--rate", "0", "--duration", LIVE_FLOOD_SECONDS,
+                                  "--source-ips", "198.18.0.1",
+                                  "--source-ports", f"{LIVE_BASE_PORT}-{LIVE_BASE_PORT + LIVE_CONNECTIONS - 1}",
+                                  "--json", tmp_path / "flood.json"])
+        # Once its port has started: net_tap sets the tap's MAC as it starts the port.
+        wait_until("the flooder running", lambda: "running;" in text("flood") or flooder.poll() is not None)
+        assert flooder.poll() is None, text("flood")
+        ns_run(ns, "ip", "link", "set", "lrf", "address", "02:00:00:00:aa:02")
+        ns_run(ns, "ip", "link", "set", "lrf", "master", "br0")
+        ns_run(ns, "ip", "link", "set", "lrf", "up")
+        assert flooder.wait(timeout=120) == 0, text("flood")
+        stop.write_text("")
+        assert kernel.wait(timeout=120) == 0, text("kernel")
+        server.terminate()
+        assert server.wait(timeout=30) == 0, text("server")
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.kill()
+                p.wait()
+
+    live = json.loads(text("kernel").splitlines()[-1])
+    flood = json.loads((tmp_path / "flood.json").read_text())
+    s = json.loads((tmp_path / "server.json").read_text())
+    t = s["totals"]
+    sent = flood["flood"]["sent"]
+    rate = max(r["flood_per_s"] for r in flood["rows"])
+    record_property("flood_per_second", round(rate))
+    print(f"\n{kind} flood at {LIVE_CONNECTIONS} live 4-tuples: {sent} segments, {rate:.0f}/s at most; the kernel's "
+          f"connections echoed {live['rounds']} rounds; server: " +
+          ", ".join(f"{k} {t[k]}" for k in ("tcp_out_of_window", "tcp_rst_in_window", "tcp_syn_in_window",
+                                            "TCPChallengeACK", "TCPACKSkippedSeq", "TCPACKSkippedChallenge",
+                                            "tcp_challenge_ack_limited")))
+    # The connections lived through it: every round echoed, nothing reset, all closed.
+    assert live["errors"] == {} and live["closed"] == LIVE_CONNECTIONS, live
+    assert t["EstabResets"] == 0 and t["PassiveOpens"] == LIVE_CONNECTIONS, t
+    assert t["CurrEstab"] == 0
+    # The flood reached the connections (not only the listener)...
+    hits = t["tcp_out_of_window"] + t["tcp_rst_in_window"] + t["tcp_syn_in_window"]
+    assert hits > 1000, t
+    # ...and what it drew from the server is bounded by the throttling, not by the flood:
+    # at most one ACK per connection per interval (out of window, RFC 5961 challenges)
+    # over the server's run, a second of slack at each end.
+    per_connection_bound = LIVE_CONNECTIONS * (s["seconds"] / INVALID_ACK_INTERVAL_S + 2)
+    oow_acks = t["tcp_out_of_window"] - t["TCPACKSkippedSeq"] if kind != "rst" else 0
+    assert oow_acks + t["TCPChallengeACK"] <= per_connection_bound, t
+    if kind != "rst":
+        assert t["TCPACKSkippedSeq"] > 0.9 * t["tcp_out_of_window"], t
+    # The flooder asked for the server's MAC once per retry interval while its tap was
+    # not yet bridged, not once per segment.
+    assert flood["totals"]["ArpOutRequests"] <= 2 * flood["seconds"] + 5, flood["totals"]["ArpOutRequests"]

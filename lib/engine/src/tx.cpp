@@ -185,10 +185,8 @@ bool worker::send_segment(const tcp::four_tuple &t, const tcp::out_segment &s) n
     bool parked = false;
     std::uint32_t hop = no_hop;
     const header_template *tmpl = find_template(via, scratch, m, parked, hop);
-    if (tmpl == nullptr || parked) {
-        // Parked behind an ARP request, which has gone out: the caller tries again on a
-        // later turn, once the answer is in.
-        if (parked) waiting.pop_back();
+    if (tmpl == nullptr) {
+        // No route, or the ARP wait queue is full (counted): the caller tries again later.
         rte_pktmbuf_free(m);
         return false;
     }
@@ -196,11 +194,16 @@ bool worker::send_segment(const tcp::four_tuple &t, const tcp::out_segment &s) n
     auto *b = reinterpret_cast<std::uint8_t *>(rte_pktmbuf_append(m, static_cast<std::uint16_t>(hdr)));
     if (b == nullptr) {
         stats.count(local_drop::tx_too_big);
+        if (parked) waiting.pop_back();
         rte_pktmbuf_free(m);
         return false;
     }
     finish_segment(m, b, hdr, *tmpl, t, s, 0);
-    queue_tx(tmpl->port_index, m);
+    // Parked, the segment waits behind the ARP request like any other, and goes out once
+    // the answer is in. It stays in the wait queue, which is what keeps the request to
+    // one per retry interval: taking it back would ask again for every segment, an ARP
+    // storm at the flood's rate while the target does not answer.
+    if (!parked) queue_tx(tmpl->port_index, m);
     return true;
 }
 

@@ -162,43 +162,51 @@ void connection::send_rst(seq32 seq, context &ctx) noexcept {
     emit(out_segment{.seq = seq, .flags = tcp_flags{f::rst}}, ctx);
 }
 
-void connection::invalid_ack(const segment &seg, std::uint64_t &skipped, context &ctx) noexcept {
-    if (seg.len() != 0 && !seg.has(f::syn)) {
-        send_ack(ctx);
-        return;
-    }
-    // The tick of the last such ACK lives in delack_at_'s spare bits (short_deadline::
-    // marked): the ACK just sent cancelled any delayed ACK, and a delayed ACK set later
-    // overwrites the mark, as does any ACK sent (emit), which costs at most one reply
-    // more per ACK the connection sends anyway. That keeps the TCB at 128 bytes.
-    if (ctx.cfg.invalid_ack_interval_ms != 0 && delack_at_.marked_within(ctx.now, ctx.cfg.invalid_ack_interval_ms)) {
-        ++skipped;
-        return;
-    }
-    send_ack(ctx);
-    if (ctx.cfg.invalid_ack_interval_ms != 0) delack_at_ = short_deadline::marked(ctx.now);
+// The tick of this connection's last ACK for an unacceptable segment lives in the spare
+// bits of close_at_ while that deadline is unset (short_deadline::marked), which it is
+// until FIN-WAIT-2's timeout or TIME-WAIT: that keeps the TCB at 128 bytes. Then the
+// word is taken, and the shard's challenge budget alone limits these ACKs.
+bool connection::answered_recently(context &ctx) noexcept {
+    const std::uint32_t interval = ctx.cfg.invalid_ack_interval_ms;
+    if (interval == 0 || close_at_.set()) return false;
+    if (close_at_.marked_within(ctx.now, interval)) return true;
+    close_at_ = short_deadline::marked(ctx.now);
+    return false;
 }
 
-void connection::challenge_ack(context &ctx) noexcept {
-    // RFC 5961 §7: "An implementation SHOULD include an ACK throttling mechanism". Two,
-    // as Linux: per connection (invalid_ack), then per shard, a budget refilled once a
-    // second, so an attacker cannot turn us into an ACK amplifier.
-    if (ctx.cfg.invalid_ack_interval_ms != 0 && delack_at_.marked_within(ctx.now, ctx.cfg.invalid_ack_interval_ms)) {
-        ++ctx.stats.ack_skipped_challenge;
-        return;
-    }
+bool connection::spend_challenge_budget(context &ctx) noexcept {
     if (ctx.now >= ctx.challenge_window_end) {
         ctx.challenge_window_end = ctx.now + 1000;
         ctx.challenge_budget = ctx.cfg.challenge_ack_limit;
     }
-    if (ctx.challenge_budget == 0) {
+    if (ctx.challenge_budget == 0) return false;
+    --ctx.challenge_budget;
+    return true;
+}
+
+void connection::invalid_ack(const segment &seg, std::uint64_t &skipped, context &ctx) noexcept {
+    const bool limited = seg.len() == 0 || seg.has(f::syn);
+    if (limited && (answered_recently(ctx) || (close_at_.set() && !spend_challenge_budget(ctx)))) {
+        ++skipped;
+        return;
+    }
+    send_ack(ctx);
+}
+
+void connection::challenge_ack(context &ctx) noexcept {
+    // RFC 5961 §7: "An implementation SHOULD include an ACK throttling mechanism". Two,
+    // as Linux: per connection, then per shard, a budget refilled once a second, so an
+    // attacker cannot turn us into an ACK amplifier.
+    if (answered_recently(ctx)) {
+        ++ctx.stats.ack_skipped_challenge;
+        return;
+    }
+    if (!spend_challenge_budget(ctx)) {
         ctx.stats.count(drop::challenge_ack_limited);
         return;
     }
-    --ctx.challenge_budget;
     ++ctx.stats.challenge_acks;
     send_ack(ctx);
-    if (ctx.cfg.invalid_ack_interval_ms != 0) delack_at_ = short_deadline::marked(ctx.now);
 }
 
 bool connection::defer(context &ctx) noexcept {

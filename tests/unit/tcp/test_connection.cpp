@@ -351,6 +351,7 @@ TEST_CASE("RFC 5961 §7: one challenge ACK per connection per invalid_ack_interv
     h.cfg.invalid_ack_interval_ms = 500;
     h.to_established();
     h.advance(7); // not at tick 0, which a mark must survive too (short_deadline::marked)
+    // Each connection has its own interval; the shard's budget is the second limit.
     for (int i = 0; i < 10; ++i) h.deliver(h.peer(i % 2 == 0 ? f::rst : f::syn, 10));
     CHECK(h.out.sent.size() == 1);
     CHECK(h.stats.challenge_acks == 1);
@@ -387,22 +388,43 @@ TEST_CASE("RFC 9293 §3.10.7.4 first: ACKs for segments out of the window, one p
     CHECK(h.out.sent.size() == 3);
     CHECK(h.stats.ack_skipped_seq == 19);
     h.clear();
-    // That ACK was the connection's own and cleared the mark: the next bare one is
-    // answered, and then held back again.
-    h.deliver(h.peer(f::ack, far));
-    h.deliver(h.peer(f::ack, far));
-    CHECK(h.out.sent.size() == 1);
-    CHECK(h.stats.ack_skipped_seq == 20);
+    // Nor do the ACKs the connection sends anyway, with data, open the limit again: an
+    // attacker's bare segments interleaved with a busy connection's traffic are still
+    // answered once per interval.
+    auto x = h.ctx();
+    REQUIRE(h.c.send(100, x) == 100);
+    h.deliver(h.peer(f::ack, 1, hundred));
     h.clear();
+    h.deliver(h.peer(f::ack, far));
+    h.expect_nothing();
+    CHECK(h.stats.ack_skipped_seq == 20);
     // A keepalive probe (SEG.SEQ = RCV.NXT - 1, no data) an interval later is answered.
     h.advance(500);
-    h.deliver(h.peer(f::ack, 0));
-    CHECK(h.expect_emitted().ack == seq32{peer_iss + 1});
+    h.clear(); // the delayed ACK for the data above
+    h.deliver(h.peer(f::ack, 100));
+    CHECK(h.expect_emitted().ack == seq32{peer_iss + 101});
     // 0 turns the limit off.
     h.clear();
     h.cfg.invalid_ack_interval_ms = 0;
     for (int i = 0; i < 5; ++i) h.deliver(h.peer(f::ack, far));
     CHECK(h.out.sent.size() == 5);
+}
+
+TEST_CASE("RFC 5961 §7: in FIN-WAIT-2 with its timeout and in TIME-WAIT the shard's budget limits invalid ACKs",
+          "[tcp][close]") {
+    // There close_at_ holds a deadline and no mark, so the shard's challenge budget
+    // takes over; a FIN retransmitted into TIME-WAIT is always answered (§3.10.7.4).
+    harness h;
+    h.cfg.invalid_ack_interval_ms = 500;
+    h.cfg.challenge_ack_limit = 2;
+    h.to_time_wait();
+    const std::uint32_t far = 1u << 30;
+    for (int i = 0; i < 5; ++i) h.deliver(h.peer(f::ack, far));
+    CHECK(h.out.sent.size() == 2);
+    CHECK(h.stats.ack_skipped_seq == 3);
+    h.clear();
+    h.deliver(h.peer(f::ack | f::fin, 1));
+    CHECK(h.expect_emitted().flags == tcp_flags{f::ack});
 }
 
 TEST_CASE("RFC 7323 §5.3: PAWS rejections are answered once per connection per interval", "[tcp][options]") {

@@ -66,8 +66,8 @@ public:
     }
     // An unset deadline's other 31 bits are free, and set(), when() and key() ignore
     // them: a TCB keeps there the tick of something that happened while the deadline
-    // is not in use (connection: the last ACK sent for a segment that was not
-    // acceptable). `marked` makes such a word; marked_within says whether the tick it
+    // is not in use (connection::answered_recently: the last ACK sent for a segment
+    // that was not acceptable). `marked` makes such a word; marked_within says whether the tick it
     // holds is less than `ticks` before now. A plain unset word (0) holds no mark, so a
     // tick whose low 31 bits are all zero is marked as the tick after it.
     [[nodiscard]] static constexpr short_deadline marked(tick t) noexcept {

@@ -365,10 +365,16 @@ private:
     void challenge_ack(context &ctx) noexcept;
     // An ACK in reply to a segment that was not acceptable, at most one per
     // invalid_ack_interval_ms (Linux's tcp_oow_rate_limited), `skipped` counted
-    // instead when this connection sent one too recently. Segments that carry data and
+    // instead when this connection sent one too recently (or, in FIN-WAIT-2 with its
+    // timeout and in TIME-WAIT, when the shard's challenge budget is spent). Segments that carry data and
     // no SYN are always answered, as in Linux: a data segment cannot be one half of an
     // ACK loop, and a peer retransmitting what we already hold needs the ACK.
     void invalid_ack(const segment &seg, std::uint64_t &skipped, context &ctx) noexcept;
+    // Whether this connection answered an unacceptable segment less than
+    // invalid_ack_interval_ms ago; if not, now counts as its last answer.
+    [[nodiscard]] bool answered_recently(context &ctx) noexcept;
+    // One ACK from the shard's RFC 5961 §7 budget, refilled once a second; false when spent.
+    [[nodiscard]] static bool spend_challenge_budget(context &ctx) noexcept;
     void emit(out_segment s, context &ctx) noexcept;
     void push(context &ctx) noexcept; // send what window and stream allow, then FIN
     void on_new_ack(seq32 ack, const segment &seg, context &ctx) noexcept;
