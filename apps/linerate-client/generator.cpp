@@ -62,7 +62,10 @@ tcp::out_segment flood_segment(flood_kind k, std::uint64_t random) noexcept {
 
 generator::generator(const settings &s, const run_phase &phase, std::uint32_t max_connections)
     : cfg_(s), phase_(phase), pacer_(s.rate, s.ramp_s), conns_(s.flood == flood_kind::none ? max_connections : 0),
-      rng_(s.seed) {}
+      rng_(s.seed) {
+    if (s.hold_us > 0) holds_.slots.resize(conns_.size());
+    if (s.request_interval_us > 0) spaced_.slots.resize(conns_.size());
+}
 
 std::uint64_t generator::next_random() noexcept {
     // splitmix64 (Steele, Lea, Flood 2014): one multiply chain per call, no state beyond
@@ -115,8 +118,15 @@ void generator::poll(engine::lcore &l) noexcept {
         lcore_ = &l;
         start_us_ = l.now_us();
     }
-    if (!phase_.opening.load(std::memory_order_relaxed) || quota_done_.load(std::memory_order_relaxed)) return;
+    // Relaxed: the acquire-release pair is interval_now_, which the control thread
+    // reads before it touches the other histograms.
+    if (const std::uint32_t asked = interval_asked_.load(std::memory_order_relaxed);
+        asked != interval_now_.load(std::memory_order_relaxed))
+        interval_now_.store(asked, std::memory_order_release);
     const std::uint64_t now = l.now_us();
+    // Held connections and spaced requests go on while the run drains.
+    if (ctx_ != nullptr && (holds_.count != 0 || spaced_.count != 0)) run_waits(now);
+    if (!phase_.opening.load(std::memory_order_relaxed) || quota_done_.load(std::memory_order_relaxed)) return;
     std::uint64_t budget = cfg_.opens_per_turn;
     if (!pacer_.unlimited()) {
         const std::uint64_t due = pacer_.due(now - start_us_);
@@ -177,6 +187,28 @@ void generator::poll(engine::lcore &l) noexcept {
     if (attempts_ >= cfg_.connections) quota_done_.store(true, std::memory_order_relaxed);
 }
 
+void generator::run_waits(std::uint64_t now) {
+    const std::uint64_t at = now - start_us_;
+    for (wait_ring *q : {&holds_, &spaced_}) {
+        while (q->count != 0) {
+            const wait_entry e = q->slots[q->head];
+            if (e.due_us > at) break;
+            q->pop();
+            conn_state &c = conns_[e.id];
+            if (!c.waiting || c.start_us != e.start_us) continue; // ended meanwhile
+            c.waiting = false;
+            const conn id{e.id};
+            if (q == &holds_) {
+                finish(*ctx_, id, c);
+            } else {
+                c.parser.reset();
+                c.request_sent = 0;
+                send_request(*ctx_, id, c);
+            }
+        }
+    }
+}
+
 // Opens that fell due while none could be made are forgotten, not made later in a
 // burst; they are not attempts either, so --connections still counts connections
 // really opened (counting them as attempts ended a run whose TX ring was backed up for
@@ -194,10 +226,12 @@ void generator::on_connected(lcore_context &ctx, conn id) {
     c.established = true;
     ++stats_.established;
     // RFC 9293 §3.5: the SYN-ACK has just been answered; SYN to here is the handshake.
-    connect_.record(age_us(c, ctx.now_us()));
+    const std::uint64_t us = age_us(c, ctx.now_us());
+    connect_.record(us);
+    connect_iv_[interval_now_.load(std::memory_order_relaxed) & 1].record(us);
     if (cfg_.requests_per_connection == 0) {
-        // No data: the connection ends as soon as it is open.
-        finish(ctx, id, c);
+        // No data: the connection ends once open (and held).
+        last_response(ctx, id, c);
         return;
     }
     send_request(ctx, id, c);
@@ -223,7 +257,9 @@ void generator::on_data(lcore_context &ctx, conn id, std::span<const std::byte> 
     if (c.done) return; // after the last response: nothing more is expected, nothing is read
     if (!c.got_byte && !bytes.empty()) {
         c.got_byte = true;
-        first_byte_.record(age_us(c, ctx.now_us()));
+        const std::uint64_t us = age_us(c, ctx.now_us());
+        first_byte_.record(us);
+        first_byte_iv_[interval_now_.load(std::memory_order_relaxed) & 1].record(us);
     }
     // The parser reads octets.
     std::span<const std::uint8_t> data(reinterpret_cast<const std::uint8_t *>(bytes.data()), bytes.size());
@@ -247,12 +283,27 @@ void generator::response_done(lcore_context &ctx, conn id, conn_state &c) {
         return;
     }
     if (c.requests_done < cfg_.requests_per_connection) {
+        if (cfg_.request_interval_us > 0) {
+            c.waiting = true;
+            spaced_.push({ctx.now_us() - start_us_ + cfg_.request_interval_us, c.start_us, id.id});
+            return;
+        }
         c.parser.reset();
         c.request_sent = 0;
         send_request(ctx, id, c);
         return;
     }
-    finish(ctx, id, c);
+    last_response(ctx, id, c);
+}
+
+void generator::last_response(lcore_context &ctx, conn id, conn_state &c) {
+    if (cfg_.hold_us == 0) {
+        finish(ctx, id, c);
+        return;
+    }
+    c.done = true; // nothing more is read; finish() comes when the hold is over
+    c.waiting = true;
+    holds_.push({ctx.now_us() - start_us_ + cfg_.hold_us, c.start_us, id.id});
 }
 
 void generator::finish(lcore_context &ctx, conn id, conn_state &c) {
@@ -284,6 +335,7 @@ void generator::on_peer_closed(lcore_context &ctx, conn id) {
 
 void generator::on_closed(lcore_context &ctx, conn id, close_reason why) {
     conn_state &c = state_of(id);
+    c.waiting = false; // its entry in a wait queue is stale now
     ++stats_.closed;
     if (why == close_reason::reset || why == close_reason::refused) ++stats_.resets_in;
     if (why == close_reason::timeout) ++stats_.timeouts;

@@ -64,6 +64,14 @@ struct settings {
     close_mode close = close_mode::server;
     std::span<const std::uint8_t> request{};
     std::uint32_t opens_per_turn = 64; // bounds one loop turn's work with --rate 0
+    // --hold: how long a connection stays open after its last response (or after the
+    // handshake, with no requests) before it ends as `close` says; --request-interval:
+    // the pause between a response and the next request on a connection. Microseconds.
+    // With --rate and --concurrency they set a connection's lifetime, so a run that
+    // builds N connections at rate R and holds them (RFC 3511 §5.2's concurrent
+    // connection capacity) is one command.
+    std::uint64_t hold_us = 0;
+    std::uint64_t request_interval_us = 0;
     // With a flood: `rate`, `connections` and the pacing count segments, not connections.
     flood_kind flood = flood_kind::none;
     flood_sources sources{};
@@ -142,6 +150,29 @@ public:
     [[nodiscard]] const histogram &first_byte_us() const noexcept { return first_byte_; }
     [[nodiscard]] const histogram &connection_us() const noexcept { return whole_; }
 
+    // The context the callbacks act through, for what this generator does on its own
+    // time (the held connections and the spaced requests, from poll()).
+    void set_context(lcore_context &ctx) noexcept { ctx_ = &ctx; }
+
+    // Latency per interval (the rows' percentiles): the lcore records into one of two
+    // pairs of histograms, and the control thread asks it to switch with
+    // start_interval(). Once interval_started() says the lcore has switched (it does at
+    // its next poll), the lcore writes the other pair only, and the control thread may
+    // read the finished one (interval_connect_us, interval_first_byte_us) and must clear
+    // it (clear_interval) before it asks for the next switch.
+    void start_interval(std::uint32_t n) noexcept { interval_asked_.store(n, std::memory_order_relaxed); }
+    [[nodiscard]] bool interval_started(std::uint32_t n) const noexcept {
+        return interval_now_.load(std::memory_order_acquire) == n;
+    }
+    [[nodiscard]] const histogram &interval_connect_us(std::uint32_t n) const noexcept { return connect_iv_[n & 1]; }
+    [[nodiscard]] const histogram &interval_first_byte_us(std::uint32_t n) const noexcept {
+        return first_byte_iv_[n & 1];
+    }
+    void clear_interval(std::uint32_t n) noexcept {
+        connect_iv_[n & 1] = histogram{};
+        first_byte_iv_[n & 1] = histogram{};
+    }
+
 private:
     struct conn_state {
         // When it was opened, in microseconds since the run's start (start_us_): 40 bits
@@ -151,6 +182,7 @@ private:
         bool got_byte : 1 = false;
         bool done : 1 = false;         // every response read
         bool close_called : 1 = false; // close() or abort() was asked for
+        bool waiting : 1 = false;      // in holds_ or spaced_ (see wait_entry)
         std::uint32_t requests_done = 0;
         std::uint32_t request_sent = 0; // bytes of the current request handed to send()
         response_parser parser{};
@@ -166,6 +198,10 @@ private:
     void response_done(lcore_context &ctx, conn id, conn_state &c);
     // The last response is in (or none was asked for): close as --close says.
     void finish(lcore_context &ctx, conn id, conn_state &c);
+    // After the last response (or the handshake, with no requests): --hold, then finish.
+    void last_response(lcore_context &ctx, conn id, conn_state &c);
+    // The held connections and spaced requests that are due.
+    void run_waits(std::uint64_t now);
     void fail(failure f) noexcept;
     void fall_behind(std::uint64_t now) noexcept;
     void flood(engine::lcore &l, std::uint64_t budget, std::uint64_t now) noexcept;
@@ -183,6 +219,35 @@ private:
     std::uint64_t attempts_ = 0;     // connect() calls, successful or not
     std::uint64_t paced_ = 0;        // opens the pacer made due that were made or forgotten
     histogram connect_, first_byte_, whole_;
+    // The rows' histograms (start_interval): the pair [interval & 1] is the lcore's.
+    std::array<histogram, 2> connect_iv_{}, first_byte_iv_{};
+    std::atomic<std::uint32_t> interval_asked_{0}, interval_now_{0};
+    lcore_context *ctx_ = nullptr;
+    // A connection waiting for its hold to end or its next request. Every connection
+    // waits as long as every other for the same thing, so each queue is in order of due
+    // time: a ring (as long as the connection table, since a connection waits in one at
+    // most) rather than a timer wheel. `start_us` tells a stale entry (its connection
+    // ended and the slot was reused) from a live one.
+    struct wait_entry {
+        std::uint64_t due_us;
+        std::uint64_t start_us;
+        std::uint32_t id;
+    };
+    struct wait_ring {
+        std::vector<wait_entry> slots;
+        std::size_t head = 0, count = 0;
+        void push(const wait_entry &e) noexcept {
+            std::size_t i = head + count;
+            if (i >= slots.size()) i -= slots.size();
+            slots[i] = e;
+            ++count;
+        }
+        void pop() noexcept {
+            if (++head == slots.size()) head = 0;
+            --count;
+        }
+    };
+    wait_ring holds_, spaced_;
     std::uint64_t rng_; // splitmix64's state: the flood's sources and numbers
 };
 

@@ -67,7 +67,11 @@ struct options {
     double stats_interval_s = 1;
     std::string json_path;
     double max_error_rate = 0;
-    double drain_timeout_s = 10;
+    double drain_timeout_s = -1; // -1: 10 s plus what --hold and --request-interval add
+    double hold_s = 0;
+    double request_interval_s = 0;
+    double min_rate = 0;
+    std::string json_lines_path;
     double warmup_s = 0;
     std::string lcores;
     std::uint16_t serve = 0;
@@ -133,6 +137,10 @@ struct row {
     std::uint64_t timeouts = 0;
     std::uint64_t errors = 0;
     double rx_pps = 0, tx_pps = 0, rx_gbps = 0, tx_gbps = 0;
+    std::uint64_t missed = 0; // opens (or flood segments) due in this interval and not made
+    double missed_per_s = 0;
+    // This interval's latency percentiles, microseconds (0: nothing recorded).
+    std::uint64_t connect_p50 = 0, connect_p99 = 0, first_byte_p50 = 0, first_byte_p99 = 0;
 };
 
 struct sample {
@@ -157,23 +165,25 @@ row make_row(const sample &a, const sample &b, double t, double dt) {
     r.tx_pps = static_cast<double>(b.e.tx_frames - a.e.tx_frames) / dt;
     r.rx_gbps = static_cast<double>(b.e.rx_bytes - a.e.rx_bytes) * 8 / dt / 1e9;
     r.tx_gbps = static_cast<double>(b.e.tx_bytes - a.e.tx_bytes) * 8 / dt / 1e9;
+    r.missed = b.g.missed - a.g.missed;
+    r.missed_per_s = static_cast<double>(r.missed) / dt;
     return r;
 }
 
 // A flood's rows count segments sent where a connection run's count connections opened.
 void print_header(bool flood) {
-    std::printf("%7s %9s %8s %9s %7s %7s %7s %6s %7s %10s %10s %8s %8s\n", "time", flood ? "sent/s" : "new/s", "open",
-                "req/s", "synrtx",
-                "rtx", "rst-in", "tmo", "errors", "rx-pps", "tx-pps", "rx-Gbps", "tx-Gbps");
+    std::printf("%7s %9s %8s %9s %7s %7s %7s %6s %7s %10s %10s %8s %8s %8s %8s %8s %8s\n", "time",
+                flood ? "sent/s" : "new/s", "open", "req/s", "synrtx", "rtx", "rst-in", "tmo", "errors", "rx-pps",
+                "tx-pps", "rx-Gbps", "tx-Gbps", "missed", "con-p50", "con-p99", "fb-p99");
 }
 
 void print_row(const row &r, bool flood) {
-    std::printf("%6.1fs %9.0f %8llu %9.0f %7llu %7llu %7llu %6llu %7llu %10.0f %10.0f %8.3f %8.3f\n", r.t,
-                flood ? r.flood_per_s : r.new_per_s,
-                static_cast<unsigned long long>(r.open), r.requests_per_s,
-                static_cast<unsigned long long>(r.syn_retrans), static_cast<unsigned long long>(r.data_retrans),
-                static_cast<unsigned long long>(r.resets_in), static_cast<unsigned long long>(r.timeouts),
-                static_cast<unsigned long long>(r.errors), r.rx_pps, r.tx_pps, r.rx_gbps, r.tx_gbps);
+    const auto u = [](std::uint64_t v) { return static_cast<unsigned long long>(v); };
+    std::printf("%6.1fs %9.0f %8llu %9.0f %7llu %7llu %7llu %6llu %7llu %10.0f %10.0f %8.3f %8.3f %8llu %8llu %8llu "
+                "%8llu\n",
+                r.t, flood ? r.flood_per_s : r.new_per_s, u(r.open), r.requests_per_s, u(r.syn_retrans),
+                u(r.data_retrans), u(r.resets_in), u(r.timeouts), u(r.errors), r.rx_pps, r.tx_pps, r.rx_gbps,
+                r.tx_gbps, u(r.missed), u(r.connect_p50), u(r.connect_p99), u(r.first_byte_p99));
     std::fflush(stdout);
 }
 
@@ -182,9 +192,49 @@ std::string row_json(const row &r) {
                        "\"requests_per_s\": {:.1f}, "
                        "\"syn_retrans\": {}, \"data_retrans\": {}, \"resets_in\": {}, \"timeouts\": {}, "
                        "\"errors\": {}, \"rx_pps\": {:.1f}, \"tx_pps\": {:.1f}, \"rx_gbps\": {:.6f}, "
-                       "\"tx_gbps\": {:.6f}}}",
+                       "\"tx_gbps\": {:.6f}, \"missed\": {}, \"missed_per_s\": {:.1f}, \"connect_p50_us\": {}, "
+                       "\"connect_p99_us\": {}, \"first_byte_p50_us\": {}, \"first_byte_p99_us\": {}}}",
                        r.t, r.new_per_s, r.flood_per_s, r.open, r.requests_per_s, r.syn_retrans, r.data_retrans, r.resets_in,
-                       r.timeouts, r.errors, r.rx_pps, r.tx_pps, r.rx_gbps, r.tx_gbps);
+                       r.timeouts, r.errors, r.rx_pps, r.tx_pps, r.rx_gbps, r.tx_gbps, r.missed, r.missed_per_s,
+                       r.connect_p50, r.connect_p99, r.first_byte_p50, r.first_byte_p99);
+}
+
+// A JSON string: the options and paths a user typed may hold anything.
+std::string json_string(std::string_view s) {
+    std::string out = "\"";
+    for (const char ch : s) {
+        const auto c = static_cast<unsigned char>(ch);
+        if (c == '"' || c == '\\') {
+            out += '\\';
+            out += ch;
+        } else if (c < 0x20) {
+            out += fmt::format("\\u{:04x}", c);
+        } else {
+            out += ch;
+        }
+    }
+    return out + '"';
+}
+
+// Every option of the run, as given or defaulted, so a result file says how it was made.
+std::string options_json(const options &o) {
+    return fmt::format(
+        "{{\"config\": {}, \"target\": {}, \"rate\": {}, \"concurrency\": {}, \"connections\": {}, "
+        "\"duration\": {}, \"ramp\": {}, \"request_size\": {}, \"response_size\": {}, "
+        "\"requests_per_connection\": {}, \"request_interval\": {}, \"hold\": {}, \"close\": {}, "
+        "\"source_ips\": {}, \"source_ports\": {}, \"stats_interval\": {}, \"json\": {}, \"json_lines\": {}, "
+        "\"max_error_rate\": {}, \"min_rate\": {}, \"drain_timeout\": {}, \"warmup\": {}, \"lcores\": {}, "
+        "\"serve\": {}, \"flood\": {}}}",
+        json_string(o.config_path), json_string(o.target), o.rate, o.concurrency, o.connections, o.duration_s,
+        o.ramp_s, o.request_size, o.response_size, o.requests_per_connection, o.request_interval_s, o.hold_s,
+        json_string(o.close), json_string(o.source_ips), json_string(o.source_ports), o.stats_interval_s,
+        json_string(o.json_path), json_string(o.json_lines_path), o.max_error_rate, o.min_rate, o.drain_timeout_s,
+        o.warmup_s, json_string(o.lcores), o.serve, json_string(o.flood));
+}
+
+std::string run_json(const options &o) {
+    return fmt::format("\"version\": {}, \"config\": {}, \"options\": {}", json_string(LINERATE_VERSION),
+                       json_string(o.config_path), options_json(o));
 }
 
 struct latency {
@@ -256,10 +306,23 @@ int main(int argc, char **argv) {
     app.add_option("--stats-interval", opt.stats_interval_s, "seconds between rows (0: none)")
         ->check(CLI::NonNegativeNumber);
     app.add_option("--json", opt.json_path, "write the summary and every row as JSON to this file");
+    app.add_option("--json-lines", opt.json_lines_path, "stream JSON lines to this file as the run goes: the run's "
+                                                         "options first, then one object per row, then the summary");
+    app.add_option("--hold", opt.hold_s, "seconds each connection stays open after its last response (or after "
+                                         "the handshake with --requests-per-connection 0), then ends as --close "
+                                         "says")
+        ->check(CLI::Range(0.0, 86400.0));
+    app.add_option("--request-interval", opt.request_interval_s, "seconds between a response and the next "
+                                                                 "request on a connection")
+        ->check(CLI::Range(0.0, 86400.0));
+    app.add_option("--min-rate", opt.min_rate, "exit status 1 when the rate achieved over the opening time "
+                                               "(connections, or flood segments, per second) is below this")
+        ->check(CLI::NonNegativeNumber);
     app.add_option("--max-error-rate", opt.max_error_rate, "failed / attempted above which the exit status is 1")
         ->check(CLI::Range(0.0, 1.0));
     app.add_option("--drain-timeout", opt.drain_timeout_s, "seconds open connections get to finish after the "
-                                                           "opening ends (default 10)")
+                                                           "opening ends (default 10, plus --hold and the "
+                                                           "request intervals)")
         ->check(CLI::NonNegativeNumber);
     app.add_option("--warmup", opt.warmup_s, "seconds to wait after the ports start before opening connections "
                                              "(for a peer that configures its side of the link first)")
@@ -310,6 +373,9 @@ int main(int argc, char **argv) {
     if (flood != client::flood_kind::none && !sources)
         return bad("--flood: needs --source-ips, the addresses the segments claim to come from");
     if (opt.duration_s == 0 && opt.connections == 0) opt.duration_s = 10;
+    if (opt.drain_timeout_s < 0)
+        opt.drain_timeout_s = 10 + opt.hold_s +
+                              opt.request_interval_s * std::max<double>(0, double(opt.requests_per_connection) - 1);
     if (opt.rate == 0 && opt.concurrency == 0 && flood == client::flood_kind::none)
         opt.concurrency = 1000; // as fast as possible, but bounded
 
@@ -357,6 +423,8 @@ int main(int argc, char **argv) {
             s.connections = opt.connections == 0 ? client::unlimited
                                                  : opt.connections / nw + (w < opt.connections % nw ? 1 : 0);
             s.requests_per_connection = opt.requests_per_connection;
+            s.hold_us = static_cast<std::uint64_t>(opt.hold_s * 1e6);
+            s.request_interval_us = static_cast<std::uint64_t>(opt.request_interval_s * 1e6);
             s.response_size = static_cast<std::uint32_t>(
                 opt.request_size < 0 ? 0 : opt.response_size >= 0 ? opt.response_size : opt.request_size);
             s.close = opt.close == "client" ? client::close_mode::client
@@ -374,6 +442,7 @@ int main(int argc, char **argv) {
             // The generator opens connections every turn, after the context's own poll.
             contexts.push_back(std::make_unique<linerate::api::lcore_state>(rt.lcore_of(w), 0, stop));
             contexts.back()->chain(gens.back().get());
+            gens.back()->set_context(*contexts.back());
         }
         rt.set_pollers([&](unsigned w) -> linerate::engine::poller * { return contexts[w].get(); });
 
@@ -403,6 +472,42 @@ int main(int argc, char **argv) {
                                        : fmt::format("{} s", opt.duration_s),
                   opt.close);
         log->info("running; SIGINT or SIGTERM stops");
+
+        // --json-lines: the run's options now, a line per row as it is made, the summary
+        // at the end; each line flushed, so a run cut short still leaves what it did.
+        std::ofstream lines;
+        if (!opt.json_lines_path.empty()) {
+            lines.open(opt.json_lines_path);
+            if (!lines) {
+                log->error("cannot write {}", opt.json_lines_path);
+                return 2;
+            }
+            lines << "{\"type\": \"start\", " << run_json(opt) << "}" << std::endl;
+        }
+        // This interval's latency percentiles: each lcore switches to its other pair of
+        // histograms (generator::start_interval), and the finished pairs are merged.
+        std::uint32_t interval = 0;
+        const auto interval_latency = [&](row &r) {
+            const std::uint32_t next = interval + 1;
+            for (const auto &g : gens) g->start_interval(next);
+            // Each lcore switches at its next loop turn; bounded in case one is stuck, whose
+            // histograms are then left out of this row (it may still be writing them).
+            const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(500);
+            client::histogram con, fb;
+            for (const auto &g : gens) {
+                while (!g->interval_started(next) && std::chrono::steady_clock::now() < deadline)
+                    std::this_thread::yield();
+                if (!g->interval_started(next)) continue;
+                con.merge(g->interval_connect_us(interval));
+                fb.merge(g->interval_first_byte_us(interval));
+                g->clear_interval(interval);
+            }
+            interval = next;
+            r.connect_p50 = con.percentile(0.50);
+            r.connect_p99 = con.percentile(0.99);
+            r.first_byte_p50 = fb.percentile(0.50);
+            r.first_byte_p99 = fb.percentile(0.99);
+        };
 
         // The control thread: rows, and the run's end (see the file's comment).
         std::vector<row> rows;
@@ -447,7 +552,12 @@ int main(int argc, char **argv) {
                 const sample cur = take();
                 if (opt.stats_interval_s > 0 && now >= next_row) {
                     rows.push_back(make_row(prev, cur, now - warm, now - prev_t));
+                    interval_latency(rows.back());
                     print_row(rows.back(), flood != client::flood_kind::none);
+                    if (lines.is_open()) {
+                        std::string j = row_json(rows.back());
+                        lines << "{\"type\": \"interval\", " << j.substr(1) << std::endl;
+                    }
                     prev = cur;
                     prev_t = now;
                     next_row += opt.stats_interval_s;
@@ -521,38 +631,54 @@ int main(int argc, char **argv) {
         linerate::app::print_lcores(rt);
         std::fflush(stdout);
 
+        // The summary as JSON: everything above but the rows, which --json adds and
+        // --json-lines has already streamed.
+        std::string j = fmt::format("  {},\n  \"seconds_opening\": {:.3f},\n  \"seconds\": {:.3f},\n  \"lcores_used\": {},\n"
+                                    "  \"attempted\": {},\n  \"opened\": {},\n  \"established\": {},\n"
+                                    "  \"completed\": {},\n  \"failed\": {},\n  \"error_rate\": {:.6f},\n"
+                                    "  \"connections_per_second\": {:.1f},\n  \"requests\": {},\n"
+                                    "  \"responses\": {},\n  \"bytes_out\": {},\n  \"bytes_in\": {},\n  \"errors\": {{",
+                                    run_json(opt), opening_s, total_s, nw, attempted, g.opened, g.established,
+                                    g.completed, g.failed, error_rate, cps, g.requests, g.responses, g.bytes_out,
+                                    g.bytes_in);
+        for (std::size_t i = 0; i < client::failure_count; ++i)
+            j += fmt::format("{}\"{}\": {}", i ? ", " : "", client::to_string(static_cast<client::failure>(i)),
+                             g.failures[i]);
+        j += fmt::format("}},\n  \"deferred\": {{\"no_source\": {}, \"no_memory\": {}}},\n  \"missed\": {},\n"
+                         "  \"flood\": {{\"kind\": \"{}\", \"sent\": {}, \"per_second\": {:.1f}}},\n"
+                         "  \"latency_us\": {{",
+                         g.deferred[0], g.deferred[1], g.missed, client::to_string(flood), g.flood_sent, flood_rate);
+        for (std::size_t k = 0; k < lat.size(); ++k)
+            j += fmt::format("{}\n    \"{}\": {{\"count\": {}, \"p50\": {}, \"p90\": {}, \"p99\": {}, "
+                             "\"p99.9\": {}, \"max\": {}, \"mean\": {:.1f}}}",
+                             k ? "," : "", lat[k].name, lat[k].h.count(), lat[k].h.percentile(percentiles[0]),
+                             lat[k].h.percentile(percentiles[1]), lat[k].h.percentile(percentiles[2]),
+                             lat[k].h.percentile(percentiles[3]), lat[k].h.max(), lat[k].h.mean());
+        j += "\n  },\n  " + linerate::app::counters_json(rt);
         if (!opt.json_path.empty()) {
-            std::string j = fmt::format("{{\n  \"seconds_opening\": {:.3f},\n  \"seconds\": {:.3f},\n  \"lcores_used\": {},\n"
-                                        "  \"attempted\": {},\n  \"opened\": {},\n  \"established\": {},\n"
-                                        "  \"completed\": {},\n  \"failed\": {},\n  \"error_rate\": {:.6f},\n"
-                                        "  \"connections_per_second\": {:.1f},\n  \"requests\": {},\n"
-                                        "  \"responses\": {},\n  \"bytes_out\": {},\n  \"bytes_in\": {},\n  \"errors\": {{",
-                                        opening_s, total_s, nw, attempted, g.opened, g.established, g.completed,
-                                        g.failed, error_rate, cps, g.requests, g.responses, g.bytes_out, g.bytes_in);
-            for (std::size_t i = 0; i < client::failure_count; ++i)
-                j += fmt::format("{}\"{}\": {}", i ? ", " : "", client::to_string(static_cast<client::failure>(i)),
-                                 g.failures[i]);
-            j += fmt::format("}},\n  \"deferred\": {{\"no_source\": {}, \"no_memory\": {}}},\n  \"missed\": {},\n"
-                             "  \"flood\": {{\"kind\": \"{}\", \"sent\": {}, \"per_second\": {:.1f}}},\n"
-                             "  \"latency_us\": {{",
-                             g.deferred[0], g.deferred[1], g.missed, client::to_string(flood), g.flood_sent,
-                             flood_rate);
-            for (std::size_t k = 0; k < lat.size(); ++k)
-                j += fmt::format("{}\n    \"{}\": {{\"count\": {}, \"p50\": {}, \"p90\": {}, \"p99\": {}, "
-                                 "\"p99.9\": {}, \"max\": {}, \"mean\": {:.1f}}}",
-                                 k ? "," : "", lat[k].name, lat[k].h.count(), lat[k].h.percentile(percentiles[0]),
-                                 lat[k].h.percentile(percentiles[1]), lat[k].h.percentile(percentiles[2]),
-                                 lat[k].h.percentile(percentiles[3]), lat[k].h.max(), lat[k].h.mean());
-            j += "\n  },\n  \"rows\": [";
-            for (std::size_t k = 0; k < rows.size(); ++k) j += fmt::format("{}\n    {}", k ? "," : "", row_json(rows[k]));
-            j += "\n  ],\n  " + linerate::app::counters_json(rt) + "\n}\n";
+            std::string rows_json = ",\n  \"rows\": [";
+            for (std::size_t k = 0; k < rows.size(); ++k)
+                rows_json += fmt::format("{}\n    {}", k ? "," : "", row_json(rows[k]));
             std::ofstream f(opt.json_path);
-            f << j;
+            f << "{\n" << j << rows_json << "\n  ]\n}\n";
             if (!f) log->error("cannot write {}", opt.json_path);
+        }
+        if (lines.is_open()) {
+            // One line: the summary has no newline inside a string (json_string escapes them).
+            std::string one = j;
+            std::erase(one, '\n');
+            lines << "{\"type\": \"summary\", " << one << "}" << std::endl;
+            if (!lines) log->error("cannot write {}", opt.json_lines_path);
         }
         status = error_rate <= opt.max_error_rate ? 0 : 1;
         if (status != 0) log->warn("error rate {:.4f}% is above --max-error-rate {:.4f}%", error_rate * 100,
                                    opt.max_error_rate * 100);
+        // --min-rate: a run that fell short of the rate asked says so in its status.
+        const double achieved = flood != client::flood_kind::none ? flood_rate : cps;
+        if (opt.min_rate > 0 && achieved < opt.min_rate) {
+            log->warn("rate {:.1f}/s is below --min-rate {:.1f}/s (missed {})", achieved, opt.min_rate, g.missed);
+            status = 1;
+        }
     } catch (const linerate::device::error &e) {
         log->error("{}", e.what());
         return 1;

@@ -33,12 +33,17 @@ using testing::fake_lcore;
 using testing::memory_io;
 using testing::packet;
 
-// Answers each request with a 4-byte raw response and closes first.
+// Answers each request with a 4-byte raw response and closes first, unless told to
+// keep the connection open (for the client to end: --close client, --hold).
 struct responder final : handler {
+    bool closes = true;
+    std::uint64_t requests = 0;
     void on_data(lcore_context &ctx, conn c, std::span<const std::byte>) override {
+        ++requests;
         ctx.send(c, "ok\r\n");
-        ctx.close(c);
+        if (closes) ctx.close(c);
     }
+    void on_peer_closed(lcore_context &ctx, conn c) override { ctx.close(c); }
 };
 
 constexpr std::array<std::uint8_t, 16> key_a{1, 2, 3}, key_b{4, 5, 6};
@@ -63,7 +68,8 @@ struct bench {
     client::run_phase phase;
     std::unique_ptr<client::generator> gen;
 
-    explicit bench(const client::settings &s) {
+    explicit bench(const client::settings &s, bool server_closes = true) {
+        app_s.closes = server_closes;
         io_c.wire = &to_server;
         io_s.wire = &to_client;
         client = std::make_unique<flow::shard>(cfg, flow::shard_limits{.connections = 4096, .time_wait = 4096},
@@ -78,7 +84,10 @@ struct bench {
         gen = std::make_unique<client::generator>(s, phase, 4096);
         ctx_c = std::make_unique<api::lcore_state>(lc, 0, stop);
         ctx_c->chain(gen.get());
+        gen->set_context(*ctx_c);
     }
+    [[nodiscard]] std::uint64_t open() const { return gen->stats().opened - gen->stats().closed; }
+    [[nodiscard]] std::uint64_t ms() const { return lc.us / 1000; }
 
     // Turns until the generator has opened its count (at most `max_turns`), then 100
     // more, in which the last connections end.
@@ -219,4 +228,107 @@ TEST_CASE("generator: a flood the device cannot take falls behind and counts wha
     b.lc.send_fails = false;
     b.run_to_end(1000);
     CHECK(b.gen->stats().flood_sent == 2'000);
+}
+
+namespace {
+client::settings client_closes(double rate, std::uint64_t connections) {
+    client::settings s = paced(rate, connections);
+    s.close = client::close_mode::client;
+    return s;
+}
+} // namespace
+
+TEST_CASE("generator: --hold keeps each connection open that long after its last response, then closes it",
+          "[client][generator][hold]") {
+    client::settings s = client_closes(1000, 10);
+    s.hold_us = 200'000;
+    bench b(s, false);
+    // 10 opens a millisecond apart, each answered within a turn or two: all open by
+    // 20 ms, all held until 200 ms after their response.
+    while (b.ms() < 150) b.turn();
+    CHECK(b.gen->stats().opened == 10);
+    CHECK(b.gen->stats().responses == 10);
+    CHECK(b.open() == 10);
+    CHECK(b.gen->stats().completed == 0);
+    while (b.gen->stats().completed < 10 && b.ms() < 1000) b.turn();
+    CHECK(b.gen->stats().completed == 10);
+    CHECK(b.gen->stats().failed == 0);
+    // The last opened at about 10 ms and was answered a turn or two later.
+    CHECK(b.ms() >= 210);
+    CHECK(b.ms() <= 230);
+    // Each lived about the hold: the connection time (open to closed) is at least it.
+    CHECK(b.gen->connection_us().min() >= 200'000);
+    CHECK(b.gen->connection_us().max() < 220'000);
+}
+
+TEST_CASE("generator: --hold with no requests holds bare connections: N concurrent at rate R (RFC 3511 §5.2)",
+          "[client][generator][hold]") {
+    client::settings s = client_closes(1000, 50);
+    s.requests_per_connection = 0;
+    s.hold_us = 300'000;
+    bench b(s, false);
+    while (b.ms() < 100) b.turn();
+    CHECK(b.gen->stats().opened == 50);
+    CHECK(b.gen->stats().established == 50);
+    CHECK(b.open() == 50);
+    CHECK(b.app_s.requests == 0);
+    b.run_to_end(1000);
+    while (b.gen->stats().completed < 50 && b.ms() < 2000) b.turn();
+    CHECK(b.gen->stats().completed == 50);
+    CHECK(b.open() == 0);
+    CHECK(b.gen->stats().failed == 0);
+}
+
+TEST_CASE("generator: a connection the server ends during its hold completes, and its wait is forgotten",
+          "[client][generator][hold]") {
+    // The server closes right after each response: the client closes on the server's
+    // FIN, within the hold. The stale entries in the hold queue, some for slots that new
+    // connections took meanwhile, must end nothing.
+    client::settings s = client_closes(1000, 300);
+    s.hold_us = 100'000;
+    bench b(s, true);
+    b.run_to_end(2000);
+    while (b.gen->stats().closed < 300 && b.ms() < 3000) b.turn();
+    CHECK(b.gen->stats().completed == 300);
+    CHECK(b.gen->stats().failed == 0);
+    // Closed at the server's FIN, not after the hold.
+    CHECK(b.gen->connection_us().max() < 50'000);
+}
+
+TEST_CASE("generator: --request-interval spaces the requests on a connection", "[client][generator][hold]") {
+    client::settings s = client_closes(1000, 1);
+    s.requests_per_connection = 3;
+    s.request_interval_us = 100'000;
+    bench b(s, false);
+    while (b.ms() < 50) b.turn();
+    CHECK(b.app_s.requests == 1);
+    while (b.ms() < 150) b.turn();
+    CHECK(b.app_s.requests == 2);
+    while (b.ms() < 250) b.turn();
+    CHECK(b.app_s.requests == 3);
+    b.run_to_end(100);
+    CHECK(b.gen->stats().responses == 3);
+    CHECK(b.gen->stats().completed == 1);
+    CHECK(b.gen->connection_us().min() >= 200'000);
+}
+
+TEST_CASE("generator: each interval's latency goes to its own histograms, switched at the lcore's next turn",
+          "[client][generator]") {
+    bench b(paced(1000, 100));
+    while (b.ms() < 40) b.turn();
+    const std::uint64_t first = b.gen->stats().established;
+    REQUIRE(first > 0);
+    b.gen->start_interval(1);
+    CHECK_FALSE(b.gen->interval_started(1));
+    b.turn();
+    REQUIRE(b.gen->interval_started(1));
+    // Interval 0 holds what came before the switch, and nothing is added to it after.
+    const std::uint64_t in_first = b.gen->interval_connect_us(0).count();
+    CHECK(in_first >= first);
+    b.run_to_end(1000);
+    CHECK(b.gen->interval_connect_us(0).count() == in_first);
+    CHECK(b.gen->interval_connect_us(0).count() + b.gen->interval_connect_us(1).count() == 100);
+    CHECK(b.gen->interval_first_byte_us(0).count() + b.gen->interval_first_byte_us(1).count() == 100);
+    b.gen->clear_interval(0);
+    CHECK(b.gen->interval_connect_us(0).count() == 0);
 }
