@@ -142,7 +142,8 @@ int main(int argc, char **argv) {
     app.add_flag("--raw", opt.raw, "respond mode: the response is --response-size bytes and nothing else (no "
                                    "HTTP header), for raw requests (linerate-client --request-size)");
     app.add_option("--close", opt.close, "respond mode: server closes right after the response (default); client "
-                                         "waits for the peer's FIN first, so TIME-WAIT is the client's")
+                                         "waits for the peer's FIN first, so TIME-WAIT is the client's, and "
+                                         "answers each request on the connection meanwhile (keep-alive)")
         ->check(CLI::IsMember({"server", "client"}));
     app.add_option("--lcores", opt.lcores, "lcores to run workers on, e.g. 0,1 or 0-3 (replaces the file's)");
     app.add_option("--stats-interval", opt.stats_interval_s, "seconds between counter lines (0: none)")

@@ -68,7 +68,10 @@ void server_app::on_data(lcore_context &ctx, conn c, std::span<const std::byte> 
     case mode::respond: break;
     }
     std::uint64_t &u = ctx.user_data(c);
-    if (u & responding) return; // the rest of a request (or a pipelined one) is ignored
+    // The rest of a request, or one pipelined behind it before its response is out, is
+    // ignored: a client that waits for each response (as linerate-client and wrk do)
+    // sends the next only then.
+    if (u & responding) return;
     if (!(u & begun)) {
         u |= begun;
         // An HTTP request line starts with a method in capitals; anything else is a
@@ -108,8 +111,14 @@ void server_app::respond_more(lcore_context &ctx, conn c) {
     if (sent + n == response_.size()) {
         ++stats_.responses;
         // The FIN follows the response: the server closes first. Otherwise the peer's
-        // FIN, already in or still to come, closes it (on_peer_closed).
-        if (close_first_ || (u & peer_fin)) ctx.close(c);
+        // FIN, already in or still to come, closes it (on_peer_closed), and until then
+        // the connection is kept alive: the next request gets the next response
+        // (HTTP/1.1's persistent connections, RFC 9112 §9.3, which wrk and
+        // linerate-client --requests-per-connection use).
+        if (close_first_ || (u & peer_fin))
+            ctx.close(c);
+        else
+            u &= peer_fin;
     }
     // Otherwise the rest goes on `writable`.
 }

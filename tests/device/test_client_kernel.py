@@ -164,3 +164,22 @@ def test_lossy_link_ends_on_time_and_accounts_for_every_connection(kernel_run):
     # The run ends on time: warm-up, the opening duration, at most the drain, and the
     # start and stop of the process.
     assert took < warmup + duration + drain + 10, took
+
+
+def test_hold_keeps_connections_open_on_the_kernel_side(kernel_run):
+    # 300 connections at 200/s, held 1.5 s after their response: the kernel's `ss` shows
+    # them established at once, then the client closes each.
+    kernel_run.start(["--connections", "300", "--rate", "200", "--hold", "1.5", "--close", "client"])
+    peak = 0
+    deadline = time.monotonic() + 60
+    while kernel_run.client.poll() is None and time.monotonic() < deadline:
+        peak = max(peak, len(kernel_run.sockets("established")))
+        time.sleep(0.05)
+    rc, c, out, _ = kernel_run.wait_client()
+    s = kernel_run.stop_server()
+    assert rc == 0, out
+    assert c["completed"] == 300 and c["failed"] == 0, c["errors"]
+    # 200/s for 1.5 s: up to 300 at once (the opening lasts 1.5 s too), at least 250.
+    assert peak >= 250, peak
+    assert s["eof"] == 300 and s["errors"] == 0, s
+    assert c["latency_us"]["connection"]["p50"] >= 1_500_000

@@ -246,3 +246,63 @@ def test_server_killed_mid_run_ends_on_time(pair):
     assert c["completed"] > 0 and c["failed"] > 0, c
     assert c["completed"] + c["failed"] == c["attempted"]
     assert took < duration + drain + 15, took
+
+
+def test_hold_builds_concurrent_connections_at_a_rate_and_holds_them(pair, record_property):
+    # RFC 3511 §5.2's concurrent connection capacity, as one command: 2,000 connections at
+    # 1,000/s, each held 1 s after its handshake, so about 1,000 are open at once; the
+    # client then closes each (its TIME-WAIT).
+    pair.start_server("--mode", "respond", "--close", "client")
+    rc, c, out, took = pair.run_client("--rate", "1000", "--connections", "2000", "--requests-per-connection", "0",
+                                       "--hold", "1", "--close", "client")
+    s, _ = pair.stop_server()
+    assert rc == 0, out
+    assert c["completed"] == c["opened"] == 2000 and c["failed"] == 0, c["errors"]
+    peak = max(r["open"] for r in c["rows"])
+    record_property("peak_open", peak)
+    # 1,000/s for 1 s of hold: 1,000 open at once, less what the pacer missed.
+    assert 900 <= peak <= 1010, [r["open"] for r in c["rows"]]
+    # Each lived at least the hold, and not much longer.
+    assert c["latency_us"]["connection"]["p50"] >= 1_000_000
+    assert c["latency_us"]["connection"]["max"] < 1_500_000
+    assert s["totals"]["PassiveOpens"] == 2000 and s["totals"]["CurrEstab"] == 0
+    assert c["totals"]["TW"] == 2000 and s["totals"]["TW"] == 0
+    assert c["options"]["hold"] == 1 and c["options"]["requests_per_connection"] == 0
+
+
+def test_request_interval_spaces_the_requests(pair):
+    pair.start_server("--mode", "respond", "--close", "client")
+    rc, c, out, _ = pair.run_client("--rate", "100", "--connections", "20", "--requests-per-connection", "3",
+                                    "--request-interval", "0.2", "--close", "client")
+    s, s_out = pair.stop_server()
+    assert rc == 0, out
+    assert c["completed"] == 20 and c["responses"] == 60 and c["failed"] == 0, c["errors"]
+    assert app_counters(s_out)["Requests"] == 60
+    # Two pauses of 0.2 s per connection.
+    assert c["latency_us"]["connection"]["p50"] >= 400_000
+
+
+def test_json_lines_rows_percentiles_missed_and_min_rate(pair):
+    pair.start_server("--mode", "respond", "--response-size", "64")
+    lines_path = pair.dir / "client.jsonl"
+    rc, c, out, _ = pair.run_client("--rate", "500", "--duration", "3", "--json-lines", str(lines_path),
+                                    "--min-rate", "400")
+    assert rc == 0, out
+    lines = [json.loads(line) for line in lines_path.read_text().splitlines()]
+    assert lines[0]["type"] == "start" and lines[-1]["type"] == "summary"
+    assert lines[0]["version"] == c["version"] and lines[0]["options"]["rate"] == 500
+    assert lines[0]["config"].endswith("client.toml")
+    intervals = [line for line in lines if line["type"] == "interval"]
+    # The stream and the summary file carry the same rows.
+    assert [r["t"] for r in intervals] == [r["t"] for r in c["rows"]]
+    assert lines[-1]["completed"] == c["completed"] and "rows" not in lines[-1]
+    # Every row that opened connections has their connect and first-byte percentiles.
+    opening = [r for r in c["rows"] if r["new_per_s"] > 0]
+    assert opening and all(0 < r["connect_p50_us"] <= r["connect_p99_us"] for r in opening), opening
+    assert all(0 < r["first_byte_p50_us"] <= r["first_byte_p99_us"] for r in opening), opening
+    assert sum(r["missed"] for r in c["rows"]) == c["missed"]
+    # A rate the run cannot reach is an exit status of 1, said on the way out.
+    rc, c, out, _ = pair.run_client("--rate", "500", "--duration", "1", "--min-rate", "1000000")
+    pair.stop_server()
+    assert rc == 1 and "below --min-rate" in out, out
+    assert c["options"]["min_rate"] == 1000000

@@ -5,6 +5,7 @@
 // the pacing: a run asked for N connections opens N, whatever held it back on the way.
 #include "generator.hpp"
 #include "lcore_state.hpp"
+#include "modes.hpp"
 
 #include <linerate/flow/shard.hpp>
 #include <linerate/flow/shard_context.hpp>
@@ -68,7 +69,7 @@ struct bench {
     client::run_phase phase;
     std::unique_ptr<client::generator> gen;
 
-    explicit bench(const client::settings &s, bool server_closes = true) {
+    explicit bench(const client::settings &s, bool server_closes = true, handler *server_app = nullptr) {
         app_s.closes = server_closes;
         io_c.wire = &to_server;
         io_s.wire = &to_client;
@@ -77,7 +78,7 @@ struct bench {
         server = std::make_unique<flow::shard>(cfg, flow::shard_limits{.connections = 4096, .time_wait = 4096},
                                                isn_s, io_s, tick{0});
         ctx_s = std::make_unique<flow::shard_context>(*server);
-        REQUIRE(server->listen(server_ip, 80, app_s));
+        REQUIRE(server->listen(server_ip, 80, server_app != nullptr ? *server_app : app_s));
         lc.shard = client.get();
         lc.local_ip = client_ip;
         phase.started = true;
@@ -331,4 +332,27 @@ TEST_CASE("generator: each interval's latency goes to its own histograms, switch
     CHECK(b.gen->interval_first_byte_us(0).count() + b.gen->interval_first_byte_us(1).count() == 100);
     b.gen->clear_interval(0);
     CHECK(b.gen->interval_connect_us(0).count() == 0);
+}
+
+TEST_CASE("generator and the server's respond mode: HTTP keep-alive, each request on a connection answered "
+          "(RFC 9112 §9.3)",
+          "[client][generator][hold]") {
+    // linerate-server --mode respond --close client keeps the connection for the next
+    // request; linerate-client --requests-per-connection 3 --request-interval sends them.
+    const std::vector<std::uint8_t> response = server::http_response(64);
+    server::server_app app(server::mode::respond, response, false);
+    static constexpr std::string_view get = "GET / HTTP/1.1\r\nHost: 198.18.0.2\r\n\r\n";
+    client::settings s = client_closes(1000, 20);
+    s.request = std::span(reinterpret_cast<const std::uint8_t *>(get.data()), get.size());
+    s.response_size = 0; // HTTP: the response says its length
+    s.requests_per_connection = 3;
+    s.request_interval_us = 10'000;
+    bench b(s, false, &app);
+    b.run_to_end(1000);
+    while (b.gen->stats().closed < 20 && b.ms() < 2000) b.turn();
+    CHECK(b.gen->stats().completed == 20);
+    CHECK(b.gen->stats().responses == 60);
+    CHECK(b.gen->stats().failed == 0);
+    CHECK(app.stats().requests == 60);
+    CHECK(app.stats().responses == 60);
 }
