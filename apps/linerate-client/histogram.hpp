@@ -9,7 +9,10 @@
 #include <algorithm>
 #include <array>
 #include <bit>
+#include <cmath>
 #include <cstdint>
+#include <cstdio>
+#include <string>
 
 namespace linerate::client {
 
@@ -63,6 +66,24 @@ public:
         }
         return max_;
     }
+    // Records at or below v, to the bucket: those in v's bucket count whole.
+    [[nodiscard]] std::uint64_t count_at_or_below(std::uint64_t v) const noexcept {
+        const std::size_t last = index_of(v);
+        std::uint64_t n = 0;
+        for (std::size_t i = 0; i <= last; ++i) n += counts_[i];
+        return n;
+    }
+    [[nodiscard]] double stddev() const noexcept {
+        if (total_ == 0) return 0.0;
+        const double m = mean();
+        double acc = 0;
+        for (std::size_t i = 0; i < buckets; ++i)
+            if (counts_[i] != 0) {
+                const double d = static_cast<double>(std::min(highest_in(i), max_)) - m;
+                acc += d * d * static_cast<double>(counts_[i]);
+            }
+        return std::sqrt(acc / static_cast<double>(total_));
+    }
     [[nodiscard]] std::uint64_t count() const noexcept { return total_; }
     [[nodiscard]] std::uint64_t max() const noexcept { return total_ ? max_ : 0; }
     [[nodiscard]] std::uint64_t min() const noexcept { return total_ ? min_ : 0; }
@@ -77,5 +98,49 @@ private:
     std::uint64_t min_ = ~std::uint64_t{0};
     std::uint64_t sum_ = 0;
 };
+
+// The histogram as HdrHistogram's outputPercentileDistribution writes it (the .hgrm
+// text its plotter and most latency tooling read): value, percentile, count at or below
+// and 1/(1-percentile) per line, the percentiles stepping as HdrHistogram's do (five
+// steps per halving of the distance to 100 %), then the mean, deviation, max and count.
+// Values are divided by `unit_ratio` (1000: microseconds recorded, milliseconds written).
+inline std::string percentile_distribution(const histogram &h, double unit_ratio = 1.0) {
+    std::string out;
+    char line[160];
+    std::snprintf(line, sizeof line, "%12s %14s %10s %14s\n\n", "Value", "Percentile", "TotalCount",
+                  "1/(1-Percentile)");
+    out += line;
+    if (h.count() != 0) {
+        constexpr int ticks_per_half = 5;
+        double p = 0; // percent
+        for (;;) {
+            const std::uint64_t v = h.percentile(p / 100);
+            const std::uint64_t n = h.count_at_or_below(v);
+            if (p >= 100 || n == h.count()) {
+                std::snprintf(line, sizeof line, "%12.3f %1.12f %10llu\n", static_cast<double>(h.max()) / unit_ratio,
+                              1.0, static_cast<unsigned long long>(h.count()));
+                out += line;
+                break;
+            }
+            std::snprintf(line, sizeof line, "%12.3f %1.12f %10llu %14.2f\n", static_cast<double>(v) / unit_ratio,
+                          p / 100, static_cast<unsigned long long>(n), 1.0 / (1.0 - p / 100));
+            out += line;
+            // HdrHistogram's PercentileIterator: 2^k * ticks_per_half steps over the whole
+            // range once the remaining distance to 100 % is below 100 / 2^(k-1).
+            const double halvings = std::floor(std::log2(100.0 / (100.0 - p))) + 1;
+            p += 100.0 / (ticks_per_half * std::exp2(halvings));
+        }
+    }
+    std::snprintf(line, sizeof line, "#[Mean    = %12.3f, StdDeviation   = %12.3f]\n", h.mean() / unit_ratio,
+                  h.stddev() / unit_ratio);
+    out += line;
+    std::snprintf(line, sizeof line, "#[Max     = %12.3f, Total count    = %12llu]\n",
+                  static_cast<double>(h.max()) / unit_ratio, static_cast<unsigned long long>(h.count()));
+    out += line;
+    std::snprintf(line, sizeof line, "#[Buckets = %12zu, SubBuckets     = %12llu]\n", histogram::buckets / histogram::sub,
+                  static_cast<unsigned long long>(histogram::sub));
+    out += line;
+    return out;
+}
 
 } // namespace linerate::client

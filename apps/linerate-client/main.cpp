@@ -72,6 +72,8 @@ struct options {
     double request_interval_s = 0;
     double min_rate = 0;
     std::string json_lines_path;
+    std::string histogram_path;
+    std::string histogram_of = "connect";
     double warmup_s = 0;
     std::string lcores;
     std::uint16_t serve = 0;
@@ -224,12 +226,13 @@ std::string options_json(const options &o) {
         "\"requests_per_connection\": {}, \"request_interval\": {}, \"hold\": {}, \"close\": {}, "
         "\"source_ips\": {}, \"source_ports\": {}, \"stats_interval\": {}, \"json\": {}, \"json_lines\": {}, "
         "\"max_error_rate\": {}, \"min_rate\": {}, \"drain_timeout\": {}, \"warmup\": {}, \"lcores\": {}, "
-        "\"serve\": {}, \"flood\": {}}}",
+        "\"serve\": {}, \"flood\": {}, \"histogram\": {}, \"histogram_of\": {}}}",
         json_string(o.config_path), json_string(o.target), o.rate, o.concurrency, o.connections, o.duration_s,
         o.ramp_s, o.request_size, o.response_size, o.requests_per_connection, o.request_interval_s, o.hold_s,
         json_string(o.close), json_string(o.source_ips), json_string(o.source_ports), o.stats_interval_s,
         json_string(o.json_path), json_string(o.json_lines_path), o.max_error_rate, o.min_rate, o.drain_timeout_s,
-        o.warmup_s, json_string(o.lcores), o.serve, json_string(o.flood));
+        o.warmup_s, json_string(o.lcores), o.serve, json_string(o.flood), json_string(o.histogram_path),
+        json_string(o.histogram_of));
 }
 
 std::string run_json(const options &o) {
@@ -308,6 +311,11 @@ int main(int argc, char **argv) {
     app.add_option("--json", opt.json_path, "write the summary and every row as JSON to this file");
     app.add_option("--json-lines", opt.json_lines_path, "stream JSON lines to this file as the run goes: the run's "
                                                          "options first, then one object per row, then the summary");
+    app.add_option("--histogram", opt.histogram_path, "write the run's latency histogram to this file as "
+                                                      "HdrHistogram's percentile distribution (.hgrm), in ms");
+    app.add_option("--histogram-of", opt.histogram_of, "which latency --histogram writes: connect (SYN to "
+                                                       "established, the default), first-byte or connection")
+        ->check(CLI::IsMember({"connect", "first-byte", "connection"}));
     app.add_option("--hold", opt.hold_s, "seconds each connection stays open after its last response (or after "
                                          "the handshake with --requests-per-connection 0), then ends as --close "
                                          "says")
@@ -662,6 +670,12 @@ int main(int argc, char **argv) {
             std::ofstream f(opt.json_path);
             f << "{\n" << j << rows_json << "\n  ]\n}\n";
             if (!f) log->error("cannot write {}", opt.json_path);
+        }
+        if (!opt.histogram_path.empty()) {
+            const auto &h = std::find_if(lat.begin(), lat.end(), [&](const latency &l) { return l.name == opt.histogram_of; })->h;
+            std::ofstream f(opt.histogram_path);
+            f << client::percentile_distribution(h, 1000.0);
+            if (!f) log->error("cannot write {}", opt.histogram_path);
         }
         if (lines.is_open()) {
             // One line: the summary has no newline inside a string (json_string escapes them).

@@ -285,9 +285,18 @@ def test_request_interval_spaces_the_requests(pair):
 def test_json_lines_rows_percentiles_missed_and_min_rate(pair):
     pair.start_server("--mode", "respond", "--response-size", "64")
     lines_path = pair.dir / "client.jsonl"
+    hgrm = pair.dir / "first-byte.hgrm"
     rc, c, out, _ = pair.run_client("--rate", "500", "--duration", "3", "--json-lines", str(lines_path),
-                                    "--min-rate", "400")
+                                    "--min-rate", "400", "--histogram", str(hgrm), "--histogram-of", "first-byte")
     assert rc == 0, out
+    # The merged first-byte histogram as HdrHistogram's percentile distribution, in ms.
+    text = hgrm.read_text()
+    assert text.splitlines()[0].split() == ["Value", "Percentile", "TotalCount", "1/(1-Percentile)"]
+    count = c["latency_us"]["first-byte"]["count"]
+    assert f"Total count    = {count:12d}]" in text, text[-300:]
+    last = [line.split() for line in text.splitlines() if line and line[0] == " "][-1]
+    assert float(last[1]) == 1.0 and int(last[2]) == count
+    assert abs(float(last[0]) * 1000 - c["latency_us"]["first-byte"]["max"]) <= 1
     lines = [json.loads(line) for line in lines_path.read_text().splitlines()]
     assert lines[0]["type"] == "start" and lines[-1]["type"] == "summary"
     assert lines[0]["version"] == c["version"] and lines[0]["options"]["rate"] == 500

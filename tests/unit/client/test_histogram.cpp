@@ -5,6 +5,8 @@
 #include <catch2/catch.hpp>
 
 #include <random>
+#include <sstream>
+#include <string>
 #include <vector>
 
 using linerate::client::histogram;
@@ -70,4 +72,55 @@ TEST_CASE("histogram: merging per-lcore histograms equals recording everything i
     CHECK(merged.max() == all.max());
     CHECK(merged.min() == all.min());
     for (const double p : {0.5, 0.9, 0.99, 0.999}) CHECK(merged.percentile(p) == all.percentile(p));
+}
+
+TEST_CASE("histogram: the percentile distribution is HdrHistogram's .hgrm text") {
+    histogram h;
+    for (std::uint64_t v = 1; v <= 10'000; ++v) h.record(v);
+    const std::string text = linerate::client::percentile_distribution(h, 1000.0);
+    std::istringstream in(text);
+    std::string line;
+    std::getline(in, line);
+    CHECK(line.find("Value") != std::string::npos);
+    CHECK(line.find("1/(1-Percentile)") != std::string::npos);
+    std::getline(in, line);
+    CHECK(line.empty());
+    double last_v = -1, last_p = -1;
+    std::uint64_t last_n = 0;
+    int rows = 0;
+    bool ended = false;
+    while (std::getline(in, line) && line[0] != '#') {
+        std::istringstream f(line);
+        double v = 0, p = 0;
+        std::uint64_t n = 0;
+        f >> v >> p >> n;
+        REQUIRE(f);
+        // Ordered in every column, each count what lies at or below its value.
+        CHECK(v >= last_v);
+        CHECK(p > last_p);
+        CHECK(n >= last_n);
+        // Within the bucket width (1/32) of the exact percentile of 1..10000 (in ms).
+        if (p < 1.0) CHECK(std::abs(v * 1000 - p * 10'000) <= p * 10'000 / 32 + 1);
+        last_v = v;
+        last_p = p;
+        last_n = n;
+        ++rows;
+        ended = p == 1.0;
+    }
+    CHECK(ended);
+    CHECK(last_n == 10'000);
+    CHECK(last_v == 10.0); // the max, in ms
+    // HdrHistogram's steps: 5 per halving of the distance to 100 %, so tens of lines.
+    CHECK(rows > 40);
+    CHECK(rows < 200);
+    CHECK(line.rfind("#[Mean    =", 0) == 0);
+    CHECK(line.find("5.000") != std::string::npos); // the mean of 1..10000 us, in ms (5.0005)
+    std::getline(in, line);
+    CHECK(line.find("Total count    =        10000") != std::string::npos);
+}
+
+TEST_CASE("histogram: an empty histogram's distribution has the header and the summary only") {
+    const std::string text = linerate::client::percentile_distribution(histogram{});
+    CHECK(text.find("Value") != std::string::npos);
+    CHECK(text.find("Total count    =            0") != std::string::npos);
 }
