@@ -90,12 +90,19 @@ void print_counters(const engine::runtime &rt, bool all) {
     });
 }
 
+namespace {
+double busy_share(const engine::worker_snapshot &w) {
+    return w.engine.loop_cycles == 0 ? 0.0
+                                     : static_cast<double>(w.engine.busy_cycles) / static_cast<double>(w.engine.loop_cycles);
+}
+} // namespace
+
 void print_lcores(const engine::runtime &rt) {
     std::printf("lcores:\n");
     for (const auto &w : rt.snapshot())
-        std::printf("  worker %u lcore %u: PassiveOpens %llu ActiveOpens %llu InSegs %llu OutSegs %llu "
+        std::printf("  worker %u lcore %u: busy %.1f%% PassiveOpens %llu ActiveOpens %llu InSegs %llu OutSegs %llu "
                     "DispatchedIn %llu DispatchedOut %llu connections %llu time_wait %llu\n",
-                    w.worker, w.lcore_id, static_cast<unsigned long long>(w.tcp.passive_opens),
+                    w.worker, w.lcore_id, busy_share(w) * 100, static_cast<unsigned long long>(w.tcp.passive_opens),
                     static_cast<unsigned long long>(w.tcp.active_opens), static_cast<unsigned long long>(w.tcp.in_segs),
                     static_cast<unsigned long long>(w.tcp.out_segs),
                     static_cast<unsigned long long>(w.engine.dispatched_in),
@@ -117,16 +124,49 @@ std::string counters_json(const engine::runtime &rt) {
     j += "\n  },\n  \"lcores\": [";
     first = true;
     for (const auto &w : rt.snapshot()) {
-        j += fmt::format("{}\n    {{\"worker\": {}, \"lcore\": {}, \"PassiveOpens\": {}, \"ActiveOpens\": {}, "
-                         "\"InSegs\": {}, \"OutSegs\": {}, \"DispatchedIn\": {}, \"DispatchedOut\": {}, "
-                         "\"connections\": {}, \"time_wait\": {}}}",
-                         first ? "" : ",", w.worker, w.lcore_id, w.tcp.passive_opens, w.tcp.active_opens,
+        j += fmt::format("{}\n    {{\"worker\": {}, \"lcore\": {}, \"busy\": {:.4f}, \"PassiveOpens\": {}, "
+                         "\"ActiveOpens\": {}, \"InSegs\": {}, \"OutSegs\": {}, \"DispatchedIn\": {}, "
+                         "\"DispatchedOut\": {}, \"connections\": {}, \"time_wait\": {}}}",
+                         first ? "" : ",", w.worker, w.lcore_id, busy_share(w), w.tcp.passive_opens, w.tcp.active_opens,
                          w.tcp.in_segs, w.tcp.out_segs, w.engine.dispatched_in, w.engine.dispatched_out, w.connections,
                          w.time_wait_entries);
         first = false;
     }
+    j += "\n  ],\n  \"ports\": [";
+    const auto stats = rt.ports_stats();
+    for (std::size_t i = 0; i < stats.size(); ++i) {
+        const auto &p = stats[i];
+        j += fmt::format("{}\n    {{\"name\": \"{}\", \"ipackets\": {}, \"opackets\": {}, \"ibytes\": {}, "
+                         "\"obytes\": {}, \"imissed\": {}, \"ierrors\": {}, \"oerrors\": {}, \"rx_nombuf\": {}, "
+                         "\"xstats\": {{",
+                         i ? "," : "", p.name, p.ipackets, p.opackets, p.ibytes, p.obytes, p.imissed, p.ierrors,
+                         p.oerrors, p.rx_nombuf);
+        bool firstx = true;
+        for (const auto &[name, v] : rt.port_xstats(i)) {
+            j += fmt::format("{}\"{}\": {}", firstx ? "" : ", ", name, v);
+            firstx = false;
+        }
+        j += "}}";
+    }
     j += "\n  ]";
     return j;
+}
+
+void print_ports(const engine::runtime &rt) {
+    std::printf("ports:\n");
+    const auto stats = rt.ports_stats();
+    for (std::size_t i = 0; i < stats.size(); ++i) {
+        const auto &p = stats[i];
+        std::printf("  %s: ipackets %llu opackets %llu imissed %llu ierrors %llu oerrors %llu rx_nombuf %llu\n",
+                    p.name.c_str(), static_cast<unsigned long long>(p.ipackets),
+                    static_cast<unsigned long long>(p.opackets), static_cast<unsigned long long>(p.imissed),
+                    static_cast<unsigned long long>(p.ierrors), static_cast<unsigned long long>(p.oerrors),
+                    static_cast<unsigned long long>(p.rx_nombuf));
+        // The driver's extended statistics that counted something: where a NIC says
+        // why it dropped what the basic counts only count.
+        for (const auto &[name, v] : rt.port_xstats(i))
+            std::printf("    %-34s %llu\n", name.c_str(), static_cast<unsigned long long>(v));
+    }
 }
 
 } // namespace linerate::app

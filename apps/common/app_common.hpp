@@ -39,9 +39,12 @@ struct split_args {
 // "counters:" and one line per counter: every MIB counter, and drop reasons when they
 // happened (or all of them with `all`).
 void print_counters(const engine::runtime &rt, bool all);
-// "lcores:" and one line per worker.
+// "lcores:" and one line per worker, with its busy share.
 void print_lcores(const engine::runtime &rt);
-// The same as JSON members: `"totals": {...}, "lcores": [...]` (no surrounding braces).
+// "ports:", each port's rte_eth_stats and its non-zero extended statistics.
+void print_ports(const engine::runtime &rt);
+// The same as JSON members: `"totals": {...}, "lcores": [...], "ports": [...]` (no
+// surrounding braces), each port with its non-zero xstats.
 [[nodiscard]] std::string counters_json(const engine::runtime &rt);
 
 } // namespace linerate::app

@@ -143,13 +143,26 @@ struct row {
     double missed_per_s = 0;
     // This interval's latency percentiles, microseconds (0: nothing recorded).
     std::uint64_t connect_p50 = 0, connect_p99 = 0, first_byte_p50 = 0, first_byte_p99 = 0;
+    // Below TCP: each port's rte_eth_stats over the interval, and each lcore's busy
+    // share (cycles of turns that moved a frame over all its cycles).
+    std::vector<linerate::engine::port_stats> ports;
+    std::vector<double> busy;
+    std::uint64_t port_drops = 0; // imissed + ierrors + oerrors + rx_nombuf, all ports
 };
 
 struct sample {
     client::gen_counters g;
     linerate::engine::counters e;
     linerate::tcp::counters t;
+    std::vector<linerate::engine::port_stats> ports;
+    std::vector<std::pair<std::uint64_t, std::uint64_t>> cycles; // per lcore: loop, busy
 };
+
+sample take_sample(const std::vector<std::unique_ptr<client::generator>> &gens, const linerate::engine::runtime &rt) {
+    sample s{sum(gens), rt.totals(), rt.tcp_totals(), rt.ports_stats(), {}};
+    for (const auto &w : rt.snapshot()) s.cycles.emplace_back(w.engine.loop_cycles, w.engine.busy_cycles);
+    return s;
+}
 
 row make_row(const sample &a, const sample &b, double t, double dt) {
     row r;
@@ -169,36 +182,40 @@ row make_row(const sample &a, const sample &b, double t, double dt) {
     r.tx_gbps = static_cast<double>(b.e.tx_bytes - a.e.tx_bytes) * 8 / dt / 1e9;
     r.missed = b.g.missed - a.g.missed;
     r.missed_per_s = static_cast<double>(r.missed) / dt;
+    for (std::size_t i = 0; i < b.ports.size() && i < a.ports.size(); ++i) {
+        const auto &x = a.ports[i], &y = b.ports[i];
+        r.ports.push_back({y.name, y.ipackets - x.ipackets, y.opackets - x.opackets, y.ibytes - x.ibytes,
+                           y.obytes - x.obytes, y.imissed - x.imissed, y.ierrors - x.ierrors, y.oerrors - x.oerrors,
+                           y.rx_nombuf - x.rx_nombuf});
+        const auto &p = r.ports.back();
+        r.port_drops += p.imissed + p.ierrors + p.oerrors + p.rx_nombuf;
+    }
+    for (std::size_t i = 0; i < b.cycles.size() && i < a.cycles.size(); ++i) {
+        const std::uint64_t loop = b.cycles[i].first - a.cycles[i].first;
+        r.busy.push_back(loop == 0 ? 0.0 : static_cast<double>(b.cycles[i].second - a.cycles[i].second) /
+                                               static_cast<double>(loop));
+    }
     return r;
 }
 
 // A flood's rows count segments sent where a connection run's count connections opened.
 void print_header(bool flood) {
-    std::printf("%7s %9s %8s %9s %7s %7s %7s %6s %7s %10s %10s %8s %8s %8s %8s %8s %8s\n", "time",
+    std::printf("%7s %9s %8s %9s %7s %7s %7s %6s %7s %10s %10s %8s %8s %8s %8s %8s %8s %8s  %s\n", "time",
                 flood ? "sent/s" : "new/s", "open", "req/s", "synrtx", "rtx", "rst-in", "tmo", "errors", "rx-pps",
-                "tx-pps", "rx-Gbps", "tx-Gbps", "missed", "con-p50", "con-p99", "fb-p99");
+                "tx-pps", "rx-Gbps", "tx-Gbps", "missed", "con-p50", "con-p99", "fb-p99", "nic-drop", "busy%");
 }
 
 void print_row(const row &r, bool flood) {
     const auto u = [](std::uint64_t v) { return static_cast<unsigned long long>(v); };
+    std::string busy;
+    for (const double b : r.busy) busy += fmt::format("{}{:.0f}", busy.empty() ? "" : "/", b * 100);
     std::printf("%6.1fs %9.0f %8llu %9.0f %7llu %7llu %7llu %6llu %7llu %10.0f %10.0f %8.3f %8.3f %8llu %8llu %8llu "
-                "%8llu\n",
+                "%8llu %8llu  %s\n",
                 r.t, flood ? r.flood_per_s : r.new_per_s, u(r.open), r.requests_per_s, u(r.syn_retrans),
                 u(r.data_retrans), u(r.resets_in), u(r.timeouts), u(r.errors), r.rx_pps, r.tx_pps, r.rx_gbps,
-                r.tx_gbps, u(r.missed), u(r.connect_p50), u(r.connect_p99), u(r.first_byte_p99));
+                r.tx_gbps, u(r.missed), u(r.connect_p50), u(r.connect_p99), u(r.first_byte_p99), u(r.port_drops),
+                busy.c_str());
     std::fflush(stdout);
-}
-
-std::string row_json(const row &r) {
-    return fmt::format("{{\"t\": {:.3f}, \"new_per_s\": {:.1f}, \"flood_per_s\": {:.1f}, \"open\": {}, "
-                       "\"requests_per_s\": {:.1f}, "
-                       "\"syn_retrans\": {}, \"data_retrans\": {}, \"resets_in\": {}, \"timeouts\": {}, "
-                       "\"errors\": {}, \"rx_pps\": {:.1f}, \"tx_pps\": {:.1f}, \"rx_gbps\": {:.6f}, "
-                       "\"tx_gbps\": {:.6f}, \"missed\": {}, \"missed_per_s\": {:.1f}, \"connect_p50_us\": {}, "
-                       "\"connect_p99_us\": {}, \"first_byte_p50_us\": {}, \"first_byte_p99_us\": {}}}",
-                       r.t, r.new_per_s, r.flood_per_s, r.open, r.requests_per_s, r.syn_retrans, r.data_retrans, r.resets_in,
-                       r.timeouts, r.errors, r.rx_pps, r.tx_pps, r.rx_gbps, r.tx_gbps, r.missed, r.missed_per_s,
-                       r.connect_p50, r.connect_p99, r.first_byte_p50, r.first_byte_p99);
 }
 
 // A JSON string: the options and paths a user typed may hold anything.
@@ -216,6 +233,29 @@ std::string json_string(std::string_view s) {
         }
     }
     return out + '"';
+}
+
+std::string row_json(const row &r) {
+    std::string j = fmt::format(
+        "{{\"t\": {:.3f}, \"new_per_s\": {:.1f}, \"flood_per_s\": {:.1f}, \"open\": {}, \"requests_per_s\": {:.1f}, "
+        "\"syn_retrans\": {}, \"data_retrans\": {}, \"resets_in\": {}, \"timeouts\": {}, "
+        "\"errors\": {}, \"rx_pps\": {:.1f}, \"tx_pps\": {:.1f}, \"rx_gbps\": {:.6f}, "
+        "\"tx_gbps\": {:.6f}, \"missed\": {}, \"missed_per_s\": {:.1f}, \"connect_p50_us\": {}, "
+        "\"connect_p99_us\": {}, \"first_byte_p50_us\": {}, \"first_byte_p99_us\": {}, \"port_drops\": {}, "
+        "\"ports\": [",
+        r.t, r.new_per_s, r.flood_per_s, r.open, r.requests_per_s, r.syn_retrans, r.data_retrans, r.resets_in,
+        r.timeouts, r.errors, r.rx_pps, r.tx_pps, r.rx_gbps, r.tx_gbps, r.missed, r.missed_per_s, r.connect_p50,
+        r.connect_p99, r.first_byte_p50, r.first_byte_p99, r.port_drops);
+    for (std::size_t i = 0; i < r.ports.size(); ++i) {
+        const auto &p = r.ports[i];
+        j += fmt::format("{}{{\"name\": {}, \"ipackets\": {}, \"opackets\": {}, \"ibytes\": {}, \"obytes\": {}, "
+                         "\"imissed\": {}, \"ierrors\": {}, \"oerrors\": {}, \"rx_nombuf\": {}}}",
+                         i ? ", " : "", json_string(p.name), p.ipackets, p.opackets, p.ibytes, p.obytes, p.imissed,
+                         p.ierrors, p.oerrors, p.rx_nombuf);
+    }
+    j += "], \"busy\": [";
+    for (std::size_t i = 0; i < r.busy.size(); ++i) j += fmt::format("{}{:.4f}", i ? ", " : "", r.busy[i]);
+    return j + "]}";
 }
 
 // Every option of the run, as given or defaulted, so a result file says how it was made.
@@ -538,7 +578,7 @@ int main(int argc, char **argv) {
                 std::this_thread::sleep_for(std::chrono::milliseconds(1));
             const double warm = elapsed();
             phase.started.store(true, std::memory_order_relaxed);
-            const auto take = [&] { return sample{sum(gens), rt.totals(), rt.tcp_totals()}; };
+            const auto take = [&] { return take_sample(gens, rt); };
             sample prev = take();
             double prev_t = warm;
             double next_row = warm + opt.stats_interval_s;
@@ -637,6 +677,7 @@ int main(int argc, char **argv) {
                         static_cast<unsigned long long>(l.h.max()));
         linerate::app::print_counters(rt, opt.all_counters);
         linerate::app::print_lcores(rt);
+        linerate::app::print_ports(rt);
         std::fflush(stdout);
 
         // The summary as JSON: everything above but the rows, which --json adds and

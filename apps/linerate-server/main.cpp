@@ -108,6 +108,7 @@ void print_summary(const runtime &rt, const std::vector<const linerate::server::
     line("ClosedTimeout", a.closed_timeout);
     line("ClosedAborted", a.closed_aborted);
     linerate::app::print_lcores(rt);
+    linerate::app::print_ports(rt);
     std::fflush(stdout);
 }
 

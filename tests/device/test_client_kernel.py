@@ -182,4 +182,8 @@ def test_hold_keeps_connections_open_on_the_kernel_side(kernel_run):
     # 200/s for 1.5 s: up to 300 at once (the opening lasts 1.5 s too), at least 250.
     assert peak >= 250, peak
     assert s["eof"] == 300 and s["errors"] == 0, s
+    # Below TCP, over the tap: what the device counted is what the loop took.
+    (port,) = c["ports"]
+    assert port["name"] == "tap0" and port["ipackets"] == c["totals"]["RxFrames"] > 0, port
+    assert all(len(r["busy"]) == 1 and r["ports"][0]["name"] == "tap0" for r in c["rows"])
     assert c["latency_us"]["connection"]["p50"] >= 1_500_000

@@ -315,3 +315,30 @@ def test_json_lines_rows_percentiles_missed_and_min_rate(pair):
     pair.stop_server()
     assert rc == 1 and "below --min-rate" in out, out
     assert c["options"]["min_rate"] == 1000000
+
+
+def test_rows_and_summary_carry_the_ports_counters_and_each_lcores_busy_share(pair):
+    # Below TCP: each row has each port's rte_eth_stats over its interval and each
+    # lcore's busy share; the summary has the ports' totals with their non-zero xstats.
+    pair.start_server("--mode", "respond", "--response-size", "64")
+    rc, c, out, _ = pair.run_client("--rate", "2000", "--duration", "3")
+    s, s_out = pair.stop_server()
+    assert rc == 0, out
+    (port,) = c["ports"]
+    assert port["name"] == "memif0"
+    # The device saw what the loop took and gave: nothing was lost below the stack.
+    assert port["ipackets"] == c["totals"]["RxFrames"], (port, c["totals"]["RxFrames"])
+    assert port["opackets"] == c["totals"]["TxFrames"], (port, c["totals"]["TxFrames"])
+    assert port["imissed"] == port["ierrors"] == port["oerrors"] == port["rx_nombuf"] == 0
+    assert port["xstats"]["rx_good_packets"] == port["ipackets"]
+    assert sum(r["ports"][0]["ipackets"] for r in c["rows"]) <= port["ipackets"]
+    assert sum(r["ports"][0]["ipackets"] for r in c["rows"]) >= 0.9 * port["ipackets"]
+    assert all(r["port_drops"] == 0 for r in c["rows"])
+    # Busy shares are fractions; the opening's rows did work.
+    assert all(len(r["busy"]) == 1 and 0 <= r["busy"][0] <= 1 for r in c["rows"])
+    assert all(r["busy"][0] > 0 for r in c["rows"] if r["new_per_s"] > 0)
+    assert 0 < c["lcores"][0]["busy"] <= 1 and 0 < s["lcores"][0]["busy"] <= 1
+    # (Not the server's port totals: net_memif clears a port's counters when its peer
+    # disconnects, which the client did before the server's summary.)
+    assert s["ports"][0]["name"] == "memif0"
+    assert "ports:" in out and "nic-drop" in out and "busy%" in out

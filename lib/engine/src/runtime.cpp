@@ -9,11 +9,19 @@ void worker::loop() {
     // A relaxed load is enough: the flag only asks the loop to end soon, it orders no
     // data; what the loop did is read after rte_eal_mp_wait_lcore().
     reader.online();
+    std::uint64_t turn_tsc = rte_rdtsc();
+    std::uint64_t work_before = 0;
     while (!stop->load(std::memory_order_relaxed)) {
         // Between two turns no burst is in flight: a driver waiting to unmap its rings
         // may go ahead.
         reader.quiescent();
         const std::uint64_t tsc = rte_rdtsc();
+        // The turn that just ended, counted busy if it moved a frame either way.
+        const std::uint64_t work = stats.rx_frames + stats.dispatched_in + stats.tx_frames;
+        stats.loop_cycles += tsc - turn_tsc;
+        if (work != work_before) stats.busy_cycles += tsc - turn_tsc;
+        turn_tsc = tsc;
+        work_before = work;
         if (deadline_tsc != 0 && tsc >= deadline_tsc) break;
         const tick now = frozen ? tick{} : clock.to_ticks(tsc);
         us_now = frozen ? 0 : tsc / (tsc_hz / 1'000'000 ? tsc_hz / 1'000'000 : 1);
@@ -299,6 +307,42 @@ counters runtime::port_counters() const noexcept {
         sum.port_oerrors += st.oerrors;
     }
     return sum;
+}
+
+std::vector<port_stats> runtime::ports_stats() const {
+    std::vector<port_stats> out;
+    for (std::size_t i = 0; i < impl_->shared.ports.size(); ++i) {
+        port_stats s;
+        s.name = impl_->summaries[i].name;
+        rte_eth_stats st{};
+        if (rte_eth_stats_get(impl_->shared.ports[i].port_id, &st) == 0) {
+            s.ipackets = st.ipackets;
+            s.opackets = st.opackets;
+            s.ibytes = st.ibytes;
+            s.obytes = st.obytes;
+            s.imissed = st.imissed;
+            s.ierrors = st.ierrors;
+            s.oerrors = st.oerrors;
+            s.rx_nombuf = st.rx_nombuf;
+        }
+        out.push_back(std::move(s));
+    }
+    return out;
+}
+
+std::vector<std::pair<std::string, std::uint64_t>> runtime::port_xstats(std::size_t port) const {
+    std::vector<std::pair<std::string, std::uint64_t>> out;
+    const std::uint16_t id = impl_->shared.ports.at(port).port_id;
+    const int n = rte_eth_xstats_get_names(id, nullptr, 0);
+    if (n <= 0) return out;
+    std::vector<rte_eth_xstat_name> names(static_cast<std::size_t>(n));
+    std::vector<rte_eth_xstat> values(static_cast<std::size_t>(n));
+    if (rte_eth_xstats_get_names(id, names.data(), static_cast<unsigned>(n)) != n ||
+        rte_eth_xstats_get(id, values.data(), static_cast<unsigned>(n)) != n)
+        return out;
+    for (const auto &v : values)
+        if (v.value != 0 && v.id < names.size()) out.emplace_back(names[v.id].name, v.value);
+    return out;
 }
 
 tcp::counters runtime::tcp_totals() const noexcept {

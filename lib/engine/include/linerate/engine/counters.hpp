@@ -81,6 +81,11 @@ struct alignas(64) counters {
     std::uint64_t port_imissed = 0;
     std::uint64_t port_ierrors = 0;
     std::uint64_t port_oerrors = 0;
+    // TSC cycles of the lcore's loop turns, and of those that did work (received a frame
+    // or sent one): busy / loop is how much of its core the lcore needs, which a
+    // busy-polling loop's CPU time (always 100 %) does not say.
+    std::uint64_t loop_cycles = 0;
+    std::uint64_t busy_cycles = 0;
 
     std::array<std::uint64_t, wire::drop_reason_count> malformed{};
     std::array<std::uint64_t, local_drop_count> dropped{};
@@ -102,7 +107,7 @@ struct named_counter {
     std::string_view name;
     std::uint64_t counters::*field;
 };
-inline constexpr std::array<named_counter, 30> mib_counters{{
+inline constexpr std::array<named_counter, 32> mib_counters{{
     {"IpInReceives", &counters::ip_in_receives},
     {"IpInHdrErrors", &counters::ip_in_hdr_errors},
     {"IpInAddrErrors", &counters::ip_in_addr_errors},
@@ -133,6 +138,8 @@ inline constexpr std::array<named_counter, 30> mib_counters{{
     {"PortRxMissed", &counters::port_imissed},
     {"PortRxErrors", &counters::port_ierrors},
     {"PortTxErrors", &counters::port_oerrors},
+    {"LoopCycles", &counters::loop_cycles},
+    {"BusyCycles", &counters::busy_cycles},
 }};
 
 template <class F> void counters::for_each(F &&f) const {

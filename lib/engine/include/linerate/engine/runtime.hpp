@@ -51,6 +51,15 @@ struct port_summary {
     std::string tx_checksum; // "software", "ipv4" or "ipv4+tcp"
 };
 
+// A port's own counts (rte_eth_stats), so that a drop in the NIC can be told from one in
+// the stack: what it received and sent, what it missed (its ring full), its errors, and
+// what it could not receive for want of an mbuf.
+struct port_stats {
+    std::string name;
+    std::uint64_t ipackets = 0, opackets = 0, ibytes = 0, obytes = 0;
+    std::uint64_t imissed = 0, ierrors = 0, oerrors = 0, rx_nombuf = 0;
+};
+
 // How a runtime is built, beyond its configuration file.
 struct runtime_options {
     // A fixed RFC 6528 secret instead of a random one: only for reproducible captures and
@@ -176,6 +185,12 @@ public:
     [[nodiscard]] counters totals() const noexcept;
     // The devices' counts alone (counters::port_*): what totals() adds to the lcores'.
     [[nodiscard]] counters port_counters() const noexcept;
+    // Each port's rte_eth_stats, in the configuration's order.
+    [[nodiscard]] std::vector<port_stats> ports_stats() const;
+    // A port's extended statistics (rte_eth_xstats) that are not zero, by the driver's
+    // names: what each NIC counts beyond the basic stats (per-queue drops, pause frames,
+    // CRC errors...).
+    [[nodiscard]] std::vector<std::pair<std::string, std::uint64_t>> port_xstats(std::size_t port) const;
     [[nodiscard]] tcp::counters tcp_totals() const noexcept;
     [[nodiscard]] std::vector<worker_snapshot> snapshot() const;
 
