@@ -76,6 +76,16 @@ std::uint64_t generator::next_random() noexcept {
     return z ^ (z >> 31);
 }
 
+std::pair<ipv4_addr, std::uint16_t> generator::next_target() noexcept {
+    const std::pair<ipv4_addr, std::uint16_t> t{ipv4_addr{cfg_.target.value + target_i_},
+                                                static_cast<std::uint16_t>(cfg_.target_port + target_port_i_)};
+    if (++target_i_ == cfg_.target_count) {
+        target_i_ = 0;
+        if (++target_port_i_ == cfg_.target_port_count) target_port_i_ = 0;
+    }
+    return t;
+}
+
 void generator::flood(engine::lcore &l, std::uint64_t budget, std::uint64_t now) noexcept {
     const flood_sources &src = cfg_.sources;
     const std::uint32_t ports = static_cast<std::uint32_t>(src.port_hi - src.port_lo) + 1;
@@ -88,10 +98,10 @@ void generator::flood(engine::lcore &l, std::uint64_t budget, std::uint64_t now)
         // Source address and port drawn by multiply-shift (Lemire's range reduction):
         // the high bits of a product, no division.
         const std::uint32_t hi = static_cast<std::uint32_t>(r >> 32), lo = static_cast<std::uint32_t>(r);
+        const auto [dst, dst_port] = next_target();
         const tcp::four_tuple t{
-            ipv4_addr{src.first.value + static_cast<std::uint32_t>((std::uint64_t{hi} * src.count) >> 32)},
-            cfg_.target, static_cast<std::uint16_t>(src.port_lo + ((std::uint64_t{lo} * ports) >> 32)),
-            cfg_.target_port};
+            ipv4_addr{src.first.value + static_cast<std::uint32_t>((std::uint64_t{hi} * src.count) >> 32)}, dst,
+            static_cast<std::uint16_t>(src.port_lo + ((std::uint64_t{lo} * ports) >> 32)), dst_port};
         // No route, no mbuf, or the target's MAC still being asked for: the rest of the
         // turn waits, and a paced run falls behind (counted in `missed`).
         if (!l.send_segment(t, flood_segment(cfg_.flood, next_random()))) {
@@ -159,7 +169,8 @@ void generator::poll(engine::lcore &l) noexcept {
             return;
         }
         engine::connect_error why{};
-        const auto id = l.connect(cfg_.target, cfg_.target_port, *this, 0, &why);
+        const auto [dst, dst_port] = next_target();
+        const auto id = l.connect(dst, dst_port, *this, 0, &why);
         if (!id) {
             if (why == engine::connect_error::no_route) {
                 // Nothing will ever reach the target: one failure, and this lcore stops.
@@ -238,12 +249,31 @@ void generator::on_connected(lcore_context &ctx, conn id) {
 }
 
 void generator::send_request(lcore_context &ctx, conn id, conn_state &c) {
-    if (c.request_sent == cfg_.request.size()) return;
-    const auto n = static_cast<std::uint32_t>(ctx.send(id, std::as_bytes(cfg_.request.subspan(c.request_sent))));
-    c.request_sent += n;
-    stats_.bytes_out += n;
-    if (c.request_sent == cfg_.request.size()) ++stats_.requests;
-    // Otherwise the rest goes on `writable`.
+    for (;;) {
+        if (c.request_sent == cfg_.request.size()) return;
+        const auto n = static_cast<std::uint32_t>(ctx.send(id, std::as_bytes(cfg_.request.subspan(c.request_sent))));
+        c.request_sent += n;
+        stats_.bytes_out += n;
+        if (c.request_sent != cfg_.request.size()) return; // the rest goes on `writable`
+        ++stats_.requests;
+        if (!cfg_.no_response) return;
+        // Nothing comes back (a discard server): a request is done once it is sent. A
+        // loop rather than response_done(), which would recurse once per request.
+        if (++c.requests_done >= cfg_.requests_per_connection) {
+            last_response(ctx, id, c);
+            return;
+        }
+        if (cfg_.request_interval_us > 0) {
+            wait_for_next_request(ctx, id, c);
+            return;
+        }
+        c.request_sent = 0;
+    }
+}
+
+void generator::wait_for_next_request(lcore_context &ctx, conn id, conn_state &c) {
+    c.waiting = true;
+    spaced_.push({ctx.now_us() - start_us_ + cfg_.request_interval_us, c.start_us, id.id});
 }
 
 void generator::on_writable(lcore_context &ctx, conn id) {
@@ -284,8 +314,7 @@ void generator::response_done(lcore_context &ctx, conn id, conn_state &c) {
     }
     if (c.requests_done < cfg_.requests_per_connection) {
         if (cfg_.request_interval_us > 0) {
-            c.waiting = true;
-            spaced_.push({ctx.now_us() - start_us_ + cfg_.request_interval_us, c.start_us, id.id});
+            wait_for_next_request(ctx, id, c);
             return;
         }
         c.parser.reset();

@@ -53,14 +53,20 @@ struct flood_sources {
 };
 
 struct settings {
+    // The destinations, `target_count` addresses from `target` on and
+    // `target_port_count` ports from `target_port` on, each open taking the next
+    // (addresses first, then ports), as the sources are taken.
     ipv4_addr target{};
     std::uint16_t target_port = 80;
+    std::uint32_t target_count = 1;
+    std::uint32_t target_port_count = 1;
     double rate = 0;                 // per lcore; 0: as fast as --concurrency allows
     double ramp_s = 0;
     std::uint64_t concurrency = 0;   // per lcore; cap on open connections
     std::uint64_t connections = unlimited; // per lcore (the duration ends an unlimited run)
     std::uint32_t requests_per_connection = 1;
     std::uint32_t response_size = 0; // raw requests: bytes expected back
+    bool no_response = false;        // raw requests with --response-size 0: nothing comes back (discard)
     close_mode close = close_mode::server;
     std::span<const std::uint8_t> request{};
     std::uint32_t opens_per_turn = 64; // bounds one loop turn's work with --rate 0
@@ -200,12 +206,16 @@ private:
     void finish(lcore_context &ctx, conn id, conn_state &c);
     // After the last response (or the handshake, with no requests): --hold, then finish.
     void last_response(lcore_context &ctx, conn id, conn_state &c);
+    // --request-interval: the next request goes when the interval is over (run_waits).
+    void wait_for_next_request(lcore_context &ctx, conn id, conn_state &c);
     // The held connections and spaced requests that are due.
     void run_waits(std::uint64_t now);
     void fail(failure f) noexcept;
     void fall_behind(std::uint64_t now) noexcept;
     void flood(engine::lcore &l, std::uint64_t budget, std::uint64_t now) noexcept;
     [[nodiscard]] std::uint64_t next_random() noexcept;
+    // The destination of the next open (or flood segment), cycling the targets.
+    [[nodiscard]] std::pair<ipv4_addr, std::uint16_t> next_target() noexcept;
 
     settings cfg_;
     const run_phase &phase_;
@@ -249,6 +259,7 @@ private:
     };
     wait_ring holds_, spaced_;
     std::uint64_t rng_; // splitmix64's state: the flood's sources and numbers
+    std::uint32_t target_i_ = 0, target_port_i_ = 0;
 };
 
 // One segment of a flood: a SYN as scanners and flood tools send it (MSS only), a bare

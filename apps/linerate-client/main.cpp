@@ -17,6 +17,7 @@
 #include "generator.hpp"
 #include "lcore_state.hpp"
 #include "modes.hpp"
+#include "request.hpp"
 
 #include <linerate/config/config.hpp>
 #include <linerate/device/device.hpp>
@@ -81,29 +82,8 @@ struct options {
     bool check_config = false;
     bool all_counters = false;
     std::string flood; // empty: connections
+    client::http_shape http;
 };
-
-// "A" or "A-B" of addresses; nullopt when malformed or reversed.
-std::optional<std::pair<ipv4_addr, std::uint32_t>> parse_ip_range(const std::string &s) {
-    const auto dash = s.find('-');
-    const auto a = ipv4_addr::parse(s.substr(0, dash));
-    const auto b = dash == std::string::npos ? a : ipv4_addr::parse(s.substr(dash + 1));
-    if (!a || !b || b->value < a->value) return std::nullopt;
-    return std::pair{*a, b->value - a->value + 1};
-}
-
-// "LO-HI" of ports.
-std::optional<std::pair<std::uint16_t, std::uint16_t>> parse_port_range(const std::string &s) {
-    const auto dash = s.find('-');
-    try {
-        const unsigned long lo = std::stoul(s.substr(0, dash));
-        const unsigned long hi = dash == std::string::npos ? lo : std::stoul(s.substr(dash + 1));
-        if (lo == 0 || hi > 65535 || hi < lo) return std::nullopt;
-        return std::pair{static_cast<std::uint16_t>(lo), static_cast<std::uint16_t>(hi)};
-    } catch (const std::exception &) {
-        return std::nullopt;
-    }
-}
 
 // Reads another thread's counters word by word (see relaxed_copy in the engine).
 client::gen_counters read_counters(const client::gen_counters &src) {
@@ -266,13 +246,19 @@ std::string options_json(const options &o) {
         "\"requests_per_connection\": {}, \"request_interval\": {}, \"hold\": {}, \"close\": {}, "
         "\"source_ips\": {}, \"source_ports\": {}, \"stats_interval\": {}, \"json\": {}, \"json_lines\": {}, "
         "\"max_error_rate\": {}, \"min_rate\": {}, \"drain_timeout\": {}, \"warmup\": {}, \"lcores\": {}, "
-        "\"serve\": {}, \"flood\": {}, \"histogram\": {}, \"histogram_of\": {}}}",
+        "\"serve\": {}, \"flood\": {}, \"histogram\": {}, \"histogram_of\": {}, \"method\": {}, \"host\": {}, "
+        "\"path\": {}, \"headers\": [{}]}}",
         json_string(o.config_path), json_string(o.target), o.rate, o.concurrency, o.connections, o.duration_s,
         o.ramp_s, o.request_size, o.response_size, o.requests_per_connection, o.request_interval_s, o.hold_s,
         json_string(o.close), json_string(o.source_ips), json_string(o.source_ports), o.stats_interval_s,
         json_string(o.json_path), json_string(o.json_lines_path), o.max_error_rate, o.min_rate, o.drain_timeout_s,
         o.warmup_s, json_string(o.lcores), o.serve, json_string(o.flood), json_string(o.histogram_path),
-        json_string(o.histogram_of));
+        json_string(o.histogram_of), json_string(o.http.method), json_string(o.http.host), json_string(o.http.path),
+        [&] {
+            std::string h;
+            for (const auto &f : o.http.headers) h += (h.empty() ? "" : ", ") + json_string(f);
+            return h;
+        }());
 }
 
 std::string run_json(const options &o) {
@@ -287,10 +273,10 @@ struct latency {
 
 constexpr std::array<double, 4> percentiles{0.50, 0.90, 0.99, 0.999};
 
-std::vector<std::uint8_t> make_request(const options &opt, ipv4_addr target) {
+std::vector<std::uint8_t> make_request(const options &opt, const client::http_shape &shape,
+                                       const client::target_range &target) {
     if (opt.request_size < 0) {
-        const std::string r = fmt::format("GET / HTTP/1.1\r\nHost: {}\r\nUser-Agent: linerate-client\r\n\r\n",
-                                          target.to_string());
+        const std::string r = client::http_request(shape, target);
         return {r.begin(), r.end()};
     }
     // Raw bytes that are not an HTTP method (no capital first letter), so a linerate
@@ -319,7 +305,9 @@ int main(int argc, char **argv) {
     app.add_option("-c,--config", opt.config_path, "configuration file (see drivers-config/*.toml)")
         ->required()
         ->check(CLI::ExistingFile);
-    app.add_option("-t,--target", opt.target, "server address and port, IP:PORT")->required();
+    app.add_option("-t,--target", opt.target, "server address and port, IP:PORT, or ranges of both cycled like the "
+                                              "sources, e.g. 198.18.1.2-198.18.1.9:80-89")
+        ->required();
     app.add_option("--rate", opt.rate, "new connections per second over all lcores (0: as fast as --concurrency "
                                        "allows)")
         ->check(CLI::NonNegativeNumber);
@@ -330,6 +318,10 @@ int main(int argc, char **argv) {
                                                     "--connections)")
         ->check(CLI::NonNegativeNumber);
     app.add_option("--ramp", opt.ramp_s, "seconds to reach --rate from zero, linearly")->check(CLI::NonNegativeNumber);
+    app.add_option("--method", opt.http.method, "HTTP request method (default GET)");
+    app.add_option("--host", opt.http.host, "HTTP Host field (default: the first target, with its port unless 80)");
+    app.add_option("--path", opt.http.path, "HTTP request target (default /)");
+    app.add_option("--header", opt.http.headers, "an extra HTTP header field, 'Name: value' (repeatable)");
     app.add_option("--request-size", opt.request_size, "send N raw bytes as the request instead of an HTTP GET")
         ->check(CLI::Range(std::int64_t{0}, std::int64_t{1} << 20));
     app.add_option("--response-size", opt.response_size, "raw requests: bytes expected back (default: the request "
@@ -404,16 +396,17 @@ int main(int argc, char **argv) {
         std::cerr << msg << '\n';
         return 2;
     };
-    const auto colon = opt.target.rfind(':');
-    const auto target_ip = ipv4_addr::parse(opt.target.substr(0, colon));
-    const auto target_port = colon == std::string::npos ? std::nullopt : parse_port_range(opt.target.substr(colon + 1));
-    if (!target_ip || !target_port || target_port->first != target_port->second)
-        return bad("--target: '" + opt.target + "' is not IP:PORT");
+    const auto target = client::parse_target(opt.target);
+    if (!target) return bad("--target: '" + opt.target + "' is not IP:PORT, or ranges A-B:P-Q of them");
+    if (opt.request_size >= 0 && (!opt.http.headers.empty() || opt.http.method != "GET" || opt.http.path != "/" ||
+                                  !opt.http.host.empty()))
+        return bad("--method, --host, --path and --header shape the HTTP request, which --request-size replaces");
+    if (const auto why = client::http_shape_error(opt.http)) return bad(*why);
     std::optional<std::pair<ipv4_addr, std::uint32_t>> sources;
-    if (!opt.source_ips.empty() && !(sources = parse_ip_range(opt.source_ips)))
+    if (!opt.source_ips.empty() && !(sources = client::parse_ip_range(opt.source_ips)))
         return bad("--source-ips: '" + opt.source_ips + "' is not an address or a range A-B");
     std::optional<std::pair<std::uint16_t, std::uint16_t>> ports;
-    if (!opt.source_ports.empty() && !(ports = parse_port_range(opt.source_ports)))
+    if (!opt.source_ports.empty() && !(ports = client::parse_port_range(opt.source_ports)))
         return bad("--source-ports: '" + opt.source_ports + "' is not a range LO-HI of ports 1..65535");
     if (opt.response_size >= 0 && opt.request_size < 0)
         return bad("--response-size: only for raw requests (--request-size); HTTP responses carry their length");
@@ -435,7 +428,7 @@ int main(int argc, char **argv) {
         return 0;
     }
 
-    const std::vector<std::uint8_t> request = make_request(opt, *target_ip);
+    const std::vector<std::uint8_t> request = make_request(opt, opt.http, *target);
     const std::vector<std::uint8_t> served_response = linerate::server::http_response(64);
 
     std::signal(SIGINT, on_signal);
@@ -463,14 +456,17 @@ int main(int argc, char **argv) {
         std::vector<std::unique_ptr<client::generator>> gens;
         for (unsigned w = 0; w < nw; ++w) {
             client::settings s;
-            s.target = *target_ip;
-            s.target_port = target_port->first;
+            s.target = target->first;
+            s.target_port = target->port_lo;
+            s.target_count = target->count;
+            s.target_port_count = static_cast<std::uint32_t>(target->port_hi - target->port_lo) + 1;
             s.rate = opt.rate / nw;
             s.ramp_s = opt.ramp_s;
             s.concurrency = opt.concurrency == 0 ? 0 : std::max<std::uint64_t>(1, (opt.concurrency + nw - 1) / nw);
             s.connections = opt.connections == 0 ? client::unlimited
                                                  : opt.connections / nw + (w < opt.connections % nw ? 1 : 0);
             s.requests_per_connection = opt.requests_per_connection;
+            s.no_response = opt.request_size >= 0 && opt.response_size == 0;
             s.hold_us = static_cast<std::uint64_t>(opt.hold_s * 1e6);
             s.request_interval_us = static_cast<std::uint64_t>(opt.request_interval_s * 1e6);
             s.response_size = static_cast<std::uint32_t>(
@@ -512,8 +508,8 @@ int main(int argc, char **argv) {
                 return 2;
             }
         }
-        log->info("{} lcore(s){}, target {}:{}, rate {}, concurrency {}, {}, close {}", nw,
-                  rt.software_dispatch() ? " (software dispatch)" : "", target_ip->to_string(), target_port->first,
+        log->info("{} lcore(s){}, target {}, rate {}, concurrency {}, {}, close {}", nw,
+                  rt.software_dispatch() ? " (software dispatch)" : "", opt.target,
                   opt.rate == 0 ? std::string("unlimited") : fmt::format("{}/s", opt.rate),
                   opt.concurrency == 0 ? std::string("unlimited") : std::to_string(opt.concurrency),
                   opt.connections != 0 ? fmt::format("{} connections", opt.connections)

@@ -1,7 +1,7 @@
 // linerate-server: accepts TCP connections at line rate and echoes, responds or
 // discards, on every lcore it is given.
 //
-//   linerate-server [EAL options] -- --config FILE [--listen PORT]... [options]
+//   linerate-server [EAL options] -- --config FILE [--listen PORT[:MODE]]... [options]
 //
 // As in every DPDK program, EAL options come first and ours after `--`. EAL options
 // from the file's [eal] table are placed before the command line's, so the command
@@ -54,7 +54,7 @@ struct options {
     std::string log_level = "info";
     bool check_config = false;
     bool all_counters = false;
-    std::vector<std::uint16_t> listen;
+    std::vector<std::string> listen; // "PORT" or "PORT:MODE"
     std::string mode = "respond";
     std::uint64_t response_size = 64;
     bool raw = false;
@@ -123,7 +123,7 @@ int main(int argc, char **argv) {
     options opt;
     CLI::App app{"linerate-server: a TCP endpoint on DPDK that accepts connections at line rate and echoes, "
                  "responds or discards.\n\n"
-                 "  linerate-server [EAL options] -- --config FILE [--listen PORT]... [options]\n",
+                 "  linerate-server [EAL options] -- --config FILE [--listen PORT[:MODE]]... [options]\n",
                  "linerate-server"};
     app.footer("EAL options (see `dpdk-testpmd --help`) go before `--`; the file's [eal] args come first, then "
                "these.\nSIGINT or SIGTERM stops the loop: open connections are reset, the summary is printed and "
@@ -133,8 +133,9 @@ int main(int argc, char **argv) {
     app.add_option("-c,--config", opt.config_path, "configuration file (see drivers-config/*.toml)")
         ->required()
         ->check(CLI::ExistingFile);
-    app.add_option("--listen", opt.listen, "TCP port to accept connections on (repeatable; default 80)")
-        ->check(CLI::Range(1, 65535));
+    app.add_option("--listen", opt.listen, "TCP port to accept connections on, with its own mode if given as "
+                                           "PORT:MODE (e.g. --listen 7:echo --listen 80:respond --listen 9:discard; "
+                                           "a plain PORT takes --mode); repeatable, default 80");
     app.add_option("--mode", opt.mode, "echo: send back what arrives; respond: answer each request with an HTTP "
                                        "200 of --response-size bytes and close; discard: read and drop")
         ->check(CLI::IsMember({"echo", "respond", "discard"}));
@@ -167,7 +168,21 @@ int main(int argc, char **argv) {
         const int rc = app.exit(e);
         return rc == 0 ? 0 : 2;
     }
-    if (opt.listen.empty()) opt.listen.push_back(80);
+    if (opt.listen.empty()) opt.listen.push_back("80");
+    std::vector<std::pair<std::uint16_t, linerate::server::mode>> listens;
+    for (const std::string &l : opt.listen) {
+        const auto spec = linerate::server::parse_listen(l, opt.mode);
+        if (!spec) {
+            std::cerr << "--listen: '" << l << "' is not PORT (1-65535) or PORT:MODE (echo, respond or discard)\n";
+            return 2;
+        }
+        for (const auto &[port, m] : listens)
+            if (port == spec->first) {
+                std::cerr << "--listen: port " << port << " given twice\n";
+                return 2;
+            }
+        listens.push_back(*spec);
+    }
 
     auto log = spdlog::stderr_color_mt("app.server");
     spdlog::set_default_logger(log);
@@ -190,9 +205,6 @@ int main(int argc, char **argv) {
         return 0;
     }
 
-    const auto mode = opt.mode == "echo"      ? linerate::server::mode::echo
-                      : opt.mode == "discard" ? linerate::server::mode::discard
-                                              : linerate::server::mode::respond;
     const std::vector<std::uint8_t> response = opt.raw ? linerate::server::raw_response(opt.response_size)
                                                        : linerate::server::http_response(opt.response_size);
 
@@ -208,21 +220,28 @@ int main(int argc, char **argv) {
         // Each worker's lcore_context, as liblinerate's stack makes it: what the server's
         // handlers act with. The server arms no timers.
         std::vector<std::unique_ptr<linerate::api::lcore_state>> contexts;
+        // One app per listening port per worker, each in its port's mode; the summary
+        // adds them all up.
         std::vector<std::unique_ptr<linerate::server::server_app>> apps;
         std::vector<const linerate::server::server_app *> app_views;
-        for (unsigned w = 0; w < rt.workers(); ++w) {
+        for (unsigned w = 0; w < rt.workers(); ++w)
             contexts.push_back(std::make_unique<linerate::api::lcore_state>(rt.lcore_of(w), 0, stop_requested));
-            apps.push_back(std::make_unique<linerate::server::server_app>(mode, response, opt.close == "server"));
-            app_views.push_back(apps.back().get());
-        }
         rt.set_pollers([&](unsigned w) -> linerate::engine::poller * { return contexts[w].get(); });
-        for (const std::uint16_t port : opt.listen)
-            if (!rt.listen(port, [&](unsigned w) -> linerate::handler & { return *apps[w]; })) {
+        std::vector<std::string> described;
+        for (const auto &[port, m] : listens) {
+            const std::size_t first = apps.size();
+            for (unsigned w = 0; w < rt.workers(); ++w) {
+                apps.push_back(std::make_unique<linerate::server::server_app>(m, response, opt.close == "server"));
+                app_views.push_back(apps.back().get());
+            }
+            if (!rt.listen(port, [&apps, first](unsigned w) -> linerate::handler & { return *apps[first + w]; })) {
                 log->error("cannot listen on port {}: too many listeners", port);
                 return 2;
             }
-        log->info("{} worker(s){}, mode {}, listening on {}", rt.workers(),
-                  rt.software_dispatch() ? " (software dispatch)" : "", opt.mode, fmt::join(opt.listen, ", "));
+            described.push_back(fmt::format("{} ({})", port, linerate::server::to_string(m)));
+        }
+        log->info("{} worker(s){}, listening on {}", rt.workers(), rt.software_dispatch() ? " (software dispatch)" : "",
+                  fmt::join(described, ", "));
         log->info("running; SIGINT or SIGTERM stops");
 
         // The control thread: one line of counters per interval, read from the lcores'

@@ -47,6 +47,35 @@ std::vector<std::uint8_t> raw_response(std::uint64_t size) {
     return r;
 }
 
+std::string_view to_string(mode m) noexcept {
+    switch (m) {
+    case mode::echo: return "echo";
+    case mode::respond: return "respond";
+    case mode::discard: return "discard";
+    }
+    return "?";
+}
+
+std::optional<mode> parse_mode(std::string_view s) noexcept {
+    for (const mode m : {mode::echo, mode::respond, mode::discard})
+        if (s == to_string(m)) return m;
+    return std::nullopt;
+}
+
+std::optional<std::pair<std::uint16_t, mode>> parse_listen(std::string_view spec, std::string_view default_mode) noexcept {
+    const auto colon = spec.find(':');
+    const std::string_view digits = spec.substr(0, colon);
+    const auto m = parse_mode(colon == std::string_view::npos ? default_mode : spec.substr(colon + 1));
+    if (!m || digits.empty() || digits.size() > 5) return std::nullopt;
+    unsigned port = 0;
+    for (const char ch : digits) {
+        if (ch < '0' || ch > '9') return std::nullopt;
+        port = port * 10 + static_cast<unsigned>(ch - '0');
+    }
+    if (port == 0 || port > 65535) return std::nullopt;
+    return std::pair{static_cast<std::uint16_t>(port), *m};
+}
+
 void server_app::on_accepted(lcore_context &ctx, conn c) { ctx.user_data(c) = 0; }
 
 void server_app::on_data(lcore_context &ctx, conn c, std::span<const std::byte> data) {

@@ -19,7 +19,9 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <span>
+#include <utility>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -27,6 +29,12 @@
 namespace linerate::server {
 
 enum class mode : std::uint8_t { echo, respond, discard };
+[[nodiscard]] std::string_view to_string(mode m) noexcept;
+[[nodiscard]] std::optional<mode> parse_mode(std::string_view s) noexcept;
+// A --listen argument: "PORT" (in `default_mode`) or "PORT:MODE"; nullopt when the port
+// is not 1..65535 or the mode is unknown.
+[[nodiscard]] std::optional<std::pair<std::uint16_t, mode>> parse_listen(std::string_view spec,
+                                                                       std::string_view default_mode) noexcept;
 
 // Counters of one worker's application, written by that worker only.
 struct app_counters {

@@ -44,13 +44,14 @@ class KernelRun:
         (self.dir / "client.toml").write_text(client_config("msl_ms = 1000\n"))
         self.client = self.server = None
 
-    def start(self, client_args, server_args=(), loss_one_in=None, warmup=3):
+    def start(self, client_args, server_args=(), loss_one_in=None, warmup=3, extra_addresses=(),
+              server_address=KERNEL_IP):
         self.client_out = open(self.dir / "client.out", "w")
         self.started = time.monotonic()
         self.client = subprocess.Popen(
             ["ip", "netns", "exec", self.ns, str(CLIENT), "--", "--config", str(self.dir / "client.toml"),
-             "--target", f"{KERNEL_IP}:{PORT}", "--json", str(self.dir / "client.json"), "--warmup", str(warmup),
-             *client_args],
+             *(() if "--target" in client_args else ("--target", f"{KERNEL_IP}:{PORT}")),
+             "--json", str(self.dir / "client.json"), "--warmup", str(warmup), *client_args],
             stdout=self.client_out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
         # The tap appears when the client starts its port; the kernel side is set up
         # during the client's warm-up.
@@ -60,6 +61,8 @@ class KernelRun:
             assert time.monotonic() < deadline, "lr0 did not appear"
             time.sleep(0.05)
         run("ip", "-n", self.ns, "addr", "add", f"{KERNEL_IP}/24", "dev", "lr0")
+        for a in extra_addresses:
+            run("ip", "-n", self.ns, "addr", "add", f"{a}/24", "dev", "lr0")
         run("ip", "-n", self.ns, "link", "set", "lr0", "up")
         if loss_one_in:
             # The kernel here has no netem; nftables drops at random instead, in both
@@ -72,8 +75,9 @@ class KernelRun:
                     str(loss_one_in), "0", "counter", "drop")
         self.server_log = open(self.dir / "server.out", "w")
         self.server = subprocess.Popen(
-            ["ip", "netns", "exec", self.ns, "/usr/bin/python3", str(KERNEL_SERVER), "--address", KERNEL_IP,
-             "--port", str(PORT), "--stats", str(self.dir / "server.json"), *server_args],
+            ["ip", "netns", "exec", self.ns, "/usr/bin/python3", str(KERNEL_SERVER), "--address", server_address,
+             "--stats", str(self.dir / "server.json"), *(server_args or ()),
+             *(() if "--port" in server_args else ("--port", str(PORT)))],
             stdout=self.server_log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
         deadline = time.monotonic() + 10
         while "listening" not in (self.dir / "server.out").read_text():
@@ -187,3 +191,21 @@ def test_hold_keeps_connections_open_on_the_kernel_side(kernel_run):
     assert port["name"] == "tap0" and port["ipackets"] == c["totals"]["RxFrames"] > 0, port
     assert all(len(r["busy"]) == 1 and r["ports"][0]["name"] == "tap0" for r in c["rows"])
     assert c["latency_us"]["connection"]["p50"] >= 1_500_000
+
+
+def test_targets_cycle_over_addresses_and_ports_and_the_request_is_shaped(kernel_run):
+    # The kernel listens on two ports of two more addresses; the client cycles the four
+    # destinations and sends the HTTP request its options describe.
+    kernel_run.start(["--connections", "400", "--rate", "1000", "--close", "client",
+                      "--target", "198.18.0.3-198.18.0.4:8080-8081", "--method", "POST", "--path", "/items?id=3",
+                      "--host", "bench.test", "--header", "X-Run: 7", "--header", "Accept: */*"],
+                     ("--port", "8080", "--port", "8081"), extra_addresses=("198.18.0.3", "198.18.0.4"),
+                     server_address="0.0.0.0")
+    rc, c, out, _ = kernel_run.wait_client()
+    s = kernel_run.stop_server()
+    assert rc == 0, out
+    assert c["completed"] == 400 and c["failed"] == 0, c["errors"]
+    assert s["by_destination"] == {f"198.18.0.{a}:{p}": 100 for a in (3, 4) for p in (8080, 8081)}, s
+    assert s["heads"] == ["POST /items?id=3 HTTP/1.1\r\nHost: bench.test\r\nUser-Agent: linerate-client\r\n"
+                          "X-Run: 7\r\nAccept: */*\r\n\r\n"], s["heads"]
+    assert c["options"]["headers"] == ["X-Run: 7", "Accept: */*"] and c["options"]["method"] == "POST"

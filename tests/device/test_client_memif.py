@@ -77,7 +77,8 @@ class Pair:
         started = time.monotonic()
         p = subprocess.run(
             ["ip", "netns", "exec", self.ns, str(CLIENT), "--", "--config", str(self.dir / "client.toml"),
-             "--target", f"{SERVER_IP}:80", "--json", str(self.dir / "client.json"), *args],
+             *(() if "--target" in args else ("--target", f"{SERVER_IP}:80")), "--json", str(self.dir / "client.json"),
+             *args],
             capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL)
         took = time.monotonic() - started
         summary = json.loads((self.dir / "client.json").read_text()) if (self.dir / "client.json").exists() else None
@@ -342,3 +343,26 @@ def test_rows_and_summary_carry_the_ports_counters_and_each_lcores_busy_share(pa
     # disconnects, which the client did before the server's summary.)
     assert s["ports"][0]["name"] == "memif0"
     assert "ports:" in out and "nic-drop" in out and "busy%" in out
+
+
+def test_a_mode_per_listening_port_and_a_cycled_port_range(pair):
+    # linerate-server --listen 7:echo --listen 80:respond --listen 9:discard: each port
+    # in its own mode, in one process; plain --listen 81 takes --mode.
+    pair.start_server("--listen", "7:echo", "--listen", "80:respond", "--listen", "9:discard", "--listen", "81",
+                      "--mode", "respond")
+    rc, echo, out, _ = pair.run_client("--target", f"{SERVER_IP}:7", "--connections", "50", "--rate", "500",
+                                       "--request-size", "100", "--close", "client")
+    assert rc == 0 and echo["completed"] == 50 and echo["bytes_in"] == 5000, out
+    rc, disc, out, _ = pair.run_client("--target", f"{SERVER_IP}:9", "--connections", "50", "--rate", "500",
+                                       "--request-size", "100", "--response-size", "0", "--close", "client")
+    assert rc == 0 and disc["completed"] == 50 and disc["bytes_in"] == 0, out
+    # 80 and 81 respond, 82 listens to nothing: cycling 80-82, one open in three is
+    # refused, exactly.
+    rc, c, out, _ = pair.run_client("--target", f"{SERVER_IP}:80-82", "--connections", "300", "--rate", "1000",
+                                    "--max-error-rate", "0.34")
+    s, s_out = pair.stop_server()
+    assert rc == 0, out
+    assert c["completed"] == 200 and c["errors"]["refused"] == 100, c["errors"]
+    app = app_counters(s_out)
+    assert app["Requests"] == app["Responses"] == 200
+    assert s["totals"]["PassiveOpens"] == 300

@@ -356,3 +356,55 @@ TEST_CASE("generator and the server's respond mode: HTTP keep-alive, each reques
     CHECK(app.stats().requests == 60);
     CHECK(app.stats().responses == 60);
 }
+
+TEST_CASE("server: --listen PORT takes --mode, PORT:MODE its own", "[client][server]") {
+    using server::mode;
+    CHECK(server::parse_listen("80", "respond") == std::pair{std::uint16_t{80}, mode::respond});
+    CHECK(server::parse_listen("7:echo", "respond") == std::pair{std::uint16_t{7}, mode::echo});
+    CHECK(server::parse_listen("9:discard", "echo") == std::pair{std::uint16_t{9}, mode::discard});
+    CHECK(server::parse_listen("65535:respond", "echo") == std::pair{std::uint16_t{65535}, mode::respond});
+    for (const char *bad : {"0", "65536", "7:", "7:bogus", ":echo", "x", "80x", "-1", "123456", ""}) {
+        INFO(bad);
+        CHECK_FALSE(server::parse_listen(bad, "respond"));
+    }
+    CHECK_FALSE(server::parse_listen("80", "bogus"));
+    for (const mode m : {mode::echo, mode::respond, mode::discard}) CHECK(server::parse_mode(server::to_string(m)) == m);
+}
+
+TEST_CASE("generator: --target ranges are cycled, addresses first, then ports", "[client][generator]") {
+    // Two addresses (only the first listens here: the second's SYNs are answered by
+    // nobody) and three ports: the opens go to each (address, port) in turn.
+    client::settings s = paced(1000, 12);
+    s.target_count = 2;
+    s.target_port_count = 3;
+    s.flood = client::flood_kind::syn; // stateless, so every destination is seen in what is sent
+    s.sources = {.first = client_ip, .count = 1, .port_lo = 2000, .port_hi = 2000};
+    bench b(s);
+    b.run_to_end(100);
+    REQUIRE(b.lc.sent.size() == 12);
+    for (std::size_t i = 0; i < 12; ++i) {
+        INFO(i);
+        CHECK(b.lc.sent[i].first.remote_ip.value == server_ip.value + i % 2);
+        CHECK(b.lc.sent[i].first.remote_port == 80 + (i / 2) % 3);
+    }
+}
+
+TEST_CASE("generator: raw requests with no response expected (a discard server) complete once sent",
+          "[client][generator]") {
+    struct sink final : handler {
+        std::uint64_t bytes = 0;
+        void on_data(lcore_context &, conn, std::span<const std::byte> d) override { bytes += d.size(); }
+        void on_peer_closed(lcore_context &ctx, conn c) override { ctx.close(c); }
+    } discard;
+    client::settings s = client_closes(1000, 30);
+    s.no_response = true;
+    s.response_size = 0;
+    s.requests_per_connection = 1000; // back to back, in a loop, not a recursion per request
+    bench b(s, false, &discard);
+    b.run_to_end(1000);
+    while (b.gen->stats().closed < 30 && b.ms() < 5000) b.turn();
+    CHECK(b.gen->stats().completed == 30);
+    CHECK(b.gen->stats().requests == 30'000);
+    CHECK(b.gen->stats().responses == 0);
+    CHECK(discard.bytes == 30'000 * request.size());
+}
