@@ -366,3 +366,22 @@ def test_a_mode_per_listening_port_and_a_cycled_port_range(pair):
     app = app_counters(s_out)
     assert app["Requests"] == app["Responses"] == 200
     assert s["totals"]["PassiveOpens"] == 300
+
+
+def test_vlan_1000_connections_tagged_both_ways(pair):
+    # vlan = 100 on both ports: every frame over the link is 802.1Q-tagged (in software:
+    # memif has no VLAN offload), and 1,000 connections complete as untagged ones do.
+    # (The tag's bytes are checked against scapy in test_net_tap.py.)
+    for name in ("server.toml", "client.toml"):
+        path = pair.dir / name
+        text, n = re.subn(r'(?m)^(address = "[^"]*")$', r"\1\nvlan = 100", path.read_text(), count=1)
+        assert n == 1
+        path.write_text(text)
+    pair.start_server("--mode", "respond", "--response-size", "64")
+    rc, c, out, _ = pair.run_client("--rate", "2000", "--connections", "1000")
+    s, _ = pair.stop_server()
+    assert rc == 0, out
+    assert c["completed"] == 1000 and c["failed"] == 0, c["errors"]
+    assert s["totals"]["PassiveOpens"] == 1000
+    for side in (s, c):
+        assert side["totals"].get("vlan_mismatch", 0) == 0 and side["totals"]["RetransSegs"] == 0, side["totals"]

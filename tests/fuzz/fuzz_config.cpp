@@ -54,6 +54,7 @@ void check_port(const port_config &p) {
         LINERATE_FUZZ_CHECK(*p.gateway != p.address.addr && p.address.contains(*p.gateway),
                             "a port's gateway is inside its prefix and not its own address");
     if (p.mac) LINERATE_FUZZ_CHECK(!p.mac->is_zero() && !p.mac->is_multicast(), "a port's MAC is unicast and not zero");
+    LINERATE_FUZZ_CHECK(p.vlan <= 4094, "a port's VLAN ID is 0 (none) or 1..4094");
 }
 
 void check_tcp(const tcp_config &t) {

@@ -408,6 +408,9 @@ line_t loader::load_port(const toml::table &t, port_config &out) const {
               }},
              {"mtu",
               [&](const entry &e) { out.mtu = ranged<std::uint16_t>("port.mtu", *e.node, e.line, min_mtu, max_mtu); }},
+             // IEEE 802.1Q: VID 0 means "priority tag only" and 4095 is reserved.
+             {"vlan",
+              [&](const entry &e) { out.vlan = ranged<std::uint16_t>("port.vlan", *e.node, e.line, 1, 4094); }},
              {"offloads",
               [&](const entry &e) {
                   const auto &a = array_of("port.offloads", *e.node, e.line, "an array of strings");

@@ -161,6 +161,14 @@ port::port(const config::port_config &cfg, rte_mempool *pool, unsigned queues, u
             steer_by_rss = true; // once the RETA is set, after the start
         }
     }
+    // A VLAN port's tag: the NIC's where it strips and inserts (both, or the engine
+    // would have to tell which frames still carry one), software's otherwise.
+    if (cfg.vlan != 0 && (info.rx_offload_capa & RTE_ETH_RX_OFFLOAD_VLAN_STRIP) &&
+        (info.tx_offload_capa & RTE_ETH_TX_OFFLOAD_VLAN_INSERT)) {
+        conf.rxmode.offloads |= RTE_ETH_RX_OFFLOAD_VLAN_STRIP;
+        conf.txmode.offloads |= RTE_ETH_TX_OFFLOAD_VLAN_INSERT;
+        vlan_offload_ = true;
+    }
     if (cfg.offloads & static_cast<std::uint32_t>(config::offload::tso))
         throw error(fmt::format("port {}: offload tso is not used before the data path supports it", name_));
 

@@ -19,6 +19,8 @@ std::string_view to_string(local_drop d) noexcept {
     case local_drop::dispatch_full: return "dispatch_full";
     case local_drop::no_route: return "no_route";
     case local_drop::arp_unresolved: return "arp_unresolved";
+    case local_drop::vlan_mismatch: return "vlan_mismatch";
+    case local_drop::tx_no_headroom: return "tx_no_headroom";
     case local_drop::count_: break;
     }
     return "unknown";

@@ -121,6 +121,8 @@ runtime::runtime(const config::app_config &cfg, const std::string &program,
         info.tx_queues = txq;
         info.rx_ipv4_cksum = p->rx_ipv4_checksum();
         info.rx_tcp_cksum = p->rx_tcp_checksum();
+        info.vlan = pc.vlan;
+        info.vlan_offload = p->vlan_offload();
         info.tx_offload = p->tx_tcp_checksum() && p->tx_ipv4_checksum() ? checksum_offload::ipv4_tcp
                           : p->tx_ipv4_checksum()                       ? checksum_offload::ipv4
                                                                         : checksum_offload::none;

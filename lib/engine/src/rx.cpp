@@ -5,6 +5,22 @@
 
 namespace linerate::engine::detail {
 
+// A frame on a VLAN port (IEEE 802.1Q): ours when tagged with the port's VID, by the
+// device (stripped, the tag in vlan_tci) or in the frame, whose tag is then taken out
+// so that everything after sees an untagged frame at the usual offsets. Untagged
+// frames and other VLANs' are not this port's, as a Linux VLAN interface sees only its
+// own.
+bool worker::untag(const port_info &p, rte_mbuf *m) noexcept {
+    if (m->ol_flags & RTE_MBUF_F_RX_VLAN_STRIPPED) return (m->vlan_tci & 0x0fff) == p.vlan;
+    auto *f = rte_pktmbuf_mtod(m, std::uint8_t *);
+    if (rte_pktmbuf_data_len(m) < 14 + wire::vlan_tag_len || load_be16(f + 12) != wire::ethertype_vlan ||
+        (load_be16(f + 14) & 0x0fff) != p.vlan)
+        return false;
+    std::memmove(f + wire::vlan_tag_len, f, 12);
+    rte_pktmbuf_adj(m, wire::vlan_tag_len);
+    return true;
+}
+
 void worker::poll_rx(const rx_queue &q, tick now) {
     rte_mbuf *rx[burst_size];
     const std::uint16_t n = rte_eth_rx_burst(shared->ports[q.port_index].port_id, q.queue_id, rx, burst_size);
@@ -22,6 +38,11 @@ void worker::poll_rx(const rx_queue &q, tick now) {
         stats.rx_bytes += rte_pktmbuf_pkt_len(m);
         if (m->nb_segs != 1) {
             stats.count(local_drop::rx_multi_segment);
+            rte_pktmbuf_free(m);
+            continue;
+        }
+        if (p.vlan != 0 && !untag(p, m)) {
+            stats.count(local_drop::vlan_mismatch);
             rte_pktmbuf_free(m);
             continue;
         }

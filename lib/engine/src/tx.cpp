@@ -4,6 +4,25 @@
 
 namespace linerate::engine::detail {
 
+// Every frame leaves a VLAN port tagged with its VID: by the device (vlan_tci) or here,
+// in the headroom before the frame. Here, not where frames are built, because this is
+// the one way out; a frame handed to another lcore's TX queue is tagged there.
+bool worker::tag(const port_info &p, rte_mbuf *m) noexcept {
+    if (p.vlan_offload) {
+        m->ol_flags |= RTE_MBUF_F_TX_VLAN;
+        m->vlan_tci = p.vlan;
+        return true;
+    }
+    auto *f = reinterpret_cast<std::uint8_t *>(rte_pktmbuf_prepend(m, wire::vlan_tag_len));
+    if (f == nullptr) return false;
+    std::memmove(f, f + wire::vlan_tag_len, 12);
+    store_be16(f + 12, wire::ethertype_vlan);
+    store_be16(f + 14, p.vlan);
+    // The checksum offloads find the IP header after l2_len bytes.
+    if (m->ol_flags & (RTE_MBUF_F_TX_IP_CKSUM | RTE_MBUF_F_TX_TCP_CKSUM)) m->l2_len += wire::vlan_tag_len;
+    return true;
+}
+
 void worker::queue_tx(std::uint16_t pi, rte_mbuf *m) {
     if (txq[pi] < 0) {
         // No TX queue of ours on this port: the worker that has one sends it.
@@ -12,6 +31,11 @@ void worker::queue_tx(std::uint16_t pi, rte_mbuf *m) {
             stats.count(local_drop::dispatch_full);
             rte_pktmbuf_free(m);
         }
+        return;
+    }
+    if (const port_info &p = shared->ports[pi]; p.vlan != 0 && !tag(p, m)) {
+        stats.count(local_drop::tx_no_headroom);
+        rte_pktmbuf_free(m);
         return;
     }
     tx_stage &s = txs[pi];

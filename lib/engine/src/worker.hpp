@@ -102,6 +102,8 @@ struct port_info {
     bool rx_ipv4_cksum = false;
     bool rx_tcp_cksum = false;
     checksum_offload tx_offload = checksum_offload::none;
+    std::uint16_t vlan = 0;    // 802.1Q VLAN ID of every frame on this port; 0: untagged
+    bool vlan_offload = false; // the device strips and inserts the tag
 };
 
 // One (port, queue) an lcore polls.
@@ -298,6 +300,10 @@ struct alignas(64) worker final : flow::io, lcore {
 
     void loop();
     void poll_rx(const rx_queue &q, tick now);
+    // 802.1Q on a VLAN port: untag() takes a received frame's tag off (false: not this
+    // port's VLAN), tag() puts the port's on a frame going out (false: no headroom).
+    [[nodiscard]] static bool untag(const port_info &p, rte_mbuf *m) noexcept;
+    [[nodiscard]] static bool tag(const port_info &p, rte_mbuf *m) noexcept;
     void poll_rings(tick now);
     void steer_tcp(rte_mbuf *m, std::uint16_t pi, const verdict &v, const wire::fast_tcp_frame *fast, tcp_item *local,
                    std::uint16_t &nl);

@@ -243,7 +243,7 @@ TEST_CASE("config: an unknown key in [[port]] is refused with a suggestion", "[c
     CHECK(error_of(minimal + "MTU = 1500\n") == "t.toml:8: unknown key 'MTU' in [[port]] (did you mean 'mtu'?)");
     CHECK(error_of(minimal + "speed = 10\n") ==
           "t.toml:8: unknown key 'speed' in [[port]] (valid: name, vdev, pci, rx_queues, tx_queues, "
-          "rx_descriptors, tx_descriptors, mtu, offloads, address, gateway, mac)");
+          "rx_descriptors, tx_descriptors, mtu, vlan, offloads, address, gateway, mac)");
 }
 
 TEST_CASE("config: [tcp] keys load with their values", "[config][tcp]") {
@@ -297,7 +297,7 @@ TEST_CASE("config: the first error in the file is the one reported", "[config][e
     // toml++ keeps keys sorted by name; the loader still walks them in file order.
     CHECK(error_of(minimal + "zzz = 1\nmtu = 1\n") == "t.toml:8: unknown key 'zzz' in [[port]] (valid: name, vdev, "
                                                       "pci, rx_queues, tx_queues, rx_descriptors, tx_descriptors, "
-                                                      "mtu, offloads, address, gateway, mac)");
+                                                      "mtu, vlan, offloads, address, gateway, mac)");
     CHECK(error_of(minimal + "mtu = 1\nzzz = 1\n") == "t.toml:8: port.mtu: 1 is out of range [68, 9600]");
 }
 
@@ -533,4 +533,14 @@ TEST_CASE("config: ports as inline tables are read like [[port]]", "[config]") {
     REQUIRE(c.ports.size() == 1);
     CHECK(c.ports[0].name == "a");
     CHECK(c.ports[0].line == 2);
+}
+
+TEST_CASE("config: a port's vlan is an IEEE 802.1Q VLAN ID, 1..4094, untagged when absent", "[config][port]") {
+    CHECK(load_string(minimal, "t.toml").ports[0].vlan == 0);
+    CHECK(load_string(minimal + "vlan = 100\n", "t.toml").ports[0].vlan == 100);
+    CHECK(load_string(minimal + "vlan = 4094\n", "t.toml").ports[0].vlan == 4094);
+    // VID 0 is a priority tag, 4095 reserved (802.1Q §9.6).
+    CHECK(error_of(minimal + "vlan = 0\n") == "t.toml:8: port.vlan: 0 is out of range [1, 4094]");
+    CHECK(error_of(minimal + "vlan = 4095\n") == "t.toml:8: port.vlan: 4095 is out of range [1, 4094]");
+    CHECK(error_of(minimal + "vlan = \"100\"\n").rfind("t.toml:8: port.vlan:", 0) == 0);
 }

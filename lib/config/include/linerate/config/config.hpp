@@ -93,6 +93,7 @@ struct port_config {
     ipv4_prefix address;                                        // required, "198.18.0.2/24"
     std::optional<ipv4_addr> gateway;                           // inside address' prefix, not the address itself
     std::optional<mac_addr> mac;                                // override of the device's address; unicast, non-zero
+    std::uint16_t vlan = 0;                                     // IEEE 802.1Q VLAN ID 1..4094; 0: untagged
     std::uint32_t line = 0;                                     // line of its [[port]] header, for later error messages
 
     [[nodiscard]] bool has_offload(offload o) const noexcept { return has(offloads, o); }

@@ -98,6 +98,9 @@ public:
     // the symmetric key, over IPv4 and TCP/IPv4, with the RETA filled i -> i % queues.
     // False where the device has no RETA it lets us set (net_tap): software steers.
     [[nodiscard]] bool rss() const noexcept { return rss_; }
+    // The device strips and inserts the port's 802.1Q tag itself (VLAN_STRIP and
+    // VLAN_INSERT); otherwise the engine does, in software.
+    [[nodiscard]] bool vlan_offload() const noexcept { return vlan_offload_; }
     // The map the engine must use when it hashes in software: the device's RETA size
     // when RSS is on, 128 otherwise, and the queue count. With RSS on, it is the map
     // the NIC itself applies.
@@ -115,6 +118,7 @@ private:
     bool tx_ipv4_cksum_ = false;
     bool tx_tcp_cksum_ = false;
     bool rss_ = false;
+    bool vlan_offload_ = false;
     reta_map reta_;
     // ethdev keeps a pointer to the key, not a copy, and drivers read it again when
     // the port starts; it lives as long as the port.

@@ -32,6 +32,8 @@ enum class local_drop : std::uint8_t {
     dispatch_full,         // the ring to the owning lcore was full
     no_route,              // a segment to an address off every port's subnet, with no gateway
     arp_unresolved,        // waited for a next hop's ARP reply in vain, or too many waited
+    vlan_mismatch,         // on a VLAN port, a frame untagged or tagged for another VLAN
+    tx_no_headroom,        // no room before a frame for its VLAN tag
     count_
 };
 inline constexpr std::size_t local_drop_count = static_cast<std::size_t>(local_drop::count_);
