@@ -180,9 +180,9 @@ row make_row(const sample &a, const sample &b, double t, double dt) {
 
 // A flood's rows count segments sent where a connection run's count connections opened.
 void print_header(bool flood) {
-    std::printf("%7s %9s %8s %9s %7s %7s %7s %6s %7s %10s %10s %8s %8s %8s %8s %8s %8s %8s  %s\n", "time",
+    std::printf("%7s %9s %8s %9s %7s %7s %7s %6s %7s %10s %10s %8s %8s %8s %8s %8s %8s %8s %8s  %s\n", "time",
                 flood ? "sent/s" : "new/s", "open", "req/s", "synrtx", "rtx", "rst-in", "tmo", "errors", "rx-pps",
-                "tx-pps", "rx-Gbps", "tx-Gbps", "missed", "con-p50", "con-p99", "fb-p99", "nic-drop", "busy%");
+                "tx-pps", "rx-Gbps", "tx-Gbps", "missed", "con-p50", "con-p99", "fb-p50", "fb-p99", "nic-drop", "busy%");
 }
 
 void print_row(const row &r, bool flood) {
@@ -190,11 +190,11 @@ void print_row(const row &r, bool flood) {
     std::string busy;
     for (const double b : r.busy) busy += fmt::format("{}{:.0f}", busy.empty() ? "" : "/", b * 100);
     std::printf("%6.1fs %9.0f %8llu %9.0f %7llu %7llu %7llu %6llu %7llu %10.0f %10.0f %8.3f %8.3f %8llu %8llu %8llu "
-                "%8llu %8llu  %s\n",
+                "%8llu %8llu %8llu  %s\n",
                 r.t, flood ? r.flood_per_s : r.new_per_s, u(r.open), r.requests_per_s, u(r.syn_retrans),
                 u(r.data_retrans), u(r.resets_in), u(r.timeouts), u(r.errors), r.rx_pps, r.tx_pps, r.rx_gbps,
-                r.tx_gbps, u(r.missed), u(r.connect_p50), u(r.connect_p99), u(r.first_byte_p99), u(r.port_drops),
-                busy.c_str());
+                r.tx_gbps, u(r.missed), u(r.connect_p50), u(r.connect_p99), u(r.first_byte_p50), u(r.first_byte_p99),
+                u(r.port_drops), busy.c_str());
     std::fflush(stdout);
 }
 
