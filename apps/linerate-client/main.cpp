@@ -256,7 +256,10 @@ std::string options_json(const options &o) {
         json_string(o.histogram_of), json_string(o.http.method), json_string(o.http.host), json_string(o.http.path),
         [&] {
             std::string h;
-            for (const auto &f : o.http.headers) h += (h.empty() ? "" : ", ") + json_string(f);
+            for (const auto &f : o.http.headers) {
+                if (!h.empty()) h += ", ";
+                h += json_string(f);
+            }
             return h;
         }());
 }
@@ -593,8 +596,12 @@ int main(int argc, char **argv) {
                         opening_s = now - warm;
                     }
                 }
-                const sample cur = take();
-                if (opt.stats_interval_s > 0 && now >= next_row) {
+                // The whole sample (every lcore's and port's counters) only for a row: the
+                // end of the run needs the generators' counts alone, and this loop turns
+                // fifty times a second.
+                const bool row_due = opt.stats_interval_s > 0 && now >= next_row;
+                const sample cur = row_due ? take() : sample{sum(gens), {}, {}, {}, {}};
+                if (row_due) {
                     rows.push_back(make_row(prev, cur, now - warm, now - prev_t));
                     interval_latency(rows.back());
                     print_row(rows.back(), flood != client::flood_kind::none);
